@@ -1,0 +1,59 @@
+# gridsync — two commands on a fresh machine: `make demo` and `make test`.
+# Both bootstrap .venv from pyproject.toml. Nothing here needs ../shared/.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PHONE_VENV := .venv-phone
+STAMP := $(VENV)/.installed
+PHONE_STAMP := $(PHONE_VENV)/.installed
+
+.PHONY: venv test lint types layers unit phone-compat browser-deps demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# The phone's wheels are older than PyPI's: prove shared/ and the device core on them.
+$(PHONE_STAMP): pyproject.toml
+	@test -x $(PHONE_VENV)/bin/python || $(PY) -m venv $(PHONE_VENV)
+	$(PHONE_VENV)/bin/python -m pip install --quiet 'cryptography==43.0.1' 'pillow==10.4.0' \
+		'sqlite-utils>=3.36,<5' 'httpx>=0.27,<1' 'pytest>=8,<10' 'pytest-timeout>=2.3,<3' 'hypothesis>=6.100,<7'
+	@touch $(PHONE_STAMP)
+
+# Debian's chromium for the browser tests (Playwright's own browser download cannot work here).
+browser-deps:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+unit: $(STAMP) browser-deps
+	$(BIN)/python -m pytest
+
+phone-compat: $(PHONE_STAMP)
+	PYTHONPATH=. $(PHONE_VENV)/bin/python -m pytest -p no:cacheprovider -q -k "not interop" tests/shared tests/mobile/test_photos.py tests/mobile/test_location.py tests/mobile/test_secrets.py
+
+test: lint types layers unit phone-compat
+
+demo: $(STAMP)
+	$(BIN)/python -m mobile.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(PHONE_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,362 @@
+"""The conflict rules: one op against the current case → an outcome and the new case.
+
+Pure and deterministic: the same case, op, actor and context always give the same result. The
+server calls `apply_op` for every op in per-device sequence order; the phone calls it to update its
+optimistic local view. Rule numbers refer to the brief and to docs/conflict-rules.md.
+
+Hard conflict tie-break (rule 3): **the value already on the server stands**; the proposed value is
+kept in a `Conflict` record on the case and the case is flagged for supervisor review. A supervisor
+resolves it with a `resolve_conflict` op ("keep" the standing value or "take" the proposed one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.catalogue import Category
+from shared.geo import haversine_m
+from shared.model import (
+    ENDED,
+    Actor,
+    Case,
+    Conflict,
+    Location,
+    Note,
+    Photo,
+    Role,
+    Status,
+    TimelineEntry,
+    copy_case,
+)
+from shared.ops import Op
+from shared.workflow import check_transition, next_status
+from shared.worktime import WorkCalendar
+
+APPLIED = "applied"
+SOFT = "soft_conflict"
+HARD = "hard_conflict"
+REJECTED = "rejected"
+DUPLICATE = "duplicate"
+OUTCOMES = (APPLIED, SOFT, HARD, REJECTED, DUPLICATE)
+
+DUPLICATE_RADIUS_M = 50.0
+DUPLICATE_WINDOW_S = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    now: int  # the server's apply time (or the phone's, for its optimistic view)
+    categories: Mapping[str, Category] = field(default_factory=dict)
+    calendar: WorkCalendar | None = None
+    locate: Callable[[float, float], str | None] | None = None  # lat, lon → grid code
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    op_id: str
+    seq: int
+    case_id: str
+    outcome: str
+    code: str | None = None  # the error catalogue code for rejected ops
+    version: int | None = None  # the case version after this op
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op_id": self.op_id,
+            "seq": self.seq,
+            "case_id": self.case_id,
+            "outcome": self.outcome,
+            "code": self.code,
+            "version": self.version,
+            "detail": self.detail,
+        }
+
+
+def _reject(op: Op, code: str, detail: str = "") -> tuple[Outcome, None]:
+    return Outcome(op.op_id, op.seq, op.case_id, REJECTED, code, None, detail), None
+
+
+# --- who may act on a case -----------------------------------------------------------------------
+
+
+def can_see(case: Case, actor: Actor) -> bool:
+    """Whether this person may see the case at all (the changes feed uses this too)."""
+    if actor.role is Role.ADMIN:
+        return True
+    if actor.role is Role.HANDLER:
+        return (case.department is not None and case.department == actor.department) or (
+            case.handler == actor.worker_id
+        )
+    return actor.covers_grid(case.grid_code) or case.reporter == actor.worker_id
+
+
+def _authority(case: Case, op: Op, actor: Actor) -> str | None:
+    if not can_see(case, actor):
+        return "case.outside_grid" if actor.role in (Role.WORKER, Role.SUPERVISOR) else "case.not_allowed"
+    if op.kind == "edit" and actor.role is Role.HANDLER:
+        return "case.not_allowed"
+    if op.kind in ("link_duplicate", "resolve_conflict") and actor.role not in (Role.SUPERVISOR, Role.ADMIN):
+        return "case.not_allowed"
+    return None
+
+
+# --- the entry point -----------------------------------------------------------------------------
+
+
+def apply_op(case: Case | None, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, Case | None]:
+    """Apply one op. Returns the outcome and the new case (None when nothing changed).
+
+    The input case is never mutated; a rejected op returns None for the case.
+    """
+    if op.kind == "create":
+        return _create(case, op, actor, ctx)
+    if case is None:
+        return _reject(op, "case.unknown")
+    if any(t.op_id == op.op_id for t in case.timeline):
+        return Outcome(op.op_id, op.seq, op.case_id, DUPLICATE, None, case.version), None
+    denied = _authority(case, op, actor)
+    if denied:
+        return _reject(op, denied)
+    if op.kind == "edit":
+        return _edit(case, op, actor, ctx)
+    if op.kind == "transition":
+        return _transition(case, op, actor, ctx, op.payload["action"])
+    if op.kind == "link_duplicate":
+        if op.payload["duplicate_of"] == case.case_id:
+            return _reject(op, "op.bad_field", "a case cannot duplicate itself")
+        return _transition(case, op, actor, ctx, "link_duplicate")
+    if op.kind == "note":
+        return _append_note(case, op, actor, ctx)
+    if op.kind == "photo":
+        return _append_photo(case, op, actor, ctx)
+    if op.kind == "resolve_conflict":
+        return _resolve(case, op, actor, ctx)
+    return _reject(op, "op.unknown_kind")
+
+
+def _commit(
+    new: Case, op: Op, actor: Actor, ctx: RuleContext, outcome: str, action: str = "", detail: str = ""
+) -> tuple[Outcome, Case]:
+    new.version += 1
+    new.overdue = is_overdue(new, ctx.now)
+    new.timeline.append(
+        TimelineEntry(new.version, op.op_id, actor.worker_id, op.kind, action, str(new.status), outcome, ctx.now)
+    )
+    return Outcome(op.op_id, op.seq, op.case_id, outcome, None, new.version, detail), new
+
+
+def is_overdue(case: Case, now: int) -> bool:
+    """Overdue is a flag computed from the deadline, never a state. A case closed late stays marked."""
+    if case.deadline is None:
+        return False
+    if case.status == Status.CLOSED and case.closed_at is not None:
+        return case.closed_at > case.deadline
+    if Status(case.status) in ENDED:
+        return False
+    return now > case.deadline
+
+
+# --- create ----------------------------------------------------------------------------------------
+
+
+def _create(case: Case | None, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, Case | None]:
+    if case is not None:
+        if case.timeline and case.timeline[0].op_id == op.op_id:
+            return Outcome(op.op_id, op.seq, op.case_id, DUPLICATE, None, case.version), None
+        return _reject(op, "case.exists")
+    if actor.role is Role.HANDLER:
+        return _reject(op, "case.not_allowed")
+    p = op.payload
+    if ctx.categories and p["category"] not in ctx.categories:
+        return _reject(op, "case.unknown_category")
+    loc = Location(**p["location"])
+    grid = (ctx.locate(loc.lat, loc.lon) if ctx.locate else None) or p.get("grid_code", "")
+    if not grid:
+        return _reject(op, "case.no_grid")
+    if not actor.covers_grid(grid):
+        return _reject(op, "case.outside_grid")
+    new = Case(
+        case_id=op.case_id,
+        category=p["category"],
+        reporter=actor.worker_id,
+        description=p.get("description", ""),
+        location=loc,
+        grid_code=grid,
+        address=p.get("address", ""),
+        captured_at=op.captured_at,
+        reported_at=ctx.now,
+        on_spot=p["on_spot"],
+    )
+    for name in ("category", "description", "location", "grid_code", "address", "status"):
+        new.field_versions[name] = [1, op.device_id]
+    return _commit(new, op, actor, ctx, APPLIED)
+
+
+# --- field edits (rule 3, and rule 5 for closed cases) --------------------------------------------
+
+
+def _set_field(case: Case, name: str, value: Any, ctx: RuleContext) -> None:
+    if name == "location":
+        case.location = Location(**value)
+        grid = ctx.locate(case.location.lat, case.location.lon) if ctx.locate else None
+        if grid:
+            case.grid_code = grid
+    else:
+        setattr(case, name, value)
+
+
+def _changed_by_other_since(case: Case, name: str, op: Op) -> bool:
+    stamp = case.field_versions.get(name)
+    return stamp is not None and stamp[0] > op.base_version and stamp[1] != op.device_id
+
+
+def _edit(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, Case | None]:
+    status = Status(case.status)
+    if status in ENDED and status is not Status.CLOSED:
+        return _reject(op, "case.frozen")
+    fields: dict[str, Any] = op.payload["fields"]
+    if "category" in fields and ctx.categories and fields["category"] not in ctx.categories:
+        return _reject(op, "case.unknown_category")
+    new = copy_case(case)
+    conflicts: list[str] = []
+    applied = False
+    for name, value in fields.items():
+        current = case.field_value(name)
+        if current == value:
+            continue
+        if status is Status.CLOSED or _changed_by_other_since(case, name, op):
+            conflicts.append(name)
+            new.conflicts.append(
+                Conflict(op.op_id, name, current, value, actor.worker_id, op.base_version, case.version + 1)
+            )
+            continue
+        _set_field(new, name, value, ctx)
+        new.field_versions[name] = [case.version + 1, op.device_id]
+        applied = True
+    if conflicts:
+        new.hard_conflict = True
+        return _commit(new, op, actor, ctx, HARD, detail=",".join(conflicts))
+    if not applied:
+        return Outcome(op.op_id, op.seq, op.case_id, APPLIED, None, case.version, "no change"), None
+    stale = any(stamp[0] > op.base_version and stamp[1] != op.device_id for stamp in case.field_versions.values())
+    return _commit(new, op, actor, ctx, SOFT if stale else APPLIED)
+
+
+# --- workflow moves (rules 4 and 5) ---------------------------------------------------------------
+
+
+def _transition(case: Case, op: Op, actor: Actor, ctx: RuleContext, action: str) -> tuple[Outcome, Case | None]:
+    p = op.payload
+    category = ctx.categories.get(case.category)
+    code = check_transition(
+        action,
+        case.status,
+        actor.role,
+        photo_counts=case.photo_counts(),
+        evidence_needed=category.evidence_needed() if category else {"after": 1, "verification": 1},
+        on_spot=case.on_spot,
+        reason=p.get("reason", ""),
+        extension_pending=case.extension_hours is not None,
+    )
+    if code:
+        return _reject(op, code, action)
+    if actor.role is Role.HANDLER and case.department != actor.department and case.handler != actor.worker_id:
+        return _reject(op, "case.not_allowed", action)
+    new = copy_case(case)
+    new.status = next_status(action, case.status)
+    new.field_versions["status"] = [case.version + 1, op.device_id]
+    if action in ("file", "dispatch"):
+        department = p.get("department") or (category.department if category else None)
+        if not department:
+            return _reject(op, "op.bad_field", "no department to dispatch to")
+        new.department = department
+        new.handler = p.get("handler")
+        if action == "file" and category and ctx.calendar:
+            new.deadline = ctx.calendar.add_working_hours(ctx.now, category.time_limit_hours)
+    elif action == "start" and actor.role is Role.HANDLER:
+        new.handler = actor.worker_id
+    elif action == "send_back":
+        new.handler = None
+    elif action == "request_extension":
+        if "hours" not in p:
+            return _reject(op, "op.bad_field", "an extension needs hours")
+        new.extension_hours = p["hours"]
+    elif action == "approve_extension":
+        hours = case.extension_hours or 0.0
+        start = case.deadline if case.deadline is not None else ctx.now
+        new.deadline = ctx.calendar.add_working_hours(start, hours) if ctx.calendar else start + int(hours * 3600)
+        new.extension_hours = None
+        new.extensions += 1
+    elif action == "deny_extension":
+        new.extension_hours = None
+    elif action == "close":
+        new.closed_at = ctx.now
+    elif action == "rework":
+        new.reworks += 1
+    elif action == "reopen":
+        new.closed_at = None
+    elif action == "link_duplicate":
+        new.duplicate_of = p["duplicate_of"]
+    return _commit(new, op, actor, ctx, APPLIED, action)
+
+
+# --- append-only things (rule 6) -------------------------------------------------------------------
+
+
+def _append_note(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, Case | None]:
+    p = op.payload
+    if any(n.note_id == p["note_id"] for n in case.notes):
+        return Outcome(op.op_id, op.seq, op.case_id, DUPLICATE, None, case.version), None
+    new = copy_case(case)
+    new.notes.append(Note(p["note_id"], op.actor, p["text"], op.captured_at))
+    return _commit(new, op, actor, ctx, APPLIED)
+
+
+def _append_photo(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, Case | None]:
+    p = op.payload
+    if any(ph.photo_id == p["photo_id"] for ph in case.photos):
+        return Outcome(op.op_id, op.seq, op.case_id, DUPLICATE, None, case.version), None
+    new = copy_case(case)
+    new.photos.append(Photo(p["photo_id"], p["sha256"], p["size"], p["stage"], p["key"], op.actor, op.captured_at))
+    return _commit(new, op, actor, ctx, APPLIED)
+
+
+# --- supervisor review of hard conflicts -----------------------------------------------------------
+
+
+def _resolve(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, Case | None]:
+    target = op.payload["conflict_id"]
+    index = next((i for i, c in enumerate(case.conflicts) if c.conflict_id == target and not c.resolved), None)
+    if index is None:
+        if any(c.conflict_id == target for c in case.conflicts):
+            return Outcome(op.op_id, op.seq, op.case_id, DUPLICATE, None, case.version), None
+        return _reject(op, "case.conflict_unknown")
+    new = copy_case(case)
+    old = case.conflicts[index]
+    choice = op.payload["choice"]
+    new.conflicts[index] = Conflict(
+        old.conflict_id, old.field, old.kept, old.proposed, old.proposed_by, old.base_version,
+        old.at_version, True, choice, op.actor,
+    )
+    if choice == "take":
+        _set_field(new, old.field, old.proposed, ctx)
+        new.field_versions[old.field] = [case.version + 1, op.device_id]
+    new.hard_conflict = any(not c.resolved for c in new.conflicts)
+    return _commit(new, op, actor, ctx, APPLIED, "resolve_conflict")
+
+
+# --- duplicate suggestions (rule 7) -----------------------------------------------------------------
+
+
+def is_possible_duplicate(a: Case, b: Case) -> bool:
+    """Same category, within 50 m, reported within a day: suggested to a supervisor, never merged."""
+    if a.case_id == b.case_id or a.category != b.category or a.location is None or b.location is None:
+        return False
+    if Status(b.status) in (Status.REJECTED, Status.VOIDED, Status.DUPLICATE):
+        return False
+    if abs(a.reported_at - b.reported_at) > DUPLICATE_WINDOW_S:
+        return False
+    return haversine_m(a.location.lat, a.location.lon, b.location.lat, b.location.lon) <= DUPLICATE_RADIUS_M
