@@ -169,7 +169,9 @@ def open_segment(
     if header.server_key_id != crypto.key_id(crypto.public_raw(server_private)):
         raise GridsyncError("segment.unknown_key", "sealed to another server key")
     info = _segment_info(blob[:SEGMENT_HEADER_LEN])
-    compressed = crypto.hpke_open(server_private, blob[SEGMENT_HEADER_LEN:-_SIG], info, aead_id=header.aead_id)
+    compressed = crypto.hpke_open(
+        server_private, blob[SEGMENT_HEADER_LEN:-_SIG], info, aead_id=header.aead_id
+    )
     return header, _decompress(compressed, limits.max_plain_bytes)
 
 

@@ -81,6 +81,12 @@ class WorkCalendar:
         object.__setattr__(self, "_lost_days", tuple(lost))
         object.__setattr__(self, "_gained_days", tuple(gained))
 
+    @property
+    def hours_per_day(self) -> float:
+        """Working hours in one working day (7 for the default periods, 8 for 08:30–12:00 and
+        13:30–18:00). Convert a limit given in working days with this, not with a constant."""
+        return self._day_seconds / 3600
+
     # --- days ------------------------------------------------------------------------------------
 
     def is_working_day(self, day: date) -> bool:

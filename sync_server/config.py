@@ -1,0 +1,101 @@
+"""The server's settings: one JSON file (`config.json`) in the data directory.
+
+Unknown keys are refused, so a typo never silently leaves a limit at its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.envelope import Limits
+
+CONFIG_FILE = "config.json"
+DATA_DIR_ENV = "GRIDSYNC_DATA_DIR"
+PASSPHRASE_ENV = "GRIDSYNC_PASSPHRASE"
+APPLY_MODES = ("now", "queue")
+
+
+class ConfigError(ValueError):
+    """The data directory or its config cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    data_dir: Path
+    apply_mode: str = "now"  # "now": reconcile on POST; "queue": spool for the overnight ingest
+    server_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 8 * 1024 * 1024 + 4096
+    max_segment_bytes: int = 8 * 1024 * 1024
+    max_ops: int = 2000
+    max_plain_bytes: int = 32 * 1024 * 1024
+    max_photo_bytes: int = 20 * 1024 * 1024 + 1024
+    max_photo_chunk: int = 1024 * 1024
+    backlog_force_after_s: int = 24 * 3600
+    replay_window_s: int = 300
+    enrollment_code_ttl_s: int = 7 * 24 * 3600
+    changes_limit_max: int = 1000
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.max_segment_bytes, self.max_ops, self.max_plain_bytes)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def photo_dir(self) -> Path:
+        return self.data_dir / "photos"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("data_dir", "extra")}
+        return out
+
+
+def _fields() -> dict[str, type]:
+    return {f.name: type(f.default) for f in dataclasses.fields(ServerConfig) if f.name not in ("data_dir", "extra")}
+
+
+def load_config(data_dir: Path) -> ServerConfig:
+    path = data_dir / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: run `gridsync-server init --data-dir {data_dir}` first")
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    return config_from_dict(data_dir, raw)
+
+
+def config_from_dict(data_dir: Path, raw: Any) -> ServerConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("config must be a JSON object")
+    known = _fields()
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown config keys: {sorted(unknown)}")
+    for name, value in raw.items():
+        if type(value) is not known[name]:
+            raise ConfigError(f"config {name} must be {known[name].__name__}, not {value!r}")
+    config = ServerConfig(data_dir=data_dir, **raw)
+    if config.apply_mode not in APPLY_MODES:
+        raise ConfigError(f"apply_mode must be one of {APPLY_MODES}")
+    return config
+
+
+def save_config(config: ServerConfig) -> None:
+    path = config.data_dir / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config.to_dict(), indent=2) + "\n", "utf-8")
+    os.replace(tmp, path)
+
+
+def default_data_dir() -> Path | None:
+    value = os.environ.get(DATA_DIR_ENV)
+    return Path(value) if value else None

@@ -1,0 +1,231 @@
+"""The store's narrow interface: what the reconcile service and the API may ask of a database.
+
+Two halves. `Store` answers reads outside any transaction and opens transactions. `Transaction` is
+everything that changes state; one `with store.transaction() as tx:` block commits all of it or
+nothing (an exception rolls it back). A whole segment is applied inside one such block, so a
+PostgreSQL store only has to implement these two protocols; routes and reconcile code never change.
+
+Records are plain frozen values; cases travel as `shared.model.Case`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.ledger import DevicePosition
+from shared.model import Actor, Case, Role
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    worker_id: str
+    name: str
+    role: str
+    department: str | None = None
+    grids: tuple[str, ...] = ()
+    all_grids: bool = False
+
+    def actor(self) -> Actor:
+        """The worker as the rules know them: the server's record, never the device's claim."""
+        return Actor(self.worker_id, Role(self.role), frozenset(self.grids), self.department, self.all_grids)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "worker_id": self.worker_id,
+            "name": self.name,
+            "role": self.role,
+            "grids": list(self.grids),
+            "department": self.department,
+            "all_grids": self.all_grids,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    device_id: str
+    worker_id: str
+    signing_key: bytes  # raw Ed25519 public key
+    encryption_key: bytes  # raw X25519 public key
+    name: str
+    enrolled_at: int
+    revoked_at: int | None = None
+    last_seq: int = 0
+    last_hash: bytes = bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    """One op's outcome, as the device will read it back (receipt and changes feed)."""
+
+    device_id: str
+    seq: int
+    op_id: str
+    case_id: str
+    outcome: str
+    code: str | None
+    version: int | None
+    detail: str
+    change_seq: int
+    received_at: int
+    applied_at: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op_id": self.op_id,
+            "seq": self.seq,
+            "case_id": self.case_id,
+            "outcome": self.outcome,
+            "code": self.code,
+            "version": self.version,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    op_id: str
+    actor: str
+    device_id: str
+    case_id: str
+    kind: str
+    outcome: str
+    code: str | None
+    received_at: int
+    applied_at: int
+    flags: str = ""  # e.g. "forced" for a segment applied across a gap
+
+
+@dataclass(frozen=True, slots=True)
+class HeldSegment:
+    device_id: str
+    first_seq: int
+    last_seq: int
+    segment_hash: bytes
+    blob: bytes
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRecord:
+    device_id: str
+    first_seq: int
+    last_seq: int
+    segment_hash: bytes
+    reason: str
+    received_at: int
+    blob: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoRecord:
+    sha256: str
+    size: int
+    received: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentCode:
+    code_hash: str
+    worker_id: str
+    expires_at: int
+    used_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeScope:
+    """Which cases a person may see, as a store can filter them (the rules re-check each one)."""
+
+    everything: bool = False
+    grids: tuple[str, ...] = ()
+    reporter: str | None = None
+    department: str | None = None
+    handler: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseChange:
+    change_seq: int
+    case: Case
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeChange:
+    change_seq: int
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+
+class Transaction(Protocol):
+    """All writes, and the reads a write depends on. Commits or rolls back as a whole."""
+
+    # --- devices and their place in the sequence -----------------------------------------------
+    def device_position(self, device_id: str) -> DevicePosition: ...
+    def set_device_position(self, device_id: str, last_seq: int, last_hash: bytes) -> None: ...
+    def applied_segment(self, device_id: str, first_seq: int) -> tuple[bytes, dict[str, Any]] | None: ...
+    def record_applied_segment(
+        self, device_id: str, first_seq: int, last_seq: int, segment_hash: bytes, receipt: dict[str, Any]
+    ) -> None: ...
+
+    # --- cases ----------------------------------------------------------------------------------
+    def load_cases(self, case_ids: Collection[str]) -> dict[str, Case]: ...
+    def duplicate_candidates(
+        self, category: str, box: tuple[float, float, float, float], since: int
+    ) -> list[Case]: ...
+    def reserve_change_seqs(self, count: int) -> int: ...
+    def reserve_case_numbers(self, year: int, count: int) -> int: ...
+    def save_cases(self, cases: Sequence[tuple[Case, int]]) -> None: ...
+    def record_outcomes(self, rows: Sequence[OutcomeRow]) -> None: ...
+    def record_audit(self, rows: Sequence[AuditRow]) -> None: ...
+
+    # --- backlog and quarantine ----------------------------------------------------------------
+    def hold_segment(self, held: HeldSegment) -> bool: ...
+    def held_segments(self, device_id: str) -> list[HeldSegment]: ...
+    def release_held(self, device_id: str, first_seq: int) -> None: ...
+    def quarantine_segment(self, record: QuarantineRecord) -> None: ...
+
+    # --- people and devices --------------------------------------------------------------------
+    def save_worker(self, worker: WorkerRecord) -> None: ...
+    def add_enrollment_code(self, code: EnrollmentCode) -> None: ...
+    def use_enrollment_code(self, code_hash: str, now: int) -> str | None: ...
+    def add_device(self, device: DeviceRecord) -> None: ...
+    def revoke_device(self, device_id: str, now: int) -> bool: ...
+    def remember_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool: ...
+
+    # --- the city's catalogue and photos -------------------------------------------------------
+    def put_catalogue_doc(self, name: str, doc: Any) -> None: ...
+    def save_photo(self, photo: PhotoRecord) -> None: ...
+    def delete_photo(self, sha256: str) -> None: ...
+    def record_resolution(self, case_id: str, conflict_id: str, choice: str, actor: str, at: int) -> None: ...
+    def cases_due_before(self, now: int) -> list[Case]: ...
+
+
+class Store(Protocol):
+    """Reads outside a transaction, and the way to open one."""
+
+    kind: str  # "sqlite", "postgresql": shown by /health
+
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+    def close(self) -> None: ...
+
+    def worker(self, worker_id: str) -> WorkerRecord | None: ...
+    def workers(self) -> list[WorkerRecord]: ...
+    def device(self, device_id: str) -> DeviceRecord | None: ...
+    def devices(self) -> list[DeviceRecord]: ...
+    def case(self, case_id: str) -> Case | None: ...
+    def cases(self) -> Iterator[Case]: ...
+    def cases_with_open_conflicts(self) -> list[Case]: ...
+    def cases_holding_photo(self, sha256: str) -> list[Case]: ...
+    def change_seq(self) -> int: ...
+    def changed_cases(self, cursor: int, limit: int, scope: ChangeScope) -> list[CaseChange]: ...
+    def device_outcomes(self, device_id: str, cursor: int, limit: int) -> list[OutcomeChange]: ...
+    def outcomes_of(self, device_id: str, first_seq: int, last_seq: int) -> list[OutcomeRow]: ...
+    def catalogue_doc(self, name: str) -> Any | None: ...
+    def catalogue_version(self) -> int: ...
+    def photo(self, sha256: str) -> PhotoRecord | None: ...
+    def backlog_devices(self, received_before: int) -> list[str]: ...
+    def backlog_size(self) -> int: ...
+    def quarantined(self) -> list[QuarantineRecord]: ...
+    def audit_rows(self, case_id: str | None = None) -> list[AuditRow]: ...

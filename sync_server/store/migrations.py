@@ -1,0 +1,121 @@
+"""Versioned schema migrations for the SQLite store.
+
+Each migration is a small registered function; `migrate` runs the ones not yet recorded in the
+`migrations` table, each inside one transaction together with its record, so a crash mid-migration
+leaves the database at the previous version. Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[int, str, Migration]] = []
+
+
+def migration(version: int, name: str) -> Callable[[Migration], Migration]:
+    def register(fn: Migration) -> Migration:
+        MIGRATIONS.append((version, name, fn))
+        return fn
+
+    return register
+
+
+@migration(1, "initial schema")
+def _initial(db: sqlite3.Connection) -> None:
+    for statement in _SCHEMA_V1.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_SCHEMA_V1 = """
+CREATE TABLE workers (
+    worker_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, department TEXT,
+    grids TEXT NOT NULL DEFAULT '[]', all_grids INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE devices (
+    device_id TEXT PRIMARY KEY, worker_id TEXT NOT NULL REFERENCES workers(worker_id),
+    signing_key BLOB NOT NULL, encryption_key BLOB NOT NULL, name TEXT NOT NULL,
+    enrolled_at INTEGER NOT NULL, revoked_at INTEGER,
+    last_seq INTEGER NOT NULL DEFAULT 0, last_hash BLOB NOT NULL);
+CREATE TABLE enrollment_codes (
+    code_hash TEXT PRIMARY KEY, worker_id TEXT NOT NULL REFERENCES workers(worker_id),
+    expires_at INTEGER NOT NULL, used_at INTEGER);
+CREATE TABLE cases (
+    case_id TEXT PRIMARY KEY, case_no TEXT NOT NULL, status TEXT NOT NULL, category TEXT NOT NULL,
+    grid_code TEXT NOT NULL, department TEXT, handler TEXT, reporter TEXT NOT NULL,
+    lat REAL, lon REAL, reported_at INTEGER NOT NULL, closed_at INTEGER, deadline INTEGER,
+    overdue INTEGER NOT NULL DEFAULT 0, open_conflicts INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL, change_seq INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX cases_change_seq ON cases(change_seq);
+CREATE INDEX cases_duplicates ON cases(category, lat, lon);
+CREATE INDEX cases_deadline ON cases(deadline) WHERE deadline IS NOT NULL AND overdue = 0;
+CREATE INDEX cases_conflicts ON cases(open_conflicts) WHERE open_conflicts > 0;
+CREATE TABLE photo_refs (
+    sha256 TEXT NOT NULL, case_id TEXT NOT NULL, PRIMARY KEY (sha256, case_id)) WITHOUT ROWID;
+CREATE TABLE outcomes (
+    device_id TEXT NOT NULL, seq INTEGER NOT NULL, op_id TEXT NOT NULL, case_id TEXT NOT NULL,
+    outcome TEXT NOT NULL, code TEXT, version INTEGER, detail TEXT NOT NULL,
+    change_seq INTEGER NOT NULL, received_at INTEGER NOT NULL, applied_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, seq));
+CREATE INDEX outcomes_feed ON outcomes(device_id, change_seq);
+CREATE TABLE applied_segments (
+    device_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    hash BLOB NOT NULL, receipt TEXT NOT NULL, PRIMARY KEY (device_id, first_seq));
+CREATE TABLE backlog (
+    device_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    hash BLOB NOT NULL, bytes BLOB NOT NULL, received_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, first_seq));
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL, hash BLOB NOT NULL, reason TEXT NOT NULL,
+    received_at INTEGER NOT NULL, bytes BLOB NOT NULL);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY, op_id TEXT NOT NULL, actor TEXT NOT NULL, device_id TEXT NOT NULL,
+    case_id TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT,
+    received_at INTEGER NOT NULL, applied_at INTEGER NOT NULL, flags TEXT NOT NULL DEFAULT '');
+CREATE INDEX audit_case ON audit(case_id);
+CREATE TABLE nonces (
+    device_id TEXT NOT NULL, nonce TEXT NOT NULL, ts INTEGER NOT NULL,
+    PRIMARY KEY (device_id, nonce)) WITHOUT ROWID;
+CREATE INDEX nonces_ts ON nonces(ts);
+CREATE TABLE photos (
+    sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, received INTEGER NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE catalogue_docs (name TEXT PRIMARY KEY, doc TEXT NOT NULL, updated INTEGER NOT NULL);
+CREATE TABLE conflict_resolutions (
+    case_id TEXT NOT NULL, conflict_id TEXT NOT NULL, choice TEXT NOT NULL, actor TEXT NOT NULL,
+    at INTEGER NOT NULL, PRIMARY KEY (case_id, conflict_id))
+"""
+
+
+def current_version(db: sqlite3.Connection) -> int:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at INTEGER NOT NULL)"
+    )
+    row = db.execute("SELECT MAX(version) FROM migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the version reached. `db` is in autocommit mode."""
+    version = current_version(db)
+    for number, name, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
+        if number <= version:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db.execute(
+                "INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (number, name, int(time.time())),
+            )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        version = number
+    return version

@@ -1,0 +1,218 @@
+"""The SQLite store (the default): one database file in the data directory, WAL mode.
+
+Every thread gets its own connection (the API runs sync routes in a thread pool); WAL lets readers
+run beside the one writer, and writers queue on `BEGIN IMMEDIATE` with a busy timeout instead of
+failing. Connections are in autocommit mode: transactions are explicit.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shared.errors import GridsyncError
+from shared.model import Case
+from sync_server.store.base import (
+    AuditRow,
+    CaseChange,
+    ChangeScope,
+    DeviceRecord,
+    OutcomeChange,
+    OutcomeRow,
+    PhotoRecord,
+    QuarantineRecord,
+    Transaction,
+    WorkerRecord,
+)
+from sync_server.store.migrations import migrate
+from sync_server.store.sqlite_tx import SqliteTransaction, dump_json, load_case
+
+BUSY_TIMEOUT_MS = 30_000
+_DEVICE_COLUMNS = "device_id, worker_id, signing_key, encryption_key, name, enrolled_at, revoked_at, last_seq, last_hash"
+_OUTCOME_COLUMNS = "device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, applied_at"
+
+
+def _worker(row: Any) -> WorkerRecord:
+    return WorkerRecord(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), bool(row[5]))
+
+
+def _device(row: Any) -> DeviceRecord:
+    return DeviceRecord(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], row[5], row[6], row[7], bytes(row[8]))
+
+
+def _outcome(row: Any) -> OutcomeRow:
+    return OutcomeRow(*row)
+
+
+class SqliteStore:
+    """Implements `store.base.Store`. Open with `SqliteStore(path)`; the schema is migrated at once."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        migrate(self._db())
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA cache_size=-65536")
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise GridsyncError("server.unavailable", str(exc)) from exc
+        try:
+            yield SqliteTransaction(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            db.execute("ROLLBACK")
+            code = "server.storage_full" if "full" in str(exc) else "server.unavailable"
+            raise GridsyncError(code, str(exc)) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # --- reads ------------------------------------------------------------------------------------
+    def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self._db().execute(sql, args).fetchone()
+
+    def _all_rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        return self._db().execute(sql, args).fetchall()
+
+    def worker(self, worker_id: str) -> WorkerRecord | None:
+        row = self._one(
+            "SELECT worker_id, name, role, department, grids, all_grids FROM workers WHERE worker_id = ?", (worker_id,)
+        )
+        return None if row is None else _worker(row)
+
+    def workers(self) -> list[WorkerRecord]:
+        rows = self._all_rows("SELECT worker_id, name, role, department, grids, all_grids FROM workers ORDER BY 1")
+        return [_worker(r) for r in rows]
+
+    def device(self, device_id: str) -> DeviceRecord | None:
+        row = self._one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE device_id = ?", (device_id,))
+        return None if row is None else _device(row)
+
+    def devices(self) -> list[DeviceRecord]:
+        return [_device(r) for r in self._all_rows(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at")]
+
+    def case(self, case_id: str) -> Case | None:
+        row = self._one("SELECT doc FROM cases WHERE case_id = ?", (case_id,))
+        return None if row is None else load_case(row[0])
+
+    def cases(self) -> Iterator[Case]:
+        # A cursor of its own, read lazily: a report over millions of cases stays in bounded memory.
+        cursor = self._db().execute("SELECT doc FROM cases ORDER BY reported_at")
+        for row in cursor:
+            yield load_case(row[0])
+
+    def cases_with_open_conflicts(self) -> list[Case]:
+        return [load_case(r[0]) for r in self._all_rows("SELECT doc FROM cases WHERE open_conflicts > 0")]
+
+    def cases_holding_photo(self, sha256: str) -> list[Case]:
+        rows = self._all_rows(
+            "SELECT doc FROM cases WHERE case_id IN (SELECT case_id FROM photo_refs WHERE sha256 = ?)", (sha256,)
+        )
+        return [load_case(r[0]) for r in rows]
+
+    def change_seq(self) -> int:
+        row = self._one("SELECT value FROM counters WHERE name = 'change_seq'")
+        return 0 if row is None else int(row[0])
+
+    def changed_cases(self, cursor: int, limit: int, scope: ChangeScope) -> list[CaseChange]:
+        where, args = _scope_filter(scope)
+        rows = self._all_rows(
+            f"SELECT change_seq, doc FROM cases WHERE change_seq > ? AND ({where}) ORDER BY change_seq LIMIT ?",
+            (cursor, *args, limit),
+        )
+        return [CaseChange(int(r[0]), load_case(r[1])) for r in rows]
+
+    def device_outcomes(self, device_id: str, cursor: int, limit: int) -> list[OutcomeChange]:
+        rows = self._all_rows(
+            f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE device_id = ? AND change_seq > ? "
+            "ORDER BY change_seq LIMIT ?",
+            (device_id, cursor, limit),
+        )
+        return [OutcomeChange(int(r[8]), _outcome(r).to_dict()) for r in rows]
+
+    def outcomes_of(self, device_id: str, first_seq: int, last_seq: int) -> list[OutcomeRow]:
+        rows = self._all_rows(
+            f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE device_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (device_id, first_seq, last_seq),
+        )
+        return [_outcome(r) for r in rows]
+
+    def catalogue_doc(self, name: str) -> Any | None:
+        row = self._one("SELECT doc FROM catalogue_docs WHERE name = ?", (name,))
+        return None if row is None else json.loads(row[0])
+
+    def catalogue_version(self) -> int:
+        row = self._one("SELECT value FROM counters WHERE name = 'catalogue_version'")
+        return 0 if row is None else int(row[0])
+
+    def photo(self, sha256: str) -> PhotoRecord | None:
+        row = self._one("SELECT sha256, size, received, complete FROM photos WHERE sha256 = ?", (sha256,))
+        return None if row is None else PhotoRecord(row[0], row[1], row[2], bool(row[3]))
+
+    def backlog_devices(self, received_before: int) -> list[str]:
+        rows = self._all_rows(
+            "SELECT DISTINCT device_id FROM backlog WHERE received_at < ? ORDER BY device_id", (received_before,)
+        )
+        return [r[0] for r in rows]
+
+    def backlog_size(self) -> int:
+        return int(self._one("SELECT COUNT(*) FROM backlog")[0])
+
+    def quarantined(self) -> list[QuarantineRecord]:
+        rows = self._all_rows(
+            "SELECT device_id, first_seq, last_seq, hash, reason, received_at FROM quarantine ORDER BY id"
+        )
+        return [QuarantineRecord(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]
+
+    def audit_rows(self, case_id: str | None = None) -> list[AuditRow]:
+        sql = "SELECT op_id, actor, device_id, case_id, kind, outcome, code, received_at, applied_at, flags FROM audit"
+        rows = self._all_rows(sql + " WHERE case_id = ? ORDER BY id", (case_id,)) if case_id else self._all_rows(
+            sql + " ORDER BY id"
+        )
+        return [AuditRow(*r) for r in rows]
+
+
+def _scope_filter(scope: ChangeScope) -> tuple[str, tuple[Any, ...]]:
+    """The SQL condition for a person's visible cases (mirrors `shared.rules.can_see`)."""
+    if scope.everything:
+        return "1", ()
+    if scope.department is not None or scope.handler is not None:
+        return "department = ? OR handler = ?", (scope.department, scope.handler)
+    return (
+        "grid_code IN (SELECT value FROM json_each(?)) OR reporter = ?",
+        (dump_json(list(scope.grids)), scope.reporter),
+    )
