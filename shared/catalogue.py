@@ -340,10 +340,6 @@ def evidence_parse(text: str) -> tuple[tuple[str, int], ...]:
     return tuple(pairs)
 
 
-def evidence_format(evidence: tuple[tuple[str, int], ...]) -> str:
-    return ";".join(f"{stage}:{n}" for stage, n in evidence)
-
-
 def categories_csv_parse(text: str) -> list[Category]:
     categories: list[Category] = []
     seen: set[str] = set()

@@ -134,21 +134,18 @@ def read_header(blob: bytes, limits: Limits) -> SegmentHeader:
         raise GridsyncError("segment.too_large", f"{len(blob)} bytes")
     if len(blob) < SEGMENT_HEADER_LEN + _ENC + _SIG or blob[:4] != SEGMENT_MAGIC:
         raise GridsyncError("segment.malformed", "not a segment, or cut short")
-    (_, version, aead_id, device_id, device_key_id, server_key_id, first_seq, last_seq, prev_hash,
-     op_count, created_at, plain_len, ct_len) = _SEGMENT.unpack_from(blob)  # fmt: skip
+    fields = _SEGMENT.unpack_from(blob)
+    h = SegmentHeader(fields[1], fields[2], uuid.UUID(bytes=fields[3]).hex, *fields[4:])
     # The suite is part of the format: an AEAD we do not know is a version we do not speak.
-    if version != FORMAT_VERSION or aead_id not in crypto.SUPPORTED_AEADS:
-        raise GridsyncError("segment.bad_version", f"version {version}, aead {aead_id}")
-    if SEGMENT_HEADER_LEN + _ENC + ct_len + _SIG != len(blob) or ct_len != plain_len + crypto.N_TAG:
+    if h.format_version != FORMAT_VERSION or h.aead_id not in crypto.SUPPORTED_AEADS:
+        raise GridsyncError("segment.bad_version", f"version {h.format_version}, aead {h.aead_id}")
+    if SEGMENT_HEADER_LEN + _ENC + h.ct_len + _SIG != len(blob) or h.ct_len != h.plain_len + crypto.N_TAG:
         raise GridsyncError("segment.malformed", "lengths do not match the segment's size")
-    if first_seq > last_seq or last_seq - first_seq + 1 != op_count:
+    if h.first_seq > h.last_seq or h.last_seq - h.first_seq + 1 != h.op_count:
         raise GridsyncError("segment.malformed", "sequence range does not match op_count")
-    if op_count > limits.max_ops:
-        raise GridsyncError("segment.too_many_ops", f"{op_count} ops")
-    return SegmentHeader(
-        version, aead_id, uuid.UUID(bytes=device_id).hex, device_key_id, server_key_id, first_seq,
-        last_seq, prev_hash, op_count, created_at, plain_len, ct_len,
-    )  # fmt: skip
+    if h.op_count > limits.max_ops:
+        raise GridsyncError("segment.too_many_ops", f"{h.op_count} ops")
+    return h
 
 
 def verify_segment(blob: bytes, device_public_raw: bytes, limits: Limits) -> SegmentHeader:

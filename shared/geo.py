@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def _crossings(lon: float, lat: float, ring: Ring) -> int:
     count = 0
-    for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
+    for (x1, y1), (x2, y2) in pairwise(ring):
         if (y1 > lat) == (y2 > lat):
             continue  # the edge does not span the point's latitude (half-open: [min, max) )
         if y1 > y2:  # compute from the lower end, so a shared edge gives bit-identical answers
@@ -66,7 +67,7 @@ def _ring_area_centroid(ring: Ring) -> tuple[float, float, float]:
     """Signed area (shoelace) and the area-weighted centroid sums of one ring."""
     area2 = cx = cy = 0.0
     x0, y0 = ring[0]  # shift to the first vertex: fewer digits lost in the products
-    for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
+    for (x1, y1), (x2, y2) in pairwise(ring):
         a, b, c, d = x1 - x0, y1 - y0, x2 - x0, y2 - y0
         cross = a * d - c * b
         area2 += cross

@@ -65,7 +65,11 @@ class WorkCalendar:
     _gained_days: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Accept lists and sets from callers, but keep the value hashable and immutable.
         _check_periods(self.periods)
+        object.__setattr__(self, "periods", tuple((a, b) for a, b in self.periods))
+        for name in ("workdays", "holidays", "makeup_workdays"):
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
         if not self.workdays or not self.workdays <= set(range(7)):
             raise _malformed(f"workdays must be a non-empty set of weekday numbers 0-6: {self.workdays!r}")
         both = self.holidays & self.makeup_workdays
@@ -213,12 +217,12 @@ class WorkCalendar:
         return not self.is_overdue(deadline, closed_at, closed_at)
 
 
-def _check_periods(periods: tuple[tuple[int, int], ...]) -> None:
-    if not periods:
+def _check_periods(periods: object) -> None:
+    if not isinstance(periods, (tuple, list)) or not periods:
         raise _malformed("at least one working period is needed")
     previous_end = 0
     for period in periods:
-        if len(period) != 2 or not all(isinstance(m, int) and not isinstance(m, bool) for m in period):
+        if not isinstance(period, (tuple, list)) or len(period) != 2 or not all(isinstance(m, int) and not isinstance(m, bool) for m in period):
             raise _malformed(f"a period is (start, end) whole minutes: {period!r}")
         start, end = period
         if not previous_end <= start < end <= 24 * 60:
@@ -303,4 +307,3 @@ def calendar_from_dict(obj: Mapping[str, object]) -> WorkCalendar:
         makeup_workdays=_dates(obj.get("makeup_workdays", []), "makeup_workdays"),
         utc_offset_minutes=offset,
     )
-

@@ -23,7 +23,7 @@ ENCRYPTION_FILE = "encryption.pem"
 PUBLIC_FILE = "keys.json"
 
 
-class KeyError_(ValueError):
+class KeyFileError(ValueError):
     """The keys are missing or cannot be opened (wrong passphrase, damaged file)."""
 
 
@@ -68,10 +68,10 @@ def _write_private(path: Path, data: bytes) -> None:
 def create_keys(data_dir: Path, passphrase: str) -> ServerKeys:
     """Make both key pairs and store them. Refuses to overwrite existing keys."""
     if not passphrase:
-        raise KeyError_("a passphrase is required")
+        raise KeyFileError("a passphrase is required")
     folder = data_dir / KEY_DIR
     if (folder / SIGNING_FILE).exists():
-        raise KeyError_(f"{folder} already holds keys; refusing to replace them")
+        raise KeyFileError(f"{folder} already holds keys; refusing to replace them")
     folder.mkdir(parents=True, exist_ok=True)
     keys = ServerKeys(crypto.new_signing_key(), crypto.new_encryption_key())
     _write_private(folder / SIGNING_FILE, crypto.encrypt_private_key(keys.signing, passphrase))
@@ -86,14 +86,14 @@ def load_keys(data_dir: Path, passphrase: str) -> ServerKeys:
         signing_pem = (folder / SIGNING_FILE).read_bytes()
         encryption_pem = (folder / ENCRYPTION_FILE).read_bytes()
     except OSError as exc:
-        raise KeyError_(f"cannot read the server keys in {folder}: {exc.strerror}") from exc
+        raise KeyFileError(f"cannot read the server keys in {folder}: {exc.strerror}") from exc
     try:
         signing = crypto.load_private_key(signing_pem, passphrase)
         encryption = crypto.load_private_key(encryption_pem, passphrase)
     except ValueError as exc:
-        raise KeyError_(str(exc)) from exc
+        raise KeyFileError(str(exc)) from exc
     if not isinstance(signing, Ed25519PrivateKey) or not isinstance(encryption, X25519PrivateKey):
-        raise KeyError_("the key files hold keys of the wrong type")
+        raise KeyFileError("the key files hold keys of the wrong type")
     return ServerKeys(signing, encryption)
 
 
@@ -102,4 +102,4 @@ def load_public_keys(data_dir: Path) -> PublicKeys:
         raw = json.loads((data_dir / KEY_DIR / PUBLIC_FILE).read_text("utf-8"))
         return PublicKeys(crypto.b64d(raw["signing_key"]), crypto.b64d(raw["encryption_key"]))
     except (OSError, ValueError, KeyError) as exc:
-        raise KeyError_(f"cannot read the server's public keys: {exc}") from exc
+        raise KeyFileError(f"cannot read the server's public keys: {exc}") from exc

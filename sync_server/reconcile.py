@@ -1,0 +1,230 @@
+"""The reconcile service: a sealed segment in, a receipt out (rule 1, exactly once per device).
+
+Order of work for `apply_segment`, cheapest and safest first: read the header (structure only) →
+the device (unknown, revoked) → its signature, before anything is decrypted → decrypt and
+decompress within limits → validate every op (one bad op refuses the whole segment) → place the
+segment in the device's sequence and apply it, all in ONE transaction with the device's new
+position and the stored receipt → after commit, try the device's backlog.
+
+Refusals raise `GridsyncError`. Only two refusals write anything: a conflicting or forked segment
+is quarantined (committed) before `segment.conflict` / `segment.chain_broken` is raised.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from shared.envelope import SegmentHeader, open_segment, read_header, segment_hash, verify_segment
+from shared.errors import GridsyncError
+from shared.ledger import Placement, place_segment
+from shared.ops import Op, decode_ops
+from shared.rules import is_overdue
+from sync_server.casework import Batch, apply_ops
+from sync_server.city import CityCache
+from sync_server.config import ServerConfig
+from sync_server.keys import ServerKeys
+from sync_server.store.base import DeviceRecord, HeldSegment, QuarantineRecord, Store, Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    device: DeviceRecord
+    header: SegmentHeader
+    ops: list[Op]
+
+
+class Tally:
+    """Counts for /metrics and the ingest summary (segments by status, ops by outcome)."""
+
+    def __init__(self) -> None:
+        self.segments: Counter[str] = Counter()
+        self.ops: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, receipt: dict[str, Any]) -> None:
+        with self._lock:
+            self.segments[receipt["status"]] += 1
+            if receipt["status"] == "applied":
+                self.ops.update(o["outcome"] for o in receipt["outcomes"])
+
+
+def _receipt(header: SegmentHeader, status: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "device_id": header.device_id,
+        "first_seq": header.first_seq,
+        "last_seq": header.last_seq,
+        "status": status,
+        "outcomes": outcomes,
+    }
+
+
+class Reconciler:
+    def __init__(self, store: Store, config: ServerConfig, keys: ServerKeys, cities: CityCache) -> None:
+        self.store = store
+        self.config = config
+        self.keys = keys
+        self.cities = cities
+        self.tally = Tally()
+
+    # --- the entry point ------------------------------------------------------------------------
+    def apply_segment(
+        self, blob: bytes, received_at: int, now: int, *, signed_by: str | None = None, queue: bool = False
+    ) -> dict[str, Any]:
+        """Reconcile one sealed segment, or (queue=True) spool it for the overnight ingest."""
+        device = self._device_of(blob, signed_by)
+        if queue:
+            header = verify_segment(blob, device.signing_key, self.config.limits)
+            self._spool(blob, header)
+            receipt = _receipt(header, "queued", [])
+        else:
+            opened = self._open(blob, device)
+            receipt = self._settle(opened, blob, received_at, now, forced=False)
+        self.tally.count(receipt)
+        if receipt["status"] in ("applied", "held"):
+            self.drain_backlog(device.device_id, now)
+        return receipt
+
+    def _device_of(self, blob: bytes, signed_by: str | None) -> DeviceRecord:
+        header = read_header(blob, self.config.limits)
+        device = self.store.device(header.device_id)
+        if device is None:
+            raise GridsyncError("device.unknown", header.device_id)
+        if device.revoked_at is not None:
+            raise GridsyncError("device.revoked", header.device_id)
+        if signed_by is not None and signed_by != device.device_id:
+            raise GridsyncError("segment.wrong_device", "the request and the segment name different devices")
+        return device
+
+    def _open(self, blob: bytes, device: DeviceRecord) -> Opened:
+        header, plain = open_segment(
+            blob, device_public_raw=device.signing_key, server_private=self.keys.encryption, limits=self.config.limits
+        )
+        ops = decode_ops(plain, device_id=header.device_id, first_seq=header.first_seq, count=header.op_count)
+        return Opened(device, header, ops)
+
+    def _spool(self, blob: bytes, header: SegmentHeader) -> None:
+        spool = self.config.spool_dir
+        spool.mkdir(parents=True, exist_ok=True)
+        name = f"{header.device_id}-{header.first_seq:012d}-{segment_hash(blob).hex()[:12]}.seg"
+        tmp = spool / f".{name}.tmp"
+        tmp.write_bytes(blob)
+        os.replace(tmp, spool / name)
+
+    # --- one transaction per segment ---------------------------------------------------------------
+    def _settle(self, opened: Opened, blob: bytes, received_at: int, now: int, *, forced: bool) -> dict[str, Any]:
+        header, device = opened.header, opened.device
+        digest = segment_hash(blob)
+        refusal: GridsyncError | None = None
+        with self.store.transaction() as tx:
+            position = tx.device_position(device.device_id)
+            applied = tx.applied_segment(device.device_id, header.first_seq)
+            placement = place_segment(
+                position,
+                first_seq=header.first_seq,
+                last_seq=header.last_seq,
+                prev_hash=header.prev_hash,
+                segment_hash=digest,
+                applied_hash=None if applied is None else applied[0],
+                forced_gap=forced,
+            )
+            if placement is Placement.RESENT and applied is not None:
+                return {**applied[1], "status": "resent"}
+            if placement is Placement.GAP:
+                held = HeldSegment(device.device_id, header.first_seq, header.last_seq, digest, blob, received_at)
+                if tx.hold_segment(held) or self._held_hash(tx, held) == digest:
+                    return _receipt(header, "held", [])
+                placement = Placement.CONFLICT
+            if placement in (Placement.CONFLICT, Placement.FORK):
+                code = "segment.conflict" if placement is Placement.CONFLICT else "segment.chain_broken"
+                tx.quarantine_segment(
+                    QuarantineRecord(device.device_id, header.first_seq, header.last_seq, digest, code, received_at, blob)
+                )
+                refusal = GridsyncError(code, f"seq {header.first_seq}-{header.last_seq}")
+            else:
+                receipt = self._apply(tx, opened, digest, received_at, now, forced=forced)
+        if refusal is not None:
+            self.tally.count({"status": "quarantined"})
+            raise refusal
+        return receipt
+
+    @staticmethod
+    def _held_hash(tx: Transaction, held: HeldSegment) -> bytes | None:
+        same = [h for h in tx.held_segments(held.device_id) if h.first_seq == held.first_seq]
+        return same[0].segment_hash if same else None
+
+    def _apply(
+        self, tx: Transaction, opened: Opened, digest: bytes, received_at: int, now: int, *, forced: bool
+    ) -> dict[str, Any]:
+        header, device = opened.header, opened.device
+        worker = self.store.worker(device.worker_id)
+        if worker is None:  # enrollment guarantees a worker; a hand-edited database might not
+            raise GridsyncError("device.unknown", f"no worker {device.worker_id!r}")
+        city = self.cities.get()
+        batch = Batch(
+            device.device_id, worker.actor(), received_at, now, city.calendar.utc_offset_minutes,
+            "forced" if forced else "",
+        )  # fmt: skip
+        outcomes = apply_ops(tx, opened.ops, batch, city.rule_context(now))
+        receipt = _receipt(header, "applied", [o.to_dict() for o in outcomes])
+        tx.record_applied_segment(device.device_id, header.first_seq, header.last_seq, digest, receipt)
+        tx.set_device_position(device.device_id, header.last_seq, digest)
+        return receipt
+
+    # --- the backlog -------------------------------------------------------------------------------
+    def drain_backlog(self, device_id: str, now: int) -> int:
+        """Apply held segments that now fit, in order; force the oldest across a gap once it has
+        waited `backlog_force_after_s`. Returns how many were applied."""
+        applied = 0
+        while True:
+            with self.store.transaction() as tx:
+                held = tx.held_segments(device_id)
+                position = tx.device_position(device_id)
+            if not held:
+                return applied
+            nxt = held[0]
+            forced = nxt.first_seq > position.last_seq + 1
+            if forced and now - nxt.received_at < self.config.backlog_force_after_s:
+                return applied
+            if self._apply_held(nxt, now, forced=forced):
+                applied += 1
+
+    def _apply_held(self, held: HeldSegment, now: int, *, forced: bool) -> bool:
+        try:
+            device = self._device_of(held.blob, None)
+            opened = self._open(held.blob, device)
+            receipt = self._settle(opened, held.blob, held.received_at, now, forced=forced)
+        except GridsyncError as exc:
+            with self.store.transaction() as tx:
+                tx.release_held(held.device_id, held.first_seq)
+                if exc.code not in ("segment.conflict", "segment.chain_broken"):
+                    tx.quarantine_segment(
+                        QuarantineRecord(held.device_id, held.first_seq, held.last_seq, held.segment_hash, exc.code,
+                                         held.received_at, held.blob)
+                    )  # fmt: skip
+            return False
+        with self.store.transaction() as tx:
+            tx.release_held(held.device_id, held.first_seq)
+        self.tally.count(receipt)
+        return receipt["status"] == "applied"
+
+    def sweep_backlog(self, now: int) -> int:
+        """Drain every device whose backlog holds something (ingest calls this at the end)."""
+        return sum(self.drain_backlog(device_id, now) for device_id in self.store.backlog_devices(now + 1))
+
+    # --- overdue flags -----------------------------------------------------------------------------
+    def sweep_overdue(self, now: int) -> int:
+        """Set the overdue flag on open cases past their deadline; each gets a new change number so
+        phones see it. The version does not move: overdue is a computed flag, not a change."""
+        with self.store.transaction() as tx:
+            due = [case for case in tx.cases_due_before(now) if is_overdue(case, now)]
+            if not due:
+                return 0
+            first = tx.reserve_change_seqs(len(due))
+            for case in due:
+                case.overdue = True
+            tx.save_cases([(case, first + i) for i, case in enumerate(due)])
+        return len(due)
