@@ -222,7 +222,11 @@ def _check_periods(periods: object) -> None:
         raise _malformed("at least one working period is needed")
     previous_end = 0
     for period in periods:
-        if not isinstance(period, (tuple, list)) or len(period) != 2 or not all(isinstance(m, int) and not isinstance(m, bool) for m in period):
+        if (
+            not isinstance(period, (tuple, list))
+            or len(period) != 2
+            or not all(isinstance(m, int) and not isinstance(m, bool) for m in period)
+        ):
             raise _malformed(f"a period is (start, end) whole minutes: {period!r}")
         start, end = period
         if not previous_end <= start < end <= 24 * 60:

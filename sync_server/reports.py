@@ -246,7 +246,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "department": ("处置部门", "Department"),
     "total": ("合计", "Total"),
     "no_grid": ("（无网格）", "(no grid)"),
-    "no_department": ("（未派遣）", "(not dispatched)"),
+    "no_department": ("（未派遣）", "undispatched"),
     "no_worker": ("（无）", "(none)"),
     "reported": ("上报数", "Reported"),
     "valid": ("有效上报数", "Valid"),

@@ -1,0 +1,135 @@
+"""Sealing the outbox into segments, and remembering what the server said about each.
+
+Pending ops are cut, in sequence order, into segments of at most `MAX_OPS` ops or about `MAX_PLAIN`
+bytes of plaintext, each chained to the previous one by `segment_hash`. A sealed segment's exact
+bytes are stored with it and never sealed again: a resend after any failure is byte-identical, so
+the server recognises it (`resent`) instead of seeing a conflict.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mobile.core import outbox
+from mobile.core.store import Store, dumps
+from shared.envelope import seal_segment, segment_hash
+from shared.ops import encode_ops
+
+MAX_OPS = 500
+MAX_PLAIN = 1024 * 1024
+SETTLED = ("applied", "resent")  # a receipt with outcomes: nothing more to send
+ACCEPTED = ("applied", "resent", "held", "queued")  # the server holds the bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRecord:
+    first_seq: int
+    last_seq: int
+    op_count: int
+    hash: bytes
+    blob: bytes
+    status: str | None
+    receipt: dict[str, Any] | None
+
+
+def _record(row: sqlite3.Row) -> SegmentRecord:
+    receipt = json.loads(row["receipt"]) if row["receipt"] else None
+    return SegmentRecord(
+        row["first_seq"], row["last_seq"], row["op_count"], bytes(row["hash"]), bytes(row["bytes"]),
+        row["status"], receipt,
+    )  # fmt: skip
+
+
+def seal_pending(
+    store: Store,
+    *,
+    device_id: str,
+    device_key: Ed25519PrivateKey,
+    server_public_raw: bytes,
+    clock: Callable[[], int],
+    max_ops: int = MAX_OPS,
+    max_plain: int = MAX_PLAIN,
+) -> int:
+    """Seal every pending op. Each segment is one transaction (bytes stored, ops marked, chain moved
+    on together). Returns the number of segments sealed."""
+    sealed = 0
+    while True:
+        with store.transaction() as conn:
+            ops = outbox.pending(conn, max_ops)
+            if not ops:
+                return sealed
+            size, take = 2, 0
+            for op in ops:
+                size += len(encode_ops([op])) - 1  # each op's own bytes plus a comma
+                if take and size > max_plain:
+                    break
+                take += 1
+            batch = ops[:take]
+            payload = encode_ops(batch)
+            prev = bytes(conn.execute("SELECT chain_hash FROM identity WHERE id = 1").fetchone()[0])
+            first, last = batch[0].seq, batch[-1].seq
+            blob = seal_segment(
+                device_id=device_id, first_seq=first, last_seq=last, prev_hash=prev, op_count=len(batch),
+                created_at=clock(), payload=payload, device_key=device_key, server_public_raw=server_public_raw,
+            )  # fmt: skip
+            digest = segment_hash(blob)
+            conn.execute(
+                "INSERT INTO segments (first_seq, last_seq, op_count, hash, prev_hash, bytes, plain_size,"
+                " sealed_at) VALUES (?,?,?,?,?,?,?,?)",
+                (first, last, len(batch), digest, prev, blob, len(payload), clock()),
+            )
+            conn.execute(
+                "UPDATE outbox SET state = 'sealed', segment = ? WHERE seq BETWEEN ? AND ? AND state = 'pending'",
+                (first, first, last),
+            )
+            conn.execute("UPDATE identity SET chain_hash = ? WHERE id = 1", (digest,))
+            sealed += 1
+
+
+def unsent(store: Store) -> list[SegmentRecord]:
+    """Segments the server has not accepted yet, in order."""
+    rows = store.all(
+        "SELECT * FROM segments WHERE status IS NULL OR status NOT IN ('applied', 'resent', 'held', 'queued')"
+        " ORDER BY first_seq"
+    )
+    return [_record(r) for r in rows]
+
+
+def not_settled(store: Store) -> list[SegmentRecord]:
+    """Segments whose outcomes have not all come back (for the offline hand-over)."""
+    rows = store.all("SELECT * FROM segments WHERE status IS NULL OR status NOT IN ('applied', 'resent') ORDER BY first_seq")
+    return [_record(r) for r in rows]
+
+
+def record_receipt(conn: sqlite3.Connection, first_seq: int, receipt: dict[str, Any], now: int) -> set[str]:
+    """Store a receipt and the outcomes it carries. Returns the case ids whose ops got outcomes."""
+    conn.execute(
+        "UPDATE segments SET status = ?, receipt = ?, sent_at = ?, error = NULL WHERE first_seq = ?",
+        (str(receipt.get("status")), dumps(receipt), now, first_seq),
+    )
+    touched = set()
+    for outcome in receipt.get("outcomes") or []:
+        case_id = outbox.record_outcome(conn, outcome)
+        if case_id:
+            touched.add(case_id)
+    return touched
+
+
+def record_error(store: Store, first_seq: int, code: str, now: int) -> None:
+    with store.transaction() as conn:
+        conn.execute("UPDATE segments SET error = ?, sent_at = ? WHERE first_seq = ?", (code, now, first_seq))
+
+
+def unsent_bytes(store: Store) -> tuple[int, int]:
+    """(segments, bytes) sealed but not yet accepted by the server."""
+    row = store.one(
+        "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM segments "
+        "WHERE status IS NULL OR status NOT IN ('applied', 'resent', 'held', 'queued')"
+    )
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
