@@ -141,22 +141,28 @@ def _commit(
     new: Case, op: Op, actor: Actor, ctx: RuleContext, outcome: str, action: str = "", detail: str = ""
 ) -> tuple[Outcome, Case]:
     new.version += 1
-    new.overdue = is_overdue(new, ctx.now)
+    new.overdue = is_overdue(new, ctx.now, ctx.calendar)
     new.timeline.append(
         TimelineEntry(new.version, op.op_id, actor.worker_id, op.kind, action, str(new.status), outcome, ctx.now)
     )
     return Outcome(op.op_id, op.seq, op.case_id, outcome, None, new.version, detail), new
 
 
-def is_overdue(case: Case, now: int) -> bool:
-    """Overdue is a flag computed from the deadline, never a state. A case closed late stays marked."""
+def is_overdue(case: Case, now: int, calendar: WorkCalendar | None = None) -> bool:
+    """Overdue is a flag computed from the deadline, never a state. A case closed late stays marked.
+
+    With a calendar, only *working* time past the deadline counts (due Friday 17:30 is not overdue
+    on Saturday), the same judgement the evaluation reports use.
+    """
     if case.deadline is None:
         return False
-    if case.status == Status.CLOSED and case.closed_at is not None:
-        return case.closed_at > case.deadline
-    if Status(case.status) in ENDED:
+    closed = case.status == Status.CLOSED and case.closed_at is not None
+    if not closed and Status(case.status) in ENDED:
         return False
-    return now > case.deadline
+    judged_at = case.closed_at if closed and case.closed_at is not None else now
+    if calendar is not None:
+        return calendar.is_overdue(case.deadline, judged_at)
+    return judged_at > case.deadline
 
 
 # --- create ----------------------------------------------------------------------------------------

@@ -67,7 +67,12 @@ def _suggest_duplicates(tx: Transaction, new: Case, cases: dict[str, Case]) -> l
     """Possible duplicates of a new case: same category, within 50 m, within a day (rule 7)."""
     if new.location is None:
         return []
-    found = {c.case_id: c for c in tx.duplicate_candidates(new.category, _duplicate_box(new), new.reported_at - DUPLICATE_WINDOW_S)}
+    found = {
+        c.case_id: c
+        for c in tx.duplicate_candidates(
+            new.category, _duplicate_box(new), new.reported_at - DUPLICATE_WINDOW_S
+        )
+    }
     found.update({c.case_id: c for c in cases.values() if c.category == new.category})
     candidates = (cases.get(case_id, c) for case_id, c in found.items())
     return sorted(c.case_id for c in candidates if is_possible_duplicate(new, c))

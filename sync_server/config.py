@@ -54,12 +54,20 @@ class ServerConfig:
         return self.data_dir / "photos"
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("data_dir", "extra")}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("data_dir", "extra")
+        }
         return out
 
 
 def _fields() -> dict[str, type]:
-    return {f.name: type(f.default) for f in dataclasses.fields(ServerConfig) if f.name not in ("data_dir", "extra")}
+    return {
+        f.name: type(f.default)
+        for f in dataclasses.fields(ServerConfig)
+        if f.name not in ("data_dir", "extra")
+    }
 
 
 def load_config(data_dir: Path) -> ServerConfig:

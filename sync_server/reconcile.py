@@ -13,8 +13,6 @@ is quarantined (committed) before `segment.conflict` / `segment.chain_broken` is
 from __future__ import annotations
 
 import os
-import threading
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +25,7 @@ from sync_server.casework import Batch, apply_ops
 from sync_server.city import CityCache
 from sync_server.config import ServerConfig
 from sync_server.keys import ServerKeys
+from sync_server.metrics import GridsyncMetrics, gridsync_metrics
 from sync_server.store.base import DeviceRecord, HeldSegment, QuarantineRecord, Store, Transaction
 
 
@@ -38,18 +37,16 @@ class Opened:
 
 
 class Tally:
-    """Counts for /metrics and the ingest summary (segments by status, ops by outcome)."""
+    """Counts segments by status and ops by outcome into the server's metrics."""
 
-    def __init__(self) -> None:
-        self.segments: Counter[str] = Counter()
-        self.ops: Counter[str] = Counter()
-        self._lock = threading.Lock()
+    def __init__(self, metrics: GridsyncMetrics | None = None) -> None:
+        self.metrics = metrics or gridsync_metrics()
 
     def count(self, receipt: dict[str, Any]) -> None:
-        with self._lock:
-            self.segments[receipt["status"]] += 1
-            if receipt["status"] == "applied":
-                self.ops.update(o["outcome"] for o in receipt["outcomes"])
+        self.metrics.segments.inc(status=receipt["status"])
+        if receipt["status"] == "applied":
+            for outcome in receipt["outcomes"]:
+                self.metrics.ops.inc(outcome=outcome["outcome"])
 
 
 def _receipt(header: SegmentHeader, status: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -63,18 +60,34 @@ def _receipt(header: SegmentHeader, status: str, outcomes: list[dict[str, Any]])
 
 
 class Reconciler:
-    def __init__(self, store: Store, config: ServerConfig, keys: ServerKeys, cities: CityCache) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: ServerConfig,
+        keys: ServerKeys,
+        cities: CityCache,
+        metrics: GridsyncMetrics | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.keys = keys
         self.cities = cities
-        self.tally = Tally()
+        self.tally = Tally(metrics)
 
     # --- the entry point ------------------------------------------------------------------------
     def apply_segment(
         self, blob: bytes, received_at: int, now: int, *, signed_by: str | None = None, queue: bool = False
     ) -> dict[str, Any]:
         """Reconcile one sealed segment, or (queue=True) spool it for the overnight ingest."""
+        try:
+            return self._apply_segment(blob, received_at, now, signed_by=signed_by, queue=queue)
+        except GridsyncError as exc:
+            self.tally.count({"status": exc.code})
+            raise
+
+    def _apply_segment(
+        self, blob: bytes, received_at: int, now: int, *, signed_by: str | None, queue: bool
+    ) -> dict[str, Any]:
         device = self._device_of(blob, signed_by)
         if queue:
             header = verify_segment(blob, device.signing_key, self.config.limits)
@@ -101,7 +114,10 @@ class Reconciler:
 
     def _open(self, blob: bytes, device: DeviceRecord) -> Opened:
         header, plain = open_segment(
-            blob, device_public_raw=device.signing_key, server_private=self.keys.encryption, limits=self.config.limits
+            blob,
+            device_public_raw=device.signing_key,
+            server_private=self.keys.encryption,
+            limits=self.config.limits,
         )
         ops = decode_ops(plain, device_id=header.device_id, first_seq=header.first_seq, count=header.op_count)
         return Opened(device, header, ops)
@@ -115,7 +131,9 @@ class Reconciler:
         os.replace(tmp, spool / name)
 
     # --- one transaction per segment ---------------------------------------------------------------
-    def _settle(self, opened: Opened, blob: bytes, received_at: int, now: int, *, forced: bool) -> dict[str, Any]:
+    def _settle(
+        self, opened: Opened, blob: bytes, received_at: int, now: int, *, forced: bool
+    ) -> dict[str, Any]:
         header, device = opened.header, opened.device
         digest = segment_hash(blob)
         refusal: GridsyncError | None = None
@@ -134,20 +152,23 @@ class Reconciler:
             if placement is Placement.RESENT and applied is not None:
                 return {**applied[1], "status": "resent"}
             if placement is Placement.GAP:
-                held = HeldSegment(device.device_id, header.first_seq, header.last_seq, digest, blob, received_at)
+                held = HeldSegment(
+                    device.device_id, header.first_seq, header.last_seq, digest, blob, received_at
+                )
                 if tx.hold_segment(held) or self._held_hash(tx, held) == digest:
                     return _receipt(header, "held", [])
                 placement = Placement.CONFLICT
             if placement in (Placement.CONFLICT, Placement.FORK):
                 code = "segment.conflict" if placement is Placement.CONFLICT else "segment.chain_broken"
                 tx.quarantine_segment(
-                    QuarantineRecord(device.device_id, header.first_seq, header.last_seq, digest, code, received_at, blob)
+                    QuarantineRecord(
+                        device.device_id, header.first_seq, header.last_seq, digest, code, received_at, blob
+                    )
                 )
                 refusal = GridsyncError(code, f"seq {header.first_seq}-{header.last_seq}")
             else:
                 receipt = self._apply(tx, opened, digest, received_at, now, forced=forced)
         if refusal is not None:
-            self.tally.count({"status": "quarantined"})
             raise refusal
         return receipt
 
@@ -209,7 +230,7 @@ class Reconciler:
         with self.store.transaction() as tx:
             tx.release_held(held.device_id, held.first_seq)
         self.tally.count(receipt)
-        return receipt["status"] == "applied"
+        return bool(receipt["status"] == "applied")
 
     def sweep_backlog(self, now: int) -> int:
         """Drain every device whose backlog holds something (ingest calls this at the end)."""

@@ -57,10 +57,19 @@ def put_local_case(conn: sqlite3.Connection, case: Case) -> None:
         "category = excluded.category, reported_at = excluded.reported_at, search = excluded.search, "
         "doc = excluded.doc",
         (
-            case.case_id, case.version, str(case.status), case.reporter, case.handler, case.department,
-            case.grid_code, case.category, case.reported_at, search, dumps(case_to_dict(case)),
+            case.case_id,
+            case.version,
+            str(case.status),
+            case.reporter,
+            case.handler,
+            case.department,
+            case.grid_code,
+            case.category,
+            case.reported_at,
+            search,
+            dumps(case_to_dict(case)),
         ),
-    )  # fmt: skip
+    )
 
 
 def rebase(conn: sqlite3.Connection, case_ids: Iterable[str], actor: Actor, ctx: RuleContext) -> None:
@@ -72,7 +81,14 @@ def rebase(conn: sqlite3.Connection, case_ids: Iterable[str], actor: Actor, ctx:
     for case_id in sorted(set(case_ids)):
         base = server_case(conn, case_id)
         case = base
-        for op in outbox.unsettled_for_case(conn, case_id, 0 if base is None else base.version):
+        # With no server case, the phone's own ops are the only view there is — a report the server
+        # refused stays visible (with its reason) instead of vanishing.
+        ops = (
+            outbox.own_ops(conn, case_id)
+            if base is None
+            else outbox.unsettled_for_case(conn, case_id, base.version)
+        )
+        for op in ops:
             _, new = apply_op(case, op, actor, ctx)
             if new is not None:
                 case = new

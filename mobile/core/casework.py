@@ -40,8 +40,13 @@ class SealedPhoto:
     thumb_path: str
 
     def payload(self) -> dict[str, Any]:
-        return {"photo_id": self.photo_id, "sha256": self.sha256, "size": self.size, "stage": self.stage,
-                "key": self.key}  # fmt: skip
+        return {
+            "photo_id": self.photo_id,
+            "sha256": self.sha256,
+            "size": self.size,
+            "stage": self.stage,
+            "key": self.key,
+        }
 
 
 def new_id() -> str:
@@ -51,7 +56,12 @@ def new_id() -> str:
 def location_dict(location: Fix | dict[str, Any]) -> dict[str, Any]:
     if isinstance(location, dict):
         return dict(location)
-    return {"lat": location.lat, "lon": location.lon, "accuracy_m": location.accuracy_m, "source": location.source}
+    return {
+        "lat": location.lat,
+        "lon": location.lon,
+        "accuracy_m": location.accuracy_m,
+        "source": location.source,
+    }
 
 
 class Casework:
@@ -86,9 +96,14 @@ class Casework:
         thumb_path = self.photo_store.put_blob(thumb_sha, thumb)
         root = self.photo_store.root
         return SealedPhoto(
-            new_id(), sha256, len(blob), stage, crypto.b64e(key),
-            str(Path(blob_path).relative_to(root)), str(Path(thumb_path).relative_to(root)),
-        )  # fmt: skip
+            new_id(),
+            sha256,
+            len(blob),
+            stage,
+            crypto.b64e(key),
+            str(Path(blob_path).relative_to(root)),
+            str(Path(thumb_path).relative_to(root)),
+        )
 
     # --- the one write path --------------------------------------------------------------------
 
@@ -111,9 +126,17 @@ class Casework:
             seq = outbox.next_seq(conn)
             ops: list[Op] = []
             for kind, payload in steps:
-                raw = {"op_id": new_id(), "device_id": me.device_id, "actor": me.worker_id, "seq": seq,
-                       "case_id": case_id, "base_version": base, "captured_at": now, "kind": kind,
-                       "payload": payload}  # fmt: skip
+                raw = {
+                    "op_id": new_id(),
+                    "device_id": me.device_id,
+                    "actor": me.worker_id,
+                    "seq": seq,
+                    "case_id": case_id,
+                    "base_version": base,
+                    "captured_at": now,
+                    "kind": kind,
+                    "payload": payload,
+                }
                 op = validate_op(raw)
                 outcome, new = apply_op(case, op, actor, ctx)
                 if outcome.outcome == REJECTED:
@@ -127,10 +150,23 @@ class Casework:
             outbox.append(conn, ops, now)
             casebook.put_local_case(conn, case)
             for photo in photos:
-                photo_records.add(conn, PhotoRecord(
-                    photo.sha256, photo.photo_id, case_id, photo.stage, photo.blob_path, photo.thumb_path,
-                    photo.key, photo.size, 0, False, "local", None,
-                ))  # fmt: skip
+                photo_records.add(
+                    conn,
+                    PhotoRecord(
+                        photo.sha256,
+                        photo.photo_id,
+                        case_id,
+                        photo.stage,
+                        photo.blob_path,
+                        photo.thumb_path,
+                        photo.key,
+                        photo.size,
+                        0,
+                        False,
+                        "local",
+                        None,
+                    ),
+                )
             if category_used:
                 self.store.touch_category(conn, category_used, now)
         self.on_write()
@@ -151,8 +187,14 @@ class Casework:
     ) -> str:
         sealed = [self.seal_photo(image, stage) for image, stage in photos]
         case_id = new_id()
-        create = {"category": category, "description": description, "address": address,
-                  "location": location_dict(location), "grid_code": grid_code, "on_spot": on_spot}  # fmt: skip
+        create = {
+            "category": category,
+            "description": description,
+            "address": address,
+            "location": location_dict(location),
+            "grid_code": grid_code,
+            "on_spot": on_spot,
+        }
         steps = [("create", create)] + [("photo", p.payload()) for p in sealed]
         self.record(case_id, steps, sealed, category_used=category)
         return case_id

@@ -155,7 +155,7 @@ class LocationChoice:
         if self._locked is not None:
             return self._locked
         live = window.best(now)
-        if live is not None and live.accuracy_m <= window.good_accuracy_m:
+        if window.is_good(now):
             return live
         return self._photo if self._photo is not None else live
 

@@ -19,7 +19,13 @@ from shared.rules import APPLIED, DUPLICATE, HARD, REJECTED, SOFT
 
 UNSETTLED = ("pending", "sealed")
 
-_STATE_OF_OUTCOME = {APPLIED: "applied", SOFT: "applied", DUPLICATE: "applied", REJECTED: "rejected", HARD: "conflict"}
+_STATE_OF_OUTCOME = {
+    APPLIED: "applied",
+    SOFT: "applied",
+    DUPLICATE: "applied",
+    REJECTED: "rejected",
+    HARD: "conflict",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,36 +78,52 @@ def unsettled_for_case(conn: sqlite3.Connection, case_id: str, server_version: i
     return [_record(r).op for r in rows]
 
 
+def own_ops(conn: sqlite3.Connection, case_id: str) -> list[Op]:
+    rows = conn.execute("SELECT * FROM outbox WHERE case_id = ? ORDER BY seq", (case_id,))
+    return [_record(r).op for r in rows]
+
+
 def record_outcome(conn: sqlite3.Connection, outcome: dict[str, Any]) -> str | None:
     """Store the server's outcome of one of our ops. Returns the op's case id, None if unknown."""
     state = _STATE_OF_OUTCOME.get(str(outcome.get("outcome")))
     if state is None:
         return None
-    row = conn.execute("SELECT case_id FROM outbox WHERE op_id = ?", (outcome.get("op_id"),)).fetchone()
-    if row is None:
+    row = conn.execute(
+        "SELECT case_id, state, outcome FROM outbox WHERE op_id = ?", (outcome.get("op_id"),)
+    ).fetchone()
+    if row is None or (row["state"] == state and row["outcome"] == dumps(outcome)):
         return None
-    conn.execute("UPDATE outbox SET state = ?, outcome = ? WHERE op_id = ?", (state, dumps(outcome), outcome["op_id"]))
+    conn.execute(
+        "UPDATE outbox SET state = ?, outcome = ? WHERE op_id = ?", (state, dumps(outcome), outcome["op_id"])
+    )
     return str(row[0])
 
 
 def case_has_unsettled(store: Store, case_id: str) -> bool:
-    row = store.one("SELECT 1 FROM outbox WHERE case_id = ? AND state IN ('pending', 'sealed') LIMIT 1", (case_id,))
+    row = store.one(
+        "SELECT 1 FROM outbox WHERE case_id = ? AND state IN ('pending', 'sealed') LIMIT 1", (case_id,)
+    )
     return row is not None
 
 
 def cases_with_unsettled(store: Store) -> set[str]:
-    return {r[0] for r in store.all("SELECT DISTINCT case_id FROM outbox WHERE state IN ('pending', 'sealed')")}
+    return {
+        r[0] for r in store.all("SELECT DISTINCT case_id FROM outbox WHERE state IN ('pending', 'sealed')")
+    }
 
 
 def problems_of(store: Store, case_id: str) -> list[OpRecord]:
     rows = store.all(
-        "SELECT * FROM outbox WHERE case_id = ? AND state IN ('rejected', 'conflict') ORDER BY seq", (case_id,)
+        "SELECT * FROM outbox WHERE case_id = ? AND state IN ('rejected', 'conflict') ORDER BY seq",
+        (case_id,),
     )
     return [_record(r) for r in rows]
 
 
 def cases_with_problems(store: Store) -> set[str]:
-    return {r[0] for r in store.all("SELECT DISTINCT case_id FROM outbox WHERE state IN ('rejected', 'conflict')")}
+    return {
+        r[0] for r in store.all("SELECT DISTINCT case_id FROM outbox WHERE state IN ('rejected', 'conflict')")
+    }
 
 
 def counts(store: Store) -> dict[str, int]:

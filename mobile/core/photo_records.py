@@ -32,9 +32,19 @@ class PhotoRecord:
 
 def _record(row: sqlite3.Row) -> PhotoRecord:
     return PhotoRecord(
-        row["sha256"], row["photo_id"], row["case_id"], row["stage"], row["blob_path"], row["thumb_path"],
-        row["key"], int(row["size"]), int(row["uploaded"]), bool(row["complete"]), row["origin"], row["error"],
-    )  # fmt: skip
+        row["sha256"],
+        row["photo_id"],
+        row["case_id"],
+        row["stage"],
+        row["blob_path"],
+        row["thumb_path"],
+        row["key"],
+        int(row["size"]),
+        int(row["uploaded"]),
+        bool(row["complete"]),
+        row["origin"],
+        row["error"],
+    )
 
 
 def add(conn: sqlite3.Connection, record: PhotoRecord) -> None:
@@ -43,10 +53,20 @@ def add(conn: sqlite3.Connection, record: PhotoRecord) -> None:
         "blob_path = COALESCE(excluded.blob_path, photos.blob_path), "
         "thumb_path = COALESCE(excluded.thumb_path, photos.thumb_path)",
         (
-            record.sha256, record.photo_id, record.case_id, record.stage, record.blob_path, record.thumb_path,
-            record.key, record.size, record.uploaded, int(record.complete), record.origin, record.error,
+            record.sha256,
+            record.photo_id,
+            record.case_id,
+            record.stage,
+            record.blob_path,
+            record.thumb_path,
+            record.key,
+            record.size,
+            record.uploaded,
+            int(record.complete),
+            record.origin,
+            record.error,
         ),
-    )  # fmt: skip
+    )
 
 
 def get(store: Store, sha256: str) -> PhotoRecord | None:

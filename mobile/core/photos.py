@@ -6,7 +6,7 @@ carry no metadata at all: the capture time and GPS position travel as plain valu
 never hidden inside the image. `PhotoStore` keeps the results, named by their SHA-256, in the app's
 data folder.
 
-Only JPEG (including multi-picture MPO files), PNG and WebP are accepted.
+Only JPEG (of a multi-picture MPO file, the primary picture), PNG and WebP are accepted.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Final
 
-from PIL import Image, features
+from PIL import Image, ImageFile, JpegImagePlugin, features
 
 from shared.errors import GridsyncError
 
@@ -190,10 +190,15 @@ def _refuse_bomb(width: int, height: int, max_pixels: int) -> None:
 def _decode(data: bytes, source_format: str, max_pixels: int, target: tuple[int, int]) -> Image.Image:
     """Decode the first frame; a JPEG at the smallest DCT scale that still covers `target`."""
     try:
-        image = Image.open(io.BytesIO(data), formats=[source_format])
-        _refuse_bomb(image.width, image.height, max_pixels)
-        if image.format in ("JPEG", "MPO"):
+        if source_format == "JPEG":
+            # Only the primary picture is wanted: opening the plugin directly skips Pillow's parse of
+            # the multi-picture (MPO) index, and the warning it gives when that index is malformed.
+            image: ImageFile.ImageFile = JpegImagePlugin.JpegImageFile(io.BytesIO(data))
+            _refuse_bomb(image.width, image.height, max_pixels)
             image.draft("RGB", target)
+        else:
+            image = Image.open(io.BytesIO(data), formats=[source_format])
+            _refuse_bomb(image.width, image.height, max_pixels)
         image.load()
     except GridsyncError:
         raise

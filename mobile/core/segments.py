@@ -41,9 +41,14 @@ class SegmentRecord:
 def _record(row: sqlite3.Row) -> SegmentRecord:
     receipt = json.loads(row["receipt"]) if row["receipt"] else None
     return SegmentRecord(
-        row["first_seq"], row["last_seq"], row["op_count"], bytes(row["hash"]), bytes(row["bytes"]),
-        row["status"], receipt,
-    )  # fmt: skip
+        row["first_seq"],
+        row["last_seq"],
+        row["op_count"],
+        bytes(row["hash"]),
+        bytes(row["bytes"]),
+        row["status"],
+        receipt,
+    )
 
 
 def seal_pending(
@@ -75,9 +80,16 @@ def seal_pending(
             prev = bytes(conn.execute("SELECT chain_hash FROM identity WHERE id = 1").fetchone()[0])
             first, last = batch[0].seq, batch[-1].seq
             blob = seal_segment(
-                device_id=device_id, first_seq=first, last_seq=last, prev_hash=prev, op_count=len(batch),
-                created_at=clock(), payload=payload, device_key=device_key, server_public_raw=server_public_raw,
-            )  # fmt: skip
+                device_id=device_id,
+                first_seq=first,
+                last_seq=last,
+                prev_hash=prev,
+                op_count=len(batch),
+                created_at=clock(),
+                payload=payload,
+                device_key=device_key,
+                server_public_raw=server_public_raw,
+            )
             digest = segment_hash(blob)
             conn.execute(
                 "INSERT INTO segments (first_seq, last_seq, op_count, hash, prev_hash, bytes, plain_size,"
@@ -103,7 +115,9 @@ def unsent(store: Store) -> list[SegmentRecord]:
 
 def not_settled(store: Store) -> list[SegmentRecord]:
     """Segments whose outcomes have not all come back (for the offline hand-over)."""
-    rows = store.all("SELECT * FROM segments WHERE status IS NULL OR status NOT IN ('applied', 'resent') ORDER BY first_seq")
+    rows = store.all(
+        "SELECT * FROM segments WHERE status IS NULL OR status NOT IN ('applied', 'resent') ORDER BY first_seq"
+    )
     return [_record(r) for r in rows]
 
 

@@ -140,7 +140,13 @@ class Store:
         return ServerKeys(bytes(row[0]), bytes(row[1]), row[2])
 
     def save_identity(
-        self, conn: sqlite3.Connection, identity: Identity, keys: ServerKeys, *, apply_mode: str, now: int,
+        self,
+        conn: sqlite3.Connection,
+        identity: Identity,
+        keys: ServerKeys,
+        *,
+        apply_mode: str,
+        now: int,
         genesis: bytes,
     ) -> None:
         conn.execute("DELETE FROM identity")
@@ -149,12 +155,22 @@ class Store:
             " server_url, server_signing_key, server_encryption_key, server_key_id, apply_mode,"
             " enrolled_at, cursor, next_seq, chain_hash) VALUES (1,?,?,?,?,?,?,?,?,?,?,?,?,?,0,1,?)",
             (
-                identity.device_id, identity.worker_id, identity.name, identity.role,
-                dumps(list(identity.grids)), identity.department, int(identity.all_grids),
-                identity.server_url, keys.signing, keys.encryption, keys.signing_key_id, apply_mode,
-                now, genesis,
+                identity.device_id,
+                identity.worker_id,
+                identity.name,
+                identity.role,
+                dumps(list(identity.grids)),
+                identity.department,
+                int(identity.all_grids),
+                identity.server_url,
+                keys.signing,
+                keys.encryption,
+                keys.signing_key_id,
+                apply_mode,
+                now,
+                genesis,
             ),
-        )  # fmt: skip
+        )
 
     def state(self, column: str) -> Any:
         """One protocol counter of the identity row: cursor, next_seq, chain_hash, clock_offset."""
@@ -192,10 +208,15 @@ class Store:
             conn.execute("INSERT INTO calendar VALUES (1, ?)", (dumps(calendar),))
 
     def categories(self) -> list[Category]:
-        return [category_from_dict(json.loads(r[0])) for r in self.all("SELECT doc FROM categories ORDER BY code")]
+        return [
+            category_from_dict(json.loads(r[0])) for r in self.all("SELECT doc FROM categories ORDER BY code")
+        ]
 
     def departments(self) -> list[Department]:
-        return [department_from_dict(json.loads(r[0])) for r in self.all("SELECT doc FROM departments ORDER BY code")]
+        return [
+            department_from_dict(json.loads(r[0]))
+            for r in self.all("SELECT doc FROM departments ORDER BY code")
+        ]
 
     def grids(self) -> list[GridCell]:
         return [grid_from_dict(json.loads(r[0])) for r in self.all("SELECT doc FROM grids ORDER BY code")]
@@ -206,8 +227,10 @@ class Store:
 
     def touch_category(self, conn: sqlite3.Connection, code: str, now: int) -> None:
         conn.execute(
-            "INSERT INTO recent_categories VALUES (?, ?, 1) "
-            "ON CONFLICT (code) DO UPDATE SET used_at = excluded.used_at, uses = uses + 1",
+            # used_at only ranks: it moves past the last use so two reports in one second keep order.
+            "INSERT INTO recent_categories VALUES (?, MAX(?, COALESCE((SELECT MAX(used_at) FROM "
+            "recent_categories), 0) + 1), 1) ON CONFLICT (code) DO UPDATE SET used_at = excluded.used_at, "
+            "uses = uses + 1",
             (code, now),
         )
 
@@ -234,7 +257,17 @@ class Store:
         """Forget everything this phone holds (sign-out). The schema stays."""
         with self.transaction() as conn:
             for table in (
-                "identity", "server_cases", "local_cases", "outbox", "segments", "photos", "categories",
-                "departments", "grids", "calendar", "recent_categories", "sync_log",
-            ):  # fmt: skip
+                "identity",
+                "server_cases",
+                "local_cases",
+                "outbox",
+                "segments",
+                "photos",
+                "categories",
+                "departments",
+                "grids",
+                "calendar",
+                "recent_categories",
+                "sync_log",
+            ):
                 conn.execute(f"DELETE FROM {table}")

@@ -38,8 +38,15 @@ class Problem:
     @classmethod
     def rejected(cls, op_id: str, op_kind: str, code: str | None, detail: str) -> Problem:
         en, zh = _messages(code)
-        return cls("rejected", code, en or "The server refused this change.", zh or "服务器拒绝了此修改。",
-                   op_id, op_kind, detail)  # fmt: skip
+        return cls(
+            "rejected",
+            code,
+            en or "The server refused this change.",
+            zh or "服务器拒绝了此修改。",
+            op_id,
+            op_kind,
+            detail,
+        )
 
     @classmethod
     def lost_conflict(cls, op_id: str, op_kind: str, detail: str) -> Problem:
@@ -136,14 +143,21 @@ class SyncReport:
             text = first.message_zh if zh else first.message
             return f"{text} [{first.code}]"
         if zh:
-            parts = [f"已发送 {self.ops_sent} 项操作", f"上传照片 {self.photos_uploaded} 张", f"收到 {self.cases_received} 个案件"]
+            parts = [
+                f"已发送 {self.ops_sent} 项操作",
+                f"上传照片 {self.photos_uploaded} 张",
+                f"收到 {self.cases_received} 个案件",
+            ]
             if self.rejected:
                 parts.append(f"{self.rejected} 项被拒绝")
             if self.conflicts:
                 parts.append(f"{self.conflicts} 项冲突")
             return "同步完成：" + "，".join(parts) + "。"
-        parts = [f"sent {self.ops_sent} changes", f"uploaded {self.photos_uploaded} photos",
-                 f"received {self.cases_received} cases"]  # fmt: skip
+        parts = [
+            f"sent {self.ops_sent} changes",
+            f"uploaded {self.photos_uploaded} photos",
+            f"received {self.cases_received} cases",
+        ]
         if self.rejected:
             parts.append(f"{self.rejected} refused")
         if self.conflicts:

@@ -49,6 +49,7 @@ CREATE TABLE cases (
     overdue INTEGER NOT NULL DEFAULT 0, open_conflicts INTEGER NOT NULL DEFAULT 0,
     version INTEGER NOT NULL, change_seq INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX cases_change_seq ON cases(change_seq);
+CREATE INDEX cases_case_no ON cases(case_no);
 CREATE INDEX cases_duplicates ON cases(category, lat, lon);
 CREATE INDEX cases_deadline ON cases(deadline) WHERE deadline IS NOT NULL AND overdue = 0;
 CREATE INDEX cases_conflicts ON cases(open_conflicts) WHERE open_conflicts > 0;

@@ -33,8 +33,12 @@ from sync_server.store.migrations import migrate
 from sync_server.store.sqlite_tx import SqliteTransaction, dump_json, load_case
 
 BUSY_TIMEOUT_MS = 30_000
-_DEVICE_COLUMNS = "device_id, worker_id, signing_key, encryption_key, name, enrolled_at, revoked_at, last_seq, last_hash"
-_OUTCOME_COLUMNS = "device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, applied_at"
+_DEVICE_COLUMNS = (
+    "device_id, worker_id, signing_key, encryption_key, name, enrolled_at, revoked_at, last_seq, last_hash"
+)
+_OUTCOME_COLUMNS = (
+    "device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, applied_at"
+)
 
 
 def _worker(row: Any) -> WorkerRecord:
@@ -42,7 +46,9 @@ def _worker(row: Any) -> WorkerRecord:
 
 
 def _device(row: Any) -> DeviceRecord:
-    return DeviceRecord(row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], row[5], row[6], row[7], bytes(row[8]))
+    return DeviceRecord(
+        row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], row[5], row[6], row[7], bytes(row[8])
+    )
 
 
 def _outcome(row: Any) -> OutcomeRow:
@@ -64,7 +70,9 @@ class SqliteStore:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
@@ -110,12 +118,15 @@ class SqliteStore:
 
     def worker(self, worker_id: str) -> WorkerRecord | None:
         row = self._one(
-            "SELECT worker_id, name, role, department, grids, all_grids FROM workers WHERE worker_id = ?", (worker_id,)
+            "SELECT worker_id, name, role, department, grids, all_grids FROM workers WHERE worker_id = ?",
+            (worker_id,),
         )
         return None if row is None else _worker(row)
 
     def workers(self) -> list[WorkerRecord]:
-        rows = self._all_rows("SELECT worker_id, name, role, department, grids, all_grids FROM workers ORDER BY 1")
+        rows = self._all_rows(
+            "SELECT worker_id, name, role, department, grids, all_grids FROM workers ORDER BY 1"
+        )
         return [_worker(r) for r in rows]
 
     def device(self, device_id: str) -> DeviceRecord | None:
@@ -123,10 +134,16 @@ class SqliteStore:
         return None if row is None else _device(row)
 
     def devices(self) -> list[DeviceRecord]:
-        return [_device(r) for r in self._all_rows(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at")]
+        return [
+            _device(r) for r in self._all_rows(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at")
+        ]
 
     def case(self, case_id: str) -> Case | None:
         row = self._one("SELECT doc FROM cases WHERE case_id = ?", (case_id,))
+        return None if row is None else load_case(row[0])
+
+    def case_by_number(self, case_no: str) -> Case | None:
+        row = self._one("SELECT doc FROM cases WHERE case_no = ?", (case_no,))
         return None if row is None else load_case(row[0])
 
     def cases(self) -> Iterator[Case]:
@@ -140,7 +157,8 @@ class SqliteStore:
 
     def cases_holding_photo(self, sha256: str) -> list[Case]:
         rows = self._all_rows(
-            "SELECT doc FROM cases WHERE case_id IN (SELECT case_id FROM photo_refs WHERE sha256 = ?)", (sha256,)
+            "SELECT doc FROM cases WHERE case_id IN (SELECT case_id FROM photo_refs WHERE sha256 = ?)",
+            (sha256,),
         )
         return [load_case(r[0]) for r in rows]
 
@@ -185,7 +203,8 @@ class SqliteStore:
 
     def backlog_devices(self, received_before: int) -> list[str]:
         rows = self._all_rows(
-            "SELECT DISTINCT device_id FROM backlog WHERE received_at < ? ORDER BY device_id", (received_before,)
+            "SELECT DISTINCT device_id FROM backlog WHERE received_at < ? ORDER BY device_id",
+            (received_before,),
         )
         return [r[0] for r in rows]
 
@@ -200,8 +219,10 @@ class SqliteStore:
 
     def audit_rows(self, case_id: str | None = None) -> list[AuditRow]:
         sql = "SELECT op_id, actor, device_id, case_id, kind, outcome, code, received_at, applied_at, flags FROM audit"
-        rows = self._all_rows(sql + " WHERE case_id = ? ORDER BY id", (case_id,)) if case_id else self._all_rows(
-            sql + " ORDER BY id"
+        rows = (
+            self._all_rows(sql + " WHERE case_id = ? ORDER BY id", (case_id,))
+            if case_id
+            else self._all_rows(sql + " ORDER BY id")
         )
         return [AuditRow(*r) for r in rows]
 

@@ -71,19 +71,23 @@ class SqliteTransaction:
 
     # --- devices and their place in the sequence ---------------------------------------------
     def device_position(self, device_id: str) -> DevicePosition:
-        row = self.db.execute("SELECT last_seq, last_hash FROM devices WHERE device_id = ?", (device_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT last_seq, last_hash FROM devices WHERE device_id = ?", (device_id,)
+        ).fetchone()
         if row is None:
             return DevicePosition(0, bytes(32))
         return DevicePosition(int(row[0]), bytes(row[1]))
 
     def set_device_position(self, device_id: str, last_seq: int, last_hash: bytes) -> None:
         self.db.execute(
-            "UPDATE devices SET last_seq = ?, last_hash = ? WHERE device_id = ?", (last_seq, last_hash, device_id)
+            "UPDATE devices SET last_seq = ?, last_hash = ? WHERE device_id = ?",
+            (last_seq, last_hash, device_id),
         )
 
     def applied_segment(self, device_id: str, first_seq: int) -> tuple[bytes, dict[str, Any]] | None:
         row = self.db.execute(
-            "SELECT hash, receipt FROM applied_segments WHERE device_id = ? AND first_seq = ?", (device_id, first_seq)
+            "SELECT hash, receipt FROM applied_segments WHERE device_id = ? AND first_seq = ?",
+            (device_id, first_seq),
         ).fetchone()
         return None if row is None else (bytes(row[0]), json.loads(row[1]))
 
@@ -100,12 +104,15 @@ class SqliteTransaction:
         if not case_ids:
             return {}
         rows = self.db.execute(
-            "SELECT doc FROM cases WHERE case_id IN (SELECT value FROM json_each(?))", (dump_json(list(case_ids)),)
+            "SELECT doc FROM cases WHERE case_id IN (SELECT value FROM json_each(?))",
+            (dump_json(list(case_ids)),),
         ).fetchall()
         found = (load_case(row[0]) for row in rows)
         return {case.case_id: case for case in found}
 
-    def duplicate_candidates(self, category: str, box: tuple[float, float, float, float], since: int) -> list[Case]:
+    def duplicate_candidates(
+        self, category: str, box: tuple[float, float, float, float], since: int
+    ) -> list[Case]:
         min_lat, max_lat, min_lon, max_lon = box
         rows = self.db.execute(
             "SELECT doc FROM cases WHERE category = ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? "

@@ -179,6 +179,14 @@ def test_when_the_good_fix_expires_the_photo_position_takes_over() -> None:
     assert choice.resolve(window, NOW + 60) == made["photo"]
 
 
+def test_fix_exactly_as_accurate_as_required_beats_the_photo_position() -> None:
+    choice, window, made = scenario({"photo"})
+    window.add(gps(20.5))
+    assert choice.resolve(window, NOW) == made["photo"]
+    window.add(gps(20.0))
+    assert choice.resolve(window, NOW) == gps(20.0)
+
+
 def test_removing_the_pin_falls_back_to_the_locked_position() -> None:
     choice, window, made = scenario({"pin", "lock", "good_live"})
     choice.unpin()
@@ -191,7 +199,7 @@ def test_removing_the_pin_falls_back_to_the_locked_position() -> None:
 
 @pytest.mark.parametrize(("lat", "lon"), [(91.0, 115.0), (22.0, 181.0), (math.nan, 115.0), (22.0, -math.inf)])
 def test_pin_or_photo_position_off_the_globe_is_refused_and_changes_nothing(lat: float, lon: float) -> None:
-    choice, window, made = scenario({"pin", "photo"})
+    choice, _window, made = scenario({"pin", "photo"})
     bad_field(lambda: choice.pin(lat, lon, NOW))
     bad_field(lambda: choice.use_photo_gps(lat, lon, NOW))
     assert (choice.pinned, choice.photo) == (made["pin"], made["photo"])

@@ -22,12 +22,12 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.fixture
-def open_umask() -> Iterator[None]:
-    """The most permissive umask: whatever the store creates must be private on its own."""
-    previous = os.umask(0)
+@pytest.fixture(params=[0o000, 0o277], ids=["umask-000", "umask-277"])
+def odd_umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The most permissive umask, and one that takes the owner's own bits: the store must not care."""
+    previous = os.umask(request.param)
     try:
-        yield
+        yield request.param
     finally:
         os.umask(previous)
 
@@ -85,7 +85,9 @@ def test_any_valid_name_and_value_round_trip_through_files(tmp_path: Path, name:
 
 
 @posix_only
-def test_secret_folder_is_0700_and_secret_files_0600_whatever_the_umask(tmp_path: Path, open_umask: None) -> None:
+def test_secret_folder_is_0700_and_secret_files_0600_whatever_the_umask(
+    tmp_path: Path, odd_umask: int
+) -> None:
     store = FileSecretStore(tmp_path / "app" / "keys")
     store.put("device_signing_key", b"k")
     assert mode(tmp_path / "app" / "keys") == 0o700
@@ -93,23 +95,31 @@ def test_secret_folder_is_0700_and_secret_files_0600_whatever_the_umask(tmp_path
 
 
 @posix_only
-def test_secret_file_is_private_from_the_moment_it_exists(
-    tmp_path: Path, open_umask: None, monkeypatch: pytest.MonkeyPatch
+def test_secret_folder_and_files_are_private_from_the_moment_they_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = FileSecretStore(tmp_path / "keys")
-    real_open, created = os.open, []
+    real_open, real_mkdir, created = os.open, os.mkdir, []
 
     def watching_open(path: str | os.PathLike[str], flags: int, *args: int, **kwargs: int) -> int:
         fd = real_open(path, flags, *args, **kwargs)
         if flags & os.O_CREAT:
-            created.append((Path(path).name, stat.S_IMODE(os.fstat(fd).st_mode), flags & os.O_EXCL))
+            created.append(("file", stat.S_IMODE(os.fstat(fd).st_mode), bool(flags & os.O_EXCL)))
         return fd
 
+    def watching_mkdir(path: str | os.PathLike[str], *args: int, **kwargs: int) -> None:
+        real_mkdir(path, *args, **kwargs)
+        created.append(("folder", stat.S_IMODE(os.stat(path).st_mode), True))
+
+    previous = os.umask(0)
     monkeypatch.setattr(secrets.os, "open", watching_open)
-    store.put("device_signing_key", b"k")
-    monkeypatch.undo()
-    assert created, "the secret file was not created with os.open"
-    assert all(file_mode == 0o600 and exclusive for _, file_mode, exclusive in created)
+    monkeypatch.setattr(secrets.os, "mkdir", watching_mkdir)
+    try:
+        FileSecretStore(tmp_path / "keys").put("device_signing_key", b"k")
+    finally:
+        monkeypatch.undo()
+        os.umask(previous)
+    assert [kind for kind, _, _ in created] == ["folder", "file"]
+    assert created == [("folder", 0o700, True), ("file", 0o600, True)]
 
 
 @posix_only

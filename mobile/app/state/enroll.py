@@ -73,6 +73,7 @@ class EnrollState:
         """Enroll; on failure `problem` says why in words and None is returned."""
         checked = self._check()
         if checked is None:
+            self.busy = False
             return None
         server, code = checked
         self.busy, self.problem = True, None

@@ -1,0 +1,3 @@
+from mobile.app.main import run
+
+run()

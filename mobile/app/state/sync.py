@@ -1,0 +1,105 @@
+"""The sync screen: what waits to go up, how the last round went, and a round on demand."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mobile.app.i18n import Translator
+from mobile.core.views import SyncProgress, SyncReport
+from shared.errors import CATALOGUE
+
+if TYPE_CHECKING:
+    from mobile.core.device import Device
+
+
+class SyncState:
+    def __init__(self, device: Device, tr: Translator, *, clock: Callable[[], float] = time.time) -> None:
+        self.device = device
+        self.tr = tr
+        self.clock = clock
+        self.running = False
+        self.progress: SyncProgress | None = None
+        self.exported: Path | None = None
+
+    def pending_lines(self) -> list[str]:
+        counts = self.device.pending()
+        if counts.empty:
+            return [self.tr.t("sync.nothing_pending")]
+        return [
+            self.tr.t("sync.pending_ops", count=counts.ops),
+            self.tr.t("sync.pending_photos", count=counts.photos),
+        ]
+
+    def pending_total(self) -> int:
+        counts = self.device.pending()
+        return counts.ops + counts.photos
+
+    def last(self) -> SyncReport | None:
+        return self.device.last_sync()
+
+    def last_success_text(self) -> str:
+        """When the last round that reached the server ended (the core keeps only the last round)."""
+        last = self.last()
+        if last is None or not last.reached_server:
+            return self.tr.t("sync.never") if last is None else self.tr.t("sync.result_offline")
+        return self.tr.t("sync.last_ok", when=self.tr.ago(last.finished_at or last.started_at, self.clock()))
+
+    def result_text(self, report: SyncReport | None = None) -> str:
+        """The round's result in words people understand (no codes unless nothing better exists)."""
+        report = report if report is not None else self.last()
+        if report is None:
+            return self.tr.t("sync.never")
+        if not report.reached_server:
+            return self.tr.t("sync.result_offline")
+        if not report.ok and report.problems:
+            first = report.problems[0]
+            if first.code in CATALOGUE:
+                message = self.tr.error(first.code)
+            else:
+                message = first.message_zh if self.tr.zh else first.message
+            return self.tr.t("sync.result_error", message=message)
+        text = self.tr.t("sync.result_ok", sent=report.ops_sent, received=report.cases_received)
+        if report.rejected:
+            text += " " + self.tr.t("sync.rejected", count=report.rejected)
+        return text
+
+    def progress_text(self) -> str:
+        p = self.progress
+        if p is None:
+            return self.tr.t("sync.running")
+        if p.ops_total:
+            return f"{self.tr.t('sync.running')} {self.tr.t('sync.progress', done=p.ops_done, total=p.ops_total)}"
+        return self.tr.t("sync.running")
+
+    def progress_fraction(self) -> float | None:
+        p = self.progress
+        if p is None:
+            return None
+        if p.bytes_total:
+            return min(1.0, p.bytes_done / p.bytes_total)
+        if p.ops_total:
+            return min(1.0, p.ops_done / p.ops_total)
+        return None
+
+    async def run(self, on_progress: Callable[[], None] | None = None) -> SyncReport:
+        """One round now. Never raises for network trouble (the core turns it into the report)."""
+
+        def progress(p: SyncProgress) -> None:
+            self.progress = p
+            if on_progress is not None:
+                on_progress()
+
+        self.running, self.progress = True, None
+        try:
+            return await self.device.sync(progress=progress)
+        finally:
+            self.running = False
+
+    def export(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = time.strftime("gridsync-handover-%Y%m%d-%H%M%S", time.localtime(self.clock()))
+        self.exported = self.device.export_handover(folder / name)
+        return self.exported

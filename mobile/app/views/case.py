@@ -1,0 +1,259 @@
+"""One case: header facts, problems, what I can do, photos by stage, notes, timeline."""
+
+from __future__ import annotations
+
+import asyncio
+
+import flet as ft
+
+from mobile.app.state.case_detail import ActionSpec, CaseState
+from mobile.app.views import widgets
+from mobile.app.views.screen import Screen
+from shared.errors import GridsyncError
+from shared.model import Photo
+
+DANGER = {"reject", "void", "rework", "send_back", "deny_extension"}
+
+
+class CaseScreen(Screen):
+    nav_key = "home"
+
+    def __init__(self, shell, case_id: str) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(shell)
+        self.route = f"/case/{case_id}"
+        self.state = CaseState(self.device, self.session.tr, case_id)
+
+    def title(self) -> str:
+        v = self.state.view()
+        if v is None:
+            return self.t("case.title")
+        return self.t("case.number", no=v.case.case_no) if v.case.case_no else self.t("case.title")
+
+    def body(self) -> list[ft.Control]:
+        s = self.state
+        v = s.view()
+        if v is None:
+            return [widgets.message_box(self.t("case.not_found"), error=True)]
+        c = v.case
+        category = next((x for x in self.device.categories() if x.code == c.category), None)
+        head: list[ft.Control] = [
+            ft.Text(category.name(self.session.tr.lang) if category else c.category, size=22,
+                    weight=ft.FontWeight.BOLD, color=widgets.INK),  # fmt: skip
+        ]
+        marks: list[ft.Control] = [widgets.status_chip(str(c.status), self.session.tr.status(str(c.status)))]
+        if v.overdue:
+            marks.append(widgets.chip(self.t("home.overdue"), widgets.WARN, icon=ft.Icons.ALARM))
+        if v.pending:
+            marks.append(widgets.chip(self.t("home.not_synced"), ft.Colors.ORANGE_900, icon=ft.Icons.CLOUD_UPLOAD))
+        head.append(ft.Row(marks, wrap=True, spacing=6))
+        out: list[ft.Control] = [ft.Column(head, spacing=8)]
+        if s.error:
+            out.append(widgets.message_box(s.error, error=True))
+        elif s.message:
+            out.append(widgets.message_box(s.message))
+        problems = s.problems()
+        if problems:
+            out.append(widgets.section(self.t("case.problems"),
+                                       *[ft.Text(p, size=16, color=widgets.WARN) for p in problems]))  # fmt: skip
+        out.append(self._actions())
+        conflicts = s.open_conflicts()
+        if conflicts:
+            out.append(self._conflicts(conflicts))
+        out.append(widgets.section(self.t("case.status"), *widgets.fact_rows(s.facts())))
+        out.append(self._photos())
+        out.append(self._notes())
+        timeline = s.timeline()
+        if timeline:
+            out.append(
+                widgets.section(
+                    self.t("case.timeline"),
+                    *[ft.Text(f"{line.when}  {line.text}  ({line.outcome})", size=15) for line in timeline],
+                )
+            )
+        return out
+
+    # --- parts ------------------------------------------------------------------------------------
+    def _actions(self) -> ft.Control:
+        actions = self.state.actions()
+        if not actions:
+            return widgets.section(self.t("case.actions"), ft.Text(self.t("case.no_actions"), size=16))
+        buttons = [
+            ft.Row([widgets.big_button(a.label, lambda e, a=a: self._act(a), primary=a.action not in DANGER,
+                                       colour=ft.Colors.GREEN_800 if a.action == "close" else None)])  # fmt: skip
+            for a in actions
+        ]
+        return widgets.section(self.t("case.actions"), *buttons)
+
+    def _conflicts(self, conflicts: list) -> ft.Control:  # type: ignore[type-arg]
+        rows: list[ft.Control] = []
+        for cf in conflicts:
+            rows.append(ft.Text(self.t("case.conflict", field=cf.field, kept=cf.kept, proposed=cf.proposed), size=16))
+            rows.append(
+                ft.Row(
+                    [
+                        widgets.small_button(self.t("case.keep"), lambda e, i=cf.conflict_id: self._resolve(i, "keep")),
+                        widgets.small_button(self.t("case.take"), lambda e, i=cf.conflict_id: self._resolve(i, "take")),
+                    ],
+                    wrap=True,
+                )
+            )
+        return widgets.section(self.t("action.resolve"), *rows)
+
+    def _photos(self) -> ft.Control:
+        parts: list[ft.Control] = []
+        for label, photos in self.state.photos_by_stage():
+            if not photos:
+                continue
+            parts.append(ft.Text(f"{label} ({len(photos)})", size=16, weight=ft.FontWeight.W_600))
+            parts.append(ft.Row([self._thumb(p) for p in photos], wrap=True, spacing=8))
+        if not parts:
+            parts.append(ft.Text(self.t("case.no_photos"), size=16))
+        return widgets.section(self.t("case.photos"), *parts)
+
+    def _thumb(self, photo: Photo) -> ft.Control:
+        data = self.state.thumbnail(photo)
+        if data is None:
+            inner: ft.Control = ft.Container(
+                ft.Text(self.t("case.photo_missing"), size=12, text_align=ft.TextAlign.CENTER),
+                width=110, height=110, bgcolor=ft.Colors.GREY_300, alignment=ft.Alignment.CENTER, border_radius=8,
+            )  # fmt: skip
+        else:
+            inner = ft.Image(src=data, width=110, height=110, fit=ft.BoxFit.COVER, border_radius=8)
+        return ft.Container(inner, on_click=lambda e: self._enlarge(photo), tooltip=self.t("case.enlarge"))
+
+    def _notes(self) -> ft.Control:
+        notes = self.state.notes()
+        lines: list[ft.Control] = [
+            ft.Text(f"{self.session.tr.when(n.captured_at)} {n.author}: {n.text}", size=16) for n in notes
+        ]
+        field = widgets.text_field(self.t("case.note_text"), multiline=True)
+        self._note_field = field
+        lines += [field, widgets.small_button(self.t("case.add_note"), self._add_note, icon=ft.Icons.NOTE_ADD)]
+        return widgets.section(self.t("case.notes"), *lines)
+
+    # --- handlers ---------------------------------------------------------------------------------
+    def _enlarge(self, photo: Photo) -> None:
+        data = self.state.full_photo(photo) or self.state.thumbnail(photo)
+        if data is None:
+            return
+        self.page.show_dialog(
+            ft.AlertDialog(
+                content=ft.Image(src=data, fit=ft.BoxFit.CONTAIN, width=360),
+                actions=[ft.TextButton(self.t("app.close"), on_click=lambda e: self.page.pop_dialog())],
+            )
+        )
+
+    def _add_note(self, e: ft.Event) -> None:
+        if self.state.add_note(self._note_field.value or ""):
+            self.shell.kick_sync()
+        self.redraw()
+
+    def _resolve(self, conflict_id: str, choice: str) -> None:
+        if self.state.resolve(conflict_id, choice):
+            self.shell.kick_sync()
+        self.redraw()
+
+    async def _act(self, spec: ActionSpec) -> None:
+        if not spec.needs_input:
+            await self._perform(spec)
+            return
+        ActionDialog(self, spec).open()
+
+    async def _perform(self, spec: ActionSpec, **kw: object) -> None:
+        ok = await asyncio.to_thread(lambda: self.state.perform(spec.action, **kw))  # type: ignore[arg-type]
+        if ok:
+            self.shell.kick_sync()
+        self.redraw()
+
+
+class ActionDialog:
+    """Reason, extra hours, department and the stage photo a move needs — asked in one dialog."""
+
+    def __init__(self, screen: CaseScreen, spec: ActionSpec) -> None:
+        self.screen = screen
+        self.spec = spec
+        self.photo: bytes | None = None
+        self.thumb: bytes | None = None
+        self.problem: str | None = None
+
+    def open(self) -> None:
+        t, spec = self.screen.t, self.spec
+        self.reason = widgets.text_field(t("case.reason"), multiline=True) if spec.needs_reason else None
+        self.hours = widgets.text_field(t("case.hours"), "8", keyboard_type=ft.KeyboardType.NUMBER) if spec.needs_hours else None
+        self.department = None
+        if spec.needs_department:
+            pairs = self.screen.state.departments()
+            self.department = ft.Dropdown(
+                label=t("case.department_pick"), value=pairs[0][0] if pairs else None,
+                options=[ft.DropdownOption(key=code, text=name) for code, name in pairs], width=320,
+            )  # fmt: skip
+        self.column = ft.Column(tight=True, width=340, spacing=12)
+        self._fill()
+        self.screen.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(spec.label),
+                content=self.column,
+                actions=[
+                    ft.TextButton(t("app.cancel"), on_click=lambda e: self.screen.page.pop_dialog()),
+                    ft.FilledButton(t("app.confirm"), on_click=self._confirm),
+                ],
+            )
+        )
+
+    def _fill(self) -> None:
+        t, spec = self.screen.t, self.spec
+        controls: list[ft.Control] = [c for c in (self.reason, self.hours, self.department) if c is not None]
+        if spec.photo_stage:
+            stage = t(f"stage.{spec.photo_stage}")
+            if spec.photo_required:
+                controls.append(ft.Text(t("case.needs_photo", stage=stage), size=15))
+            if self.thumb is not None:
+                controls.append(ft.Image(src=self.thumb, width=120, height=120, fit=ft.BoxFit.COVER, border_radius=8))
+            controls.append(widgets.small_button(t("case.add_stage_photo", stage=stage), self._pick, icon=ft.Icons.ADD_A_PHOTO))
+        if self.problem:
+            controls.append(ft.Text(self.problem, color=widgets.WARN, size=15))
+        self.column.controls = controls
+
+    async def _pick(self, e: ft.Event) -> None:
+        from mobile.core.photos import prepare_photo
+
+        try:
+            images = await self.screen.shell.photos.pick()
+        except RuntimeError:
+            images = []
+        if images:
+            try:
+                prepared = await asyncio.to_thread(prepare_photo, images[0], max_side=640, thumb_side=240)
+            except GridsyncError as exc:
+                self.problem = self.screen.t("error.photo", reason=self.screen.session.tr.error(exc.code))
+            else:
+                self.photo, self.thumb, self.problem = images[0], prepared.thumb, None
+        self._fill()
+        self.screen.page.update()
+
+    async def _confirm(self, e: ft.Event) -> None:
+        t, spec = self.screen.t, self.spec
+        kw: dict[str, object] = {}
+        if self.reason is not None:
+            if not (self.reason.value or "").strip():
+                self.problem = self.screen.session.tr.error("case.reason_required")
+                self._fill()
+                return
+            kw["reason"] = self.reason.value or ""
+        if self.hours is not None:
+            try:
+                kw["hours"] = float(self.hours.value or "")
+            except ValueError:
+                self.problem = t("case.hours")
+                self._fill()
+                return
+        if self.department is not None:
+            kw["department"] = self.department.value
+        if spec.photo_required and self.photo is None:
+            self.problem = t("case.needs_photo", stage=t(f"stage.{spec.photo_stage}"))
+            self._fill()
+            return
+        if self.photo is not None:
+            kw["photo"] = self.photo
+        self.screen.page.pop_dialog()
+        await self.screen._perform(spec, **kw)

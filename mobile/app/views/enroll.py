@@ -1,0 +1,90 @@
+"""Enroll this device: server address and one-time code, or a pasted `gridsync://` link."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from mobile.app.state.enroll import EnrollState
+from mobile.app.views import widgets
+from mobile.app.views.screen import Screen
+
+
+class EnrollScreen(Screen):
+    route = "/enroll"
+
+    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(shell)
+        self.state = EnrollState(self.device, self.session.tr, device_name=shell.device_name)
+        self.state.server = self.session.settings.last_server
+
+    def title(self) -> str:
+        return self.t("enroll.title")
+
+    def body(self) -> list[ft.Control]:
+        s = self.state
+        if s.identity is not None:
+            return self._welcome()
+        link = widgets.text_field(self.t("enroll.link"), on_submit=self._link_submitted, multiline=False)
+        self._link = link
+        server = widgets.text_field(
+            self.t("enroll.server"), s.server, on_change=lambda e: s.set_server(e.control.value or ""),
+            keyboard_type=ft.KeyboardType.URL,
+        )  # fmt: skip
+        code = widgets.text_field(
+            self.t("enroll.code"), s.code, on_change=lambda e: s.set_code(e.control.value or ""),
+            capitalization=ft.TextCapitalization.CHARACTERS,
+        )  # fmt: skip
+        out: list[ft.Control] = [
+            ft.Text(self.t("enroll.intro"), size=16, color=widgets.INK),
+            server,
+            code,
+            widgets.big_button(self.t("enroll.submit"), self._submit, icon=ft.Icons.LOGIN, disabled=s.busy),
+        ]
+        if s.busy:
+            out.append(ft.Row([ft.ProgressRing(width=24, height=24), ft.Text(self.t("enroll.working"), size=16)]))
+        if s.problem is not None:
+            out.append(widgets.message_box(s.problem.message, error=True))
+        out += [
+            ft.Divider(),
+            link,
+            widgets.small_button(self.t("enroll.use_link"), self._use_link, icon=ft.Icons.LINK),
+        ]
+        return out
+
+    def _welcome(self) -> list[ft.Control]:
+        ident = self.state.identity
+        assert ident is not None
+        lang = self.session.tr.lang
+        names = {g.code: g.name(lang) for g in self.device.grids()}
+        grids = self.t("enroll.all_grids") if ident.all_grids else "、".join(names.get(g, g) for g in ident.grids)
+        facts = [
+            ft.Text(self.t("enroll.welcome", name=ident.name), size=24, weight=ft.FontWeight.BOLD),
+            ft.Text(self.session.tr.role(ident.role), size=18),
+            ft.Text(self.t("enroll.grids", grids=grids or "—"), size=16),
+        ]
+        if ident.department:
+            facts.append(ft.Text(self.t("enroll.department", department=ident.department), size=16))
+        return [
+            widgets.message_box(self.t("enroll.done")),
+            widgets.section(self.t("settings.worker"), *facts),
+            widgets.big_button(self.t("enroll.continue"), self._continue, icon=ft.Icons.ARROW_FORWARD),
+        ]
+
+    def _use_link(self, e: ft.Event) -> None:
+        if self.state.use_link(self._link.value or ""):
+            self.shell.toast(self.t("enroll.link_read"))
+        self.redraw()
+
+    def _link_submitted(self, e: ft.Event) -> None:
+        self._use_link(e)
+
+    async def _submit(self, e: ft.Event) -> None:
+        self.state.busy = True
+        self.redraw()
+        identity = await self.state.submit()
+        if identity is not None:
+            self.session.remember_server(identity.server_url)
+        self.redraw()
+
+    def _continue(self, e: ft.Event) -> None:
+        self.shell.enrolled()

@@ -1,0 +1,106 @@
+"""The map: cases coloured by status, my position, my grids. Grids and markers draw with no tiles
+(the base map needs a network; its address is a setting)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flet as ft
+import flet_map as fm
+
+from mobile.app.state.adapters import LocationUnavailable
+from mobile.app.state.map import MapState
+from mobile.app.views import widgets
+from mobile.app.views.screen import Screen
+
+
+def build_map(
+    state: MapState,
+    tile_url: str,
+    *,
+    height: float = 420,
+    on_tap: Callable[[float, float], None] | None = None,
+    on_marker: Callable[[str], None] | None = None,
+    pin: tuple[float, float] | None = None,
+    zoom: float = 16,
+) -> fm.Map:
+    lat, lon = pin if pin is not None else state.center()
+    polygons = [
+        fm.PolygonMarker(
+            coordinates=[fm.MapLatitudeLongitude(a, b) for a, b in o.points],
+            color=ft.Colors.with_opacity(0.18 if o.mine else 0.04, ft.Colors.BLUE_700),
+            border_color=ft.Colors.BLUE_900 if o.mine else ft.Colors.GREY_600,
+            border_stroke_width=2.5 if o.mine else 1,
+            label=o.code[-3:] if o.mine else None,
+        )
+        for o in state.outlines()
+    ]
+    markers = [
+        fm.Marker(
+            content=ft.Container(
+                ft.Icon(ft.Icons.LOCATION_ON, color=widgets.STATUS_COLOURS.get(m.status, ft.Colors.GREY_700), size=34),
+                tooltip=m.label,
+                on_click=(lambda e, cid=m.case_id: on_marker(cid)) if on_marker else None,
+            ),
+            coordinates=fm.MapLatitudeLongitude(m.lat, m.lon),
+            width=36,
+            height=36,
+        )
+        for m in state.markers()
+    ]
+    if state.position is not None:
+        markers.append(
+            fm.Marker(
+                content=ft.Icon(ft.Icons.MY_LOCATION, color=ft.Colors.RED_700, size=28),
+                coordinates=fm.MapLatitudeLongitude(state.position.lat, state.position.lon),
+            )
+        )
+    if pin is not None:
+        markers.append(
+            fm.Marker(content=ft.Icon(ft.Icons.PUSH_PIN, color=ft.Colors.BLACK, size=34),
+                      coordinates=fm.MapLatitudeLongitude(*pin), width=36, height=36)  # fmt: skip
+        )
+    layers: list[fm.MapLayer] = []
+    if tile_url:
+        layers.append(fm.TileLayer(url_template=tile_url, user_agent_package_name="org.gridsync.app"))
+    layers += [fm.PolygonLayer(polygons=polygons), fm.MarkerLayer(markers=markers)]
+    return fm.Map(
+        layers=layers,
+        initial_center=fm.MapLatitudeLongitude(lat, lon),
+        initial_zoom=zoom,
+        height=height,
+        bgcolor=ft.Colors.BLUE_GREY_50,
+        on_tap=(lambda e: on_tap(e.coordinates.latitude, e.coordinates.longitude)) if on_tap else None,
+    )
+
+
+class MapScreen(Screen):
+    route = "/map"
+    nav_key = "map"
+
+    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(shell)
+        self.state = MapState(self.device, self.session.tr)
+
+    def title(self) -> str:
+        return self.t("map.title")
+
+    async def shown(self) -> None:
+        try:
+            self.state.position = await self.shell.positions.current(8)
+        except LocationUnavailable:
+            return
+        self.redraw()
+
+    def body(self) -> list[ft.Control]:
+        legend = [
+            widgets.status_chip(s, self.session.tr.status(s))
+            for s in ("reported", "dispatched", "handling", "reported_back", "verified", "closed")
+        ]
+        return [
+            build_map(self.state, self.session.settings.tile_url, height=480,
+                      on_marker=lambda cid: self.shell.go(f"/case/{cid}")),  # fmt: skip
+            ft.Text(self.t("map.cases", count=len(self.state.markers())), size=16),
+            ft.Row(legend, wrap=True, spacing=6),
+            ft.Text(self.t("map.no_tiles"), size=13, color=ft.Colors.GREY_800),
+        ]

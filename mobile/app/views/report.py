@@ -1,0 +1,278 @@
+"""Report a problem: category, photos, position, words — saved on the phone at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import flet as ft
+
+from mobile.app.state.adapters import LocationUnavailable
+from mobile.app.state.report import ReportState
+from mobile.app.views import widgets
+from mobile.app.views.pin import PinDialog
+from mobile.app.views.screen import Screen
+from shared.errors import GridsyncError
+
+GPS_WAIT_S = 20  # how long the screen keeps asking for a better fix
+GPS_TRY_S = 8  # one request's timeout
+
+
+class ReportScreen(Screen):
+    route = "/report"
+    nav_key = "report"
+
+    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(shell)
+        self.state = ReportState(self.device, self.session.tr)
+        self.locating = False
+        self.gps_problem: str | None = None
+        self.photo_problem: str | None = None
+        self.show_missing = False
+
+    def title(self) -> str:
+        return self.t("report.title")
+
+    async def shown(self) -> None:
+        if self.state.location() is None and not self.locating:
+            await self.locate()
+
+    # --- drawing ----------------------------------------------------------------------------------
+    def body(self) -> list[ft.Control]:
+        s = self.state
+        out: list[ft.Control] = [self._category(), self._photos(), self._location()]
+        out.append(
+            widgets.section(
+                self.t("case.description"),
+                widgets.text_field(self.t("report.description"), s.description, multiline=True, min_lines=2,
+                                   on_change=lambda e: setattr(s, "description", e.control.value or "")),
+                widgets.text_field(self.t("report.address"), s.address,
+                                   on_change=lambda e: setattr(s, "address", e.control.value or "")),
+            )  # fmt: skip
+        )
+        out.append(self._on_spot())
+        if self.show_missing and s.missing():
+            out.append(widgets.message_box("\n".join(s.missing()), error=True))
+        out.append(ft.Row([widgets.big_button(self.t("report.save"), self._save, icon=ft.Icons.SAVE)]))
+        return out
+
+    def _category(self) -> ft.Control:
+        s = self.state
+        chosen: list[ft.Control] = []
+        if s.category is not None:
+            c, lang = s.category, self.session.tr.lang
+            chosen.append(
+                ft.Text(f"{c.major_name(lang)} › {c.name(lang)} ({c.code})", size=18, weight=ft.FontWeight.BOLD,
+                        color=ft.Colors.BLUE_900)  # fmt: skip
+            )
+        recent = self.device.recent_categories(5)
+        quick = [
+            ft.Chip(label=ft.Text(c.name(self.session.tr.lang), size=15), selected=s.category == c,
+                    on_select=lambda e, code=c.code: self._pick(code))  # fmt: skip
+            for c in recent
+        ]
+        parts: list[ft.Control] = [*chosen]
+        if quick:
+            parts += [ft.Text(self.t("report.recent"), size=14, color=ft.Colors.GREY_800), ft.Row(quick, wrap=True)]
+        parts.append(ft.Row([widgets.big_button(self.t("report.category_pick"), self._open_picker,
+                                                icon=ft.Icons.CATEGORY, primary=s.category is None)]))  # fmt: skip
+        return widgets.section(self.t("report.category"), *parts)
+
+    def _photos(self) -> ft.Control:
+        s = self.state
+        thumbs = [self._thumb(i, p.thumb) for i, p in enumerate(s.photos) if p.stage == "before"]
+        parts: list[ft.Control] = []
+        if thumbs:
+            parts.append(ft.Row(thumbs, wrap=True, spacing=8))
+        if self.photo_problem:
+            parts.append(widgets.message_box(self.photo_problem, error=True))
+        parts.append(ft.Row([widgets.big_button(self.t("report.add_photo"), self._add_before,
+                                                icon=ft.Icons.PHOTO_CAMERA, primary=not thumbs)]))  # fmt: skip
+        return widgets.section(self.t("report.photos") + (f" ({len(thumbs)})" if thumbs else ""), *parts)
+
+    def _thumb(self, index: int, data: bytes) -> ft.Control:
+        return ft.Stack(
+            [
+                ft.Image(src=data, width=96, height=96, fit=ft.BoxFit.COVER, border_radius=8),
+                ft.Container(
+                    ft.IconButton(ft.Icons.CLOSE, icon_color=ft.Colors.WHITE, icon_size=18,
+                                  tooltip=self.t("report.remove_photo"), on_click=lambda e: self._remove(index)),
+                    bgcolor=ft.Colors.with_opacity(0.6, ft.Colors.BLACK), border_radius=20, right=0, top=0,
+                ),
+            ],  # fmt: skip
+            width=96,
+            height=96,
+        )
+
+    def _location(self) -> ft.Control:
+        s = self.state
+        fix = s.location()
+        parts: list[ft.Control] = [ft.Text(s.location_text(), size=16, color=widgets.INK)]
+        if fix is not None:
+            grid_ok = s.grid() is not None
+            parts.append(ft.Text(s.grid_text(), size=16, weight=ft.FontWeight.W_600,
+                                 color=ft.Colors.GREEN_900 if grid_ok else widgets.WARN))  # fmt: skip
+        waiting = s.waiting_message()
+        if self.locating:
+            parts.append(ft.Row([ft.ProgressRing(width=20, height=20), ft.Text(waiting or self.t("report.locating"))]))
+        elif waiting and fix is not None and fix.source == "gps":
+            parts.append(ft.Text(waiting, size=14, color=ft.Colors.ORANGE_900))
+        if self.gps_problem:
+            parts.append(ft.Text(self.gps_problem, size=14, color=widgets.WARN))
+        buttons: list[ft.Control] = [
+            widgets.small_button(self.t("report.locate"), self._locate_tapped, icon=ft.Icons.MY_LOCATION)
+        ]
+        if s.choice.locked is not None:
+            buttons.append(widgets.small_button(self.t("report.unlock"), self._unlock, icon=ft.Icons.LOCK_OPEN))
+        elif fix is not None:
+            buttons.append(widgets.small_button(self.t("report.lock"), self._lock, icon=ft.Icons.LOCK))
+        if s.choice.pinned is not None:
+            buttons.append(widgets.small_button(self.t("report.unpin"), self._unpin, icon=ft.Icons.WRONG_LOCATION))
+        buttons.append(widgets.small_button(self.t("report.pin"), self._open_pin, icon=ft.Icons.PUSH_PIN))
+        parts.append(ft.Row(buttons, wrap=True, spacing=8))
+        return widgets.section(self.t("report.location"), *parts)
+
+    def _on_spot(self) -> ft.Control:
+        s = self.state
+        parts: list[ft.Control] = [
+            ft.Switch(label=self.t("report.on_spot"), value=s.on_spot, on_change=self._toggle_on_spot,
+                      label_text_style=ft.TextStyle(size=17))  # fmt: skip
+        ]
+        if s.on_spot:
+            thumbs = [self._thumb(i, p.thumb) for i, p in enumerate(s.photos) if p.stage == "after"]
+            if thumbs:
+                parts.append(ft.Row(thumbs, wrap=True, spacing=8))
+            parts.append(widgets.small_button(self.t("report.after_photo"), self._add_after, icon=ft.Icons.ADD_A_PHOTO))
+        return widgets.section(self.t("case.on_spot"), *parts)
+
+    # --- category picker --------------------------------------------------------------------------
+    def _open_picker(self, e: ft.Event) -> None:
+        listing = ft.Column(scroll=ft.ScrollMode.AUTO, height=420, width=360, spacing=2)
+
+        def fill(query: str) -> None:
+            listing.controls = []
+            for group in self.state.category_groups(query):
+                listing.controls.append(
+                    ft.Container(ft.Text(group.title, size=15, weight=ft.FontWeight.BOLD, color=ft.Colors.BLUE_900),
+                                 padding=ft.Padding.only(top=10, bottom=2))  # fmt: skip
+                )
+                for c in group.categories:
+                    listing.controls.append(
+                        ft.ListTile(title=ft.Text(c.name(self.session.tr.lang), size=17),
+                                    subtitle=ft.Text(c.code), dense=False,
+                                    on_click=lambda e, code=c.code: self._picked(code))  # fmt: skip
+                    )
+
+        def searched(e: ft.Event) -> None:
+            fill(e.control.value or "")
+            listing.update()
+
+        fill("")
+        search = widgets.text_field(self.t("report.category_search"), on_change=searched, prefix_icon=ft.Icons.SEARCH)
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(self.t("report.category_pick")),
+                content=ft.Column([search, listing], tight=True),
+                actions=[ft.TextButton(self.t("app.cancel"), on_click=lambda e: self.page.pop_dialog())],
+            )
+        )
+
+    def _picked(self, code: str) -> None:
+        self.page.pop_dialog()
+        self._pick(code)
+
+    def _pick(self, code: str) -> None:
+        self.state.pick_category(code)
+        self.redraw()
+
+    # --- photos -----------------------------------------------------------------------------------
+    async def _add_before(self, e: ft.Event) -> None:
+        await self._add_photos("before")
+
+    async def _add_after(self, e: ft.Event) -> None:
+        await self._add_photos("after")
+
+    async def _add_photos(self, stage: str) -> None:
+        self.photo_problem = None
+        try:
+            images = await self.shell.photos.pick()
+        except RuntimeError:
+            images = []
+            self.photo_problem = self.t("error.no_camera")
+        for data in images:
+            try:
+                await asyncio.to_thread(self.state.add_photo, data, stage)
+            except GridsyncError as exc:
+                self.photo_problem = self.t("error.photo", reason=self.session.tr.error(exc.code))
+        self.redraw()
+
+    def _remove(self, index: int) -> None:
+        self.state.remove_photo(index)
+        self.redraw()
+
+    # --- location ---------------------------------------------------------------------------------
+    async def _locate_tapped(self, e: ft.Event) -> None:
+        await self.locate()
+
+    async def locate(self) -> None:
+        """Ask the GPS until a good fix arrives or GPS_WAIT_S passes; every fix counts."""
+        self.locating, self.gps_problem = True, None
+        self.redraw()
+        deadline = time.monotonic() + GPS_WAIT_S
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    fix = await self.shell.positions.current(min(GPS_TRY_S, deadline - time.monotonic()))
+                except LocationUnavailable as exc:
+                    self.gps_problem = self.t("report.gps_failed", reason=exc.reason)
+                    break
+                self.state.add_fix(fix)
+                self.gps_problem = None
+                self.redraw()
+                if self.state.waiting_message() is None:
+                    break
+                await asyncio.sleep(1)
+        finally:
+            self.locating = False
+            self.redraw()
+
+    def _lock(self, e: ft.Event) -> None:
+        self.state.lock()
+        self.redraw()
+
+    def _unlock(self, e: ft.Event) -> None:
+        self.state.unlock()
+        self.redraw()
+
+    def _unpin(self, e: ft.Event) -> None:
+        self.state.unpin()
+        self.redraw()
+
+    def _open_pin(self, e: ft.Event) -> None:
+        PinDialog(self, self._pinned).open()
+
+    def _pinned(self, lat: float, lon: float) -> None:
+        self.state.pin(lat, lon)
+        self.redraw()
+
+    def _toggle_on_spot(self, e: ft.Event) -> None:
+        self.state.on_spot = bool(e.control.value)
+        self.redraw()
+
+    # --- saving -----------------------------------------------------------------------------------
+    async def _save(self, e: ft.Event) -> None:
+        if self.state.missing():
+            self.show_missing = True
+            self.redraw()
+            return
+        try:
+            await asyncio.to_thread(self.state.save)
+        except GridsyncError as exc:
+            self.shell.toast(self.session.tr.error(exc.code), error=True)
+            self.redraw()
+            return
+        case_id = self.state.saved_case_id
+        self.show_missing = False
+        self.shell.toast(self.t("report.saved"))
+        self.shell.kick_sync()
+        self.shell.go(f"/case/{case_id}")

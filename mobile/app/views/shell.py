@@ -1,0 +1,282 @@
+"""The frame around the screens: routes, the bottom bar for the person's role, the sync badge,
+messages, and the background sync that runs while the app is open.
+
+Routes: /enroll, /home, /report, /map, /approvals, /sync, /settings, /case/<id>. A case opens on top
+of the list it came from, so the system back gesture returns to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import flet as ft
+
+from mobile.app.state.adapters import PhotoSource, PositionSource
+from mobile.app.state.session import AppSession
+from mobile.app.views import widgets
+from mobile.app.views.screen import Screen
+
+TABS: dict[str, tuple[str, Any, Any]] = {
+    # key: (i18n label, icon, selected icon)
+    "home": ("nav.home", ft.Icons.LIST_ALT_OUTLINED, ft.Icons.LIST_ALT),
+    "report": ("nav.report", ft.Icons.ADD_A_PHOTO_OUTLINED, ft.Icons.ADD_A_PHOTO),
+    "approvals": ("nav.approvals", ft.Icons.FACT_CHECK_OUTLINED, ft.Icons.FACT_CHECK),
+    "map": ("nav.map", ft.Icons.MAP_OUTLINED, ft.Icons.MAP),
+    "sync": ("nav.sync", ft.Icons.SYNC_OUTLINED, ft.Icons.SYNC),
+    "settings": ("nav.settings", ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS),
+}
+SYNC_EVERY_S = 120
+
+
+def tabs_for(role: str) -> list[str]:
+    if role in ("supervisor", "admin"):
+        return ["home", "approvals", "map", "sync", "settings"]
+    if role == "handler":
+        return ["home", "map", "sync", "settings"]
+    return ["home", "report", "map", "sync", "settings"]
+
+
+class Shell:
+    def __init__(
+        self,
+        page: ft.Page,
+        session: AppSession,
+        *,
+        positions: PositionSource,
+        photos: PhotoSource,
+        export_dir: Path,
+        file_picker: ft.FilePicker | None = None,
+        device_name: str = "phone",
+    ) -> None:
+        self.page = page
+        self.session = session
+        self.positions = positions
+        self.photos = photos
+        self.export_dir = export_dir
+        self.file_picker = file_picker
+        self.device_name = device_name
+        self.route = ""
+        self.screen: Screen | None = None
+        self._column: ft.Column | None = None
+        self._view: ft.View | None = None
+        self._screens: dict[str, Screen] = {}
+        self._sync_task: asyncio.Task[None] | None = None
+        self._sync_wanted = asyncio.Event() if _has_loop() else None
+        self.syncing = False
+
+    # --- routing ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.page.on_route_change = self._route_changed
+        self.page.on_view_pop = self._view_popped
+        self.page.on_app_lifecycle_state_change = self._lifecycle
+        first = self.page.route if self.page.route not in ("", "/") else "/home"
+        self.show(first)
+        if self.session.enrolled:
+            self.start_sync_loop()
+
+    def go(self, route: str) -> None:
+        """Show a route now and record it in the browser's history."""
+        self.show(route)
+        with contextlib.suppress(Exception):  # no client (headless tests): the screen is shown anyway
+            self.page.run_task(self.page.push_route, route)
+
+    async def _route_changed(self, e: ft.RouteChangeEvent) -> None:
+        if e.route != self.route:
+            self.show(e.route)
+
+    async def _view_popped(self, e: ft.ViewPopEvent) -> None:
+        self.go("/home" if self.route.startswith("/case/") else self.route)
+
+    def _resolve(self, route: str) -> str:
+        if not self.session.enrolled:
+            return "/enroll"
+        if route in ("", "/", "/enroll"):
+            return "/home"
+        key = route.strip("/").split("/")[0]
+        if key != "case" and key not in tabs_for(self._role()):
+            return "/home"
+        return route
+
+    def _role(self) -> str:
+        identity = self.session.device.identity
+        return identity.role if identity else "worker"
+
+    def screen_for(self, route: str) -> Screen:
+        from mobile.app.views import screens
+
+        if route.startswith("/case/"):
+            return screens.CaseScreen(self, route.removeprefix("/case/"))
+        if route not in self._screens:
+            self._screens[route] = screens.for_route(self, route)
+        return self._screens[route]
+
+    def show(self, route: str) -> None:
+        self.route = self._resolve(route)
+        self.screen = self.screen_for(self.route)
+        views = []
+        if self.route.startswith("/case/"):
+            views.append(self._build_view(self.screen_for("/home")))
+        views.append(self._build_view(self.screen, top=True))
+        self.page.views.clear()
+        self.page.views.extend(views)
+        self.page.title = self.session.tr.t("app.title")
+        self._safe_update()
+        with contextlib.suppress(RuntimeError):
+            self.page.run_task(self.screen.shown)
+
+    def forget_screens(self) -> None:
+        """After a language change or a new enrollment: rebuild every screen from its state."""
+        self._screens.clear()
+
+    def enrolled(self) -> None:
+        self.forget_screens()
+        self.start_sync_loop()
+        self.go("/home")
+
+    def signed_out(self) -> None:
+        self.forget_screens()
+        self.go("/enroll")
+
+    def language_changed(self) -> None:
+        self.forget_screens()
+        self.show(self.route)
+
+    # --- drawing ----------------------------------------------------------------------------------
+    def _build_view(self, screen: Screen, *, top: bool = False) -> ft.View:
+        column = ft.Column(screen.body(), scroll=ft.ScrollMode.AUTO, expand=True, spacing=12)
+        is_case = screen.route.startswith("/case/")
+        view = ft.View(
+            route=screen.route,
+            controls=[column],
+            appbar=self._appbar(screen),
+            navigation_bar=None if (is_case or not self.session.enrolled) else self._navbar(screen),
+            floating_action_button=screen.floating(),
+            bgcolor=ft.Colors.GREY_100,
+            padding=ft.Padding.all(12),
+        )
+        if top:
+            self._column, self._view = column, view
+        return view
+
+    def redraw(self, screen: Screen | None = None) -> None:
+        """Draw the screen on top again from its state (after a tap, a sync, a language change)."""
+        if self.screen is None or self._column is None or self._view is None:
+            return
+        if screen is not None and screen is not self.screen:
+            return
+        self._column.controls = self.screen.body()
+        self._view.appbar = self._appbar(self.screen)
+        self._view.floating_action_button = self.screen.floating()
+        if self._view.navigation_bar is not None:
+            self._view.navigation_bar = self._navbar(self.screen)
+        self._safe_update()
+
+    def _appbar(self, screen: Screen) -> ft.AppBar:
+        actions: list[ft.Control] = []
+        if self.session.enrolled:
+            pending = self.session.device.pending()
+            count = pending.ops + pending.photos
+            label = self.session.tr.t("home.pending", count=count) if count else self.session.tr.t("home.all_synced")
+            badge = widgets.chip(
+                label if count else "✓",
+                ft.Colors.ORANGE_900 if count else ft.Colors.GREEN_800,
+                icon=ft.Icons.CLOUD_UPLOAD if count else ft.Icons.CLOUD_DONE,
+            )
+            actions.append(
+                ft.Container(badge, tooltip=label, on_click=lambda e: self.go("/sync"), padding=ft.Padding.only(right=12))
+            )
+        return ft.AppBar(
+            title=ft.Text(screen.title(), size=20, weight=ft.FontWeight.BOLD),
+            actions=actions,
+            bgcolor=ft.Colors.BLUE_900,
+            color=ft.Colors.WHITE,
+            automatically_imply_leading=screen.route.startswith("/case/"),
+        )
+
+    def _navbar(self, screen: Screen) -> ft.NavigationBar:
+        keys = tabs_for(self._role())
+        tr = self.session.tr
+
+        def changed(e: ft.Event[ft.NavigationBar]) -> None:
+            index = e.control.selected_index
+            self.go(f"/{keys[index]}")
+
+        selected = keys.index(screen.nav_key) if screen.nav_key in keys else 0
+        return ft.NavigationBar(
+            destinations=[
+                ft.NavigationBarDestination(icon=TABS[k][1], selected_icon=TABS[k][2], label=tr.t(TABS[k][0]))
+                for k in keys
+            ],
+            selected_index=selected,
+            on_change=changed,
+        )
+
+    def toast(self, text: str, *, error: bool = False) -> None:
+        bar = ft.SnackBar(
+            ft.Text(text, size=16, color=ft.Colors.WHITE),
+            bgcolor=widgets.WARN if error else ft.Colors.GREEN_900,
+        )
+        with contextlib.suppress(Exception):
+            self.page.show_dialog(bar)
+
+    def _safe_update(self) -> None:
+        with contextlib.suppress(Exception):  # a page whose client went away
+            self.page.update()
+
+    # --- background sync --------------------------------------------------------------------------
+    def start_sync_loop(self) -> None:
+        if self._sync_task is None and _has_loop():
+            self._sync_wanted = asyncio.Event()
+            self._sync_wanted.set()
+            self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
+
+    def kick_sync(self) -> None:
+        """After a local write: sync soon (no waiting for the timer)."""
+        if self._sync_wanted is not None:
+            self._sync_wanted.set()
+
+    async def _lifecycle(self, e: ft.AppLifecycleStateChangeEvent) -> None:
+        if str(getattr(e.state, "value", e.state)).lower() == "resume":
+            self.kick_sync()
+
+    async def _sync_loop(self) -> None:
+        assert self._sync_wanted is not None
+        while True:
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._sync_wanted.wait(), SYNC_EVERY_S)
+            self._sync_wanted.clear()
+            if not self.session.enrolled:
+                continue
+            await self.sync_now()
+
+    async def sync_now(self, on_progress: Callable[[], None] | None = None, progress_into: Any = None) -> Any:
+        """One round (the core serialises rounds); `progress_into.progress` receives the progress."""
+        def progress(p: Any) -> None:
+            if progress_into is not None:
+                progress_into.progress = p
+            if on_progress is not None:
+                on_progress()
+
+        self.syncing = True
+        try:
+            return await self.session.device.sync(progress=progress)
+        finally:
+            self.syncing = False
+            self.redraw()
+
+    def stop(self) -> None:
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            self._sync_task = None
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

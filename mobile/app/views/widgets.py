@@ -1,0 +1,129 @@
+"""Small building blocks every screen uses: big buttons, status chips, sections.
+
+Made for one hand and bright sunlight: touch targets at least 56 px high, dark text on light
+backgrounds, status told by words as well as colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import flet as ft
+
+STATUS_COLOURS = {
+    "reported": ft.Colors.BLUE_800,
+    "dispatched": ft.Colors.INDIGO_700,
+    "handling": ft.Colors.DEEP_ORANGE_800,
+    "returned": ft.Colors.BROWN_600,
+    "reported_back": ft.Colors.TEAL_800,
+    "verified": ft.Colors.CYAN_900,
+    "closed": ft.Colors.GREEN_800,
+    "rejected": ft.Colors.GREY_700,
+    "voided": ft.Colors.GREY_700,
+    "duplicate": ft.Colors.GREY_700,
+}
+INK = ft.Colors.BLACK
+WARN = ft.Colors.RED_800
+BIG = 56  # px: the smallest touch target for a primary action
+
+
+def theme() -> ft.Theme:
+    return ft.Theme(color_scheme_seed=ft.Colors.BLUE_800, visual_density=ft.VisualDensity.COMFORTABLE)
+
+
+def big_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = None, primary: bool = True,
+               disabled: bool = False, colour: str | None = None) -> ft.Control:  # fmt: skip
+    style = ft.ButtonStyle(
+        padding=ft.Padding.symmetric(horizontal=20, vertical=14),
+        text_style=ft.TextStyle(size=18, weight=ft.FontWeight.W_600),
+        shape=ft.RoundedRectangleBorder(radius=12),
+        bgcolor=colour,
+    )
+    cls = ft.FilledButton if primary else ft.OutlinedButton
+    return cls(content=text, icon=icon, on_click=on_click, style=style, height=BIG, disabled=disabled,
+               expand=True)  # fmt: skip
+
+
+def small_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = None) -> ft.Control:
+    return ft.OutlinedButton(
+        content=text,
+        icon=icon,
+        on_click=on_click,
+        height=48,
+        style=ft.ButtonStyle(text_style=ft.TextStyle(size=16), shape=ft.RoundedRectangleBorder(radius=10)),
+    )
+
+
+def status_chip(status: str, label: str) -> ft.Control:
+    return chip(label, STATUS_COLOURS.get(status, ft.Colors.GREY_700))
+
+
+def chip(label: str, colour: str, *, icon: Any = None) -> ft.Control:
+    parts: list[ft.Control] = []
+    if icon is not None:
+        parts.append(ft.Icon(icon, color=ft.Colors.WHITE, size=16))
+    parts.append(ft.Text(label, color=ft.Colors.WHITE, size=14, weight=ft.FontWeight.W_600))
+    return ft.Container(
+        content=ft.Row(parts, spacing=4, tight=True),
+        bgcolor=colour,
+        border_radius=14,
+        padding=ft.Padding.symmetric(horizontal=10, vertical=4),
+    )
+
+
+def section(title: str, *controls: ft.Control) -> ft.Control:
+    return ft.Container(
+        content=ft.Column(
+            [ft.Text(title, size=18, weight=ft.FontWeight.BOLD, color=INK), *controls], spacing=10, tight=True
+        ),
+        padding=ft.Padding.all(14),
+        border_radius=12,
+        bgcolor=ft.Colors.WHITE,
+        border=ft.Border.all(1, ft.Colors.GREY_400),
+    )
+
+
+def message_box(text: str, *, error: bool = False) -> ft.Control:
+    colour = WARN if error else ft.Colors.GREEN_900
+    return ft.Container(
+        content=ft.Row(
+            [
+                ft.Icon(ft.Icons.ERROR_OUTLINE if error else ft.Icons.CHECK_CIRCLE_OUTLINE, color=colour),
+                ft.Text(text, color=colour, size=16, weight=ft.FontWeight.W_600, expand=True),
+            ]
+        ),
+        bgcolor=ft.Colors.RED_50 if error else ft.Colors.GREEN_50,
+        border=ft.Border.all(1, colour),
+        border_radius=10,
+        padding=ft.Padding.all(12),
+    )
+
+
+def fact_rows(pairs: list[tuple[str, str]]) -> list[ft.Control]:
+    rows: list[ft.Control] = []
+    for label, value in pairs:
+        if label:
+            rows.append(
+                ft.Row(
+                    [
+                        ft.Text(label, size=15, color=ft.Colors.GREY_800, width=110),
+                        ft.Text(value, size=16, color=INK, expand=True, selectable=True),
+                    ],
+                    vertical_alignment=ft.CrossAxisAlignment.START,
+                )
+            )
+        else:
+            rows.append(ft.Text(value, size=16, color=WARN, weight=ft.FontWeight.W_600))
+    return rows
+
+
+def text_field(label: str, value: str = "", on_change: Callable[..., Any] | None = None, **kw: Any) -> ft.TextField:
+    return ft.TextField(
+        label=label,
+        value=value,
+        on_change=on_change,
+        text_size=18,
+        border_radius=10,
+        **kw,
+    )

@@ -1,0 +1,166 @@
+"""The server's HTTP API (docs/http-api.md) as async calls: one code path, every request signed.
+
+This layer turns transport failures into `NetworkError` and the server's refusals (`{"error": {...}}`
+with a catalogue code) into `GridsyncError`, so the layers above only ever see those two. The phone's
+clock can be wrong; when the server refuses a timestamp (`request.expired`) the offset is learnt from
+the response's `Date` header and the request is signed again once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from mobile.core.errors import NetworkError
+from shared.auth import new_nonce, sign_request
+from shared.errors import CATALOGUE, GridsyncError
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def _refusal(response: httpx.Response) -> Exception:
+    """The error a non-2xx answer stands for."""
+    try:
+        error = response.json().get("error")
+        code = error.get("code")
+    except (ValueError, AttributeError):
+        error, code = None, None
+    if isinstance(code, str) and code in CATALOGUE:
+        return GridsyncError(code, str(error.get("detail", "")) if isinstance(error, dict) else "")
+    if response.status_code >= 500 or code is None:
+        return NetworkError(f"HTTP {response.status_code} from the server", status=response.status_code)
+    return GridsyncError("request.malformed", f"unknown error code {code!r} (HTTP {response.status_code})")
+
+
+def _server_date(response: httpx.Response) -> int | None:
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError):
+        return None
+
+
+class ServerApi:
+    """One server, one device. `clock_offset` (seconds) is added to the phone's clock when signing."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        clock: Callable[[], int],
+        transport: httpx.AsyncBaseTransport | None = None,
+        device_id: str | None = None,
+        signing_key: Ed25519PrivateKey | None = None,
+        clock_offset: int = 0,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.device_id = device_id
+        self.signing_key = signing_key
+        self.clock_offset = clock_offset
+        self.client = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
+        self.bytes_sent = 0
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self.client.send(request)
+        except httpx.TimeoutException as exc:
+            raise NetworkError(f"the server did not answer in time ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise NetworkError(f"cannot reach the server: {exc!s}"[:300]) from exc
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        content: bytes = b"",
+        headers: dict[str, str] | None = None,
+        signed: bool = True,
+    ) -> httpx.Response:
+        """Send one request; a 2xx response or an exception (GridsyncError / NetworkError)."""
+        for attempt in range(2):
+            request = self.client.build_request(method, path, params=params, content=content, headers=headers)
+            if signed:
+                if self.signing_key is None or self.device_id is None:
+                    raise RuntimeError("signed request before enrollment")
+                raw_path = request.url.raw_path.decode("ascii")
+                path_only, _, query = raw_path.partition("?")
+                now = self.clock() + self.clock_offset
+                request.headers.update(
+                    sign_request(
+                        self.signing_key, self.device_id, method, path_only, query, content, now, new_nonce()
+                    )
+                )
+            response = await self._send(request)
+            self.bytes_sent += len(content)
+            if response.is_success:
+                return response
+            error = _refusal(response)
+            if attempt == 0 and isinstance(error, GridsyncError) and error.code == "request.expired":
+                server_now = _server_date(response)
+                if server_now is not None:
+                    self.clock_offset = server_now - self.clock()
+                    continue
+            raise error
+        raise AssertionError("unreachable")
+
+    # --- the API ---------------------------------------------------------------------------------
+
+    async def enroll(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.request(
+            "POST",
+            "/v1/enroll",
+            content=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            signed=False,
+        )
+        return _json(response)
+
+    async def push_segment(self, blob: bytes) -> dict[str, Any]:
+        response = await self.request(
+            "POST", "/v1/segments", content=blob, headers={"content-type": "application/octet-stream"}
+        )
+        return _json(response)
+
+    async def changes(self, cursor: int, limit: int) -> bytes:
+        response = await self.request("GET", "/v1/changes", params={"cursor": cursor, "limit": limit})
+        return response.content
+
+    async def photo_status(self, sha256: str) -> dict[str, Any]:
+        return _json(await self.request("GET", f"/v1/photos/{sha256}/status"))
+
+    async def put_photo(self, sha256: str, offset: int, size: int, chunk: bytes) -> dict[str, Any]:
+        response = await self.request(
+            "PUT",
+            f"/v1/photos/{sha256}",
+            params={"offset": offset, "size": size},
+            content=chunk,
+            headers={"content-type": "application/octet-stream"},
+        )
+        return _json(response)
+
+    async def get_photo(self, sha256: str) -> bytes:
+        return (await self.request("GET", f"/v1/photos/{sha256}")).content
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise NetworkError("the server answered with something that is not JSON") from exc
+    if not isinstance(data, dict):
+        raise NetworkError("the server answered with unexpected JSON")
+    return data

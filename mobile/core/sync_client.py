@@ -1,0 +1,206 @@
+"""One sync round: seal, upload photos, push segments, pull changes, rebase, fetch a few photos.
+
+The round never raises for trouble with the network or the server: every failure becomes a
+`SyncProblem` in the report, in words a person understands and with its code. Every step commits as
+it goes (a segment's receipt, a page of changes with its cursor), so a round cut anywhere — network,
+cancellation, a killed app — resumes where it stopped and never applies anything twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mobile.core import casebook, outbox, photo_records, photo_transfer, segments
+from mobile.core.errors import NetworkError
+from mobile.core.identity import DeviceKeys, Identity, ServerKeys
+from mobile.core.photos import PhotoStore
+from mobile.core.server_api import ServerApi
+from mobile.core.store import Store
+from mobile.core.views import SyncProblem, SyncProgress, SyncReport
+from shared.envelope import open_box
+from shared.errors import CATALOGUE, GridsyncError
+from shared.rules import RuleContext
+
+PAGE = 500
+MAX_BOX_PLAIN = 128 * 1024 * 1024
+PREFETCH_PHOTOS = 8
+
+Progress = Callable[[SyncProgress], None]
+
+
+def problem(step: str, error: Exception) -> SyncProblem:
+    if isinstance(error, GridsyncError):
+        spec = CATALOGUE[error.code]
+        return SyncProblem(step, error.code, spec.en, spec.zh, error.detail)
+    if isinstance(error, NetworkError):
+        return SyncProblem(
+            step, "network.unreachable", error.message("en"), error.message("zh"), error.detail
+        )
+    return SyncProblem(
+        step,
+        "device.internal",
+        "Something went wrong on this phone; it will try again.",
+        "手机上出现错误，稍后会重试。",
+        f"{type(error).__name__}: {error}",
+    )
+
+
+@dataclass
+class SyncParts:
+    """Everything a round needs, handed over by the Device."""
+
+    store: Store
+    identity: Identity
+    keys: DeviceKeys
+    server_keys: ServerKeys
+    api: ServerApi
+    photo_store: PhotoStore
+    context: Callable[[], RuleContext]
+    clock: Callable[[], int]
+
+
+class SyncClient:
+    def __init__(self, parts: SyncParts, progress: Progress | None = None) -> None:
+        self.p = parts
+        self.progress = progress or (lambda _: None)
+        self.report = SyncReport(started_at=parts.clock())
+        self._bytes_done = 0
+        self._bytes_total = 0
+        self._ops_done = 0
+        self._ops_total = 0
+
+    def _tell(self, phase: str, message: str = "") -> None:
+        self.progress(
+            SyncProgress(phase, self._ops_done, self._ops_total, self._bytes_done, self._bytes_total, message)
+        )
+
+    def _add_bytes(self, n: int) -> None:
+        self._bytes_done += n
+        self._tell("photos")
+
+    async def run(self) -> SyncReport:
+        report = self.report
+        try:
+            self._tell("sealing")
+            report.segments_sealed = segments.seal_pending(
+                self.p.store,
+                device_id=self.p.identity.device_id,
+                device_key=self.p.keys.signing,
+                server_public_raw=self.p.server_keys.encryption,
+                clock=self.p.clock,
+            )
+            unsent = segments.unsent(self.p.store)
+            uploads = photo_records.to_upload(self.p.store)
+            self._ops_total = sum(s.op_count for s in unsent)
+            self._bytes_total = sum(len(s.blob) for s in unsent) + sum(r.size - r.uploaded for r in uploads)
+            await self._upload_photos(uploads)
+            await self._push(unsent)
+            await self._pull()
+            await self._prefetch()
+        except NetworkError as error:
+            report.problems.append(problem("network", error))
+        except GridsyncError as error:
+            report.problems.append(problem("server", error))
+        except Exception as error:  # a bug must not kill the app's sync loop; it is reported instead
+            report.problems.append(problem("device", error))
+        report.ok = not report.problems
+        counts = outbox.counts(self.p.store)
+        report.pending_ops = counts.get("pending", 0) + counts.get("sealed", 0)
+        report.pending_photos = photo_records.pending_upload(self.p.store)[0]
+        report.finished_at = self.p.clock()
+        self._tell("done", report.summary())
+        return report
+
+    # --- photos -----------------------------------------------------------------------------------
+
+    async def _upload_photos(self, uploads: list[photo_records.PhotoRecord]) -> None:
+        for record in uploads:
+            self._tell("photos")
+            try:
+                sent = await photo_transfer.upload(
+                    self.p.api, self.p.store, self.p.photo_store, record, self._add_bytes
+                )
+            except GridsyncError as error:  # this photo only; the others and the text go on
+                self.report.problems.append(problem("photos", error))
+                continue
+            self.report.reached_server = True
+            self.report.bytes_uploaded += sent
+            self.report.photos_uploaded += 1
+
+    async def _prefetch(self) -> None:
+        for sha256 in photo_transfer.missing_photos(self.p.store, PREFETCH_PHOTOS):
+            self._tell("downloading")
+            try:
+                if await photo_transfer.download(self.p.api, self.p.store, self.p.photo_store, sha256):
+                    self.report.photos_downloaded += 1
+            except GridsyncError:
+                continue  # a photo that cannot be fetched now is fetched when it is looked at
+
+    # --- segments ---------------------------------------------------------------------------------
+
+    async def _push(self, unsent: list[segments.SegmentRecord]) -> None:
+        ctx, actor = self.p.context(), self.p.identity.actor()
+        for segment in unsent:
+            self._tell("pushing")
+            try:
+                receipt = await self.p.api.push_segment(segment.blob)
+            except GridsyncError as error:
+                # Refused: later segments would only wait behind the gap, so stop here.
+                segments.record_error(self.p.store, segment.first_seq, error.code, self.p.clock())
+                self.report.problems.append(problem("send", error))
+                return
+            self.report.reached_server = True
+            with self.p.store.transaction() as conn:
+                touched = segments.record_receipt(conn, segment.first_seq, receipt, self.p.clock())
+                casebook.rebase(conn, touched, actor, ctx)
+            for outcome in receipt.get("outcomes") or []:
+                self._count(str(outcome.get("outcome")))
+            self.report.segments_sent += 1
+            self.report.ops_sent += segment.op_count
+            self._ops_done += segment.op_count
+            self._bytes_done += len(segment.blob)
+
+    def _count(self, outcome: str) -> None:
+        self.report.outcomes[outcome] = self.report.outcomes.get(outcome, 0) + 1
+
+    # --- changes ----------------------------------------------------------------------------------
+
+    async def _pull(self) -> None:
+        ctx, actor = self.p.context(), self.p.identity.actor()
+        cursor = int(self.p.store.state("cursor") or 0)
+        while True:
+            self._tell("pulling", f"cursor {cursor}")
+            blob = await self.p.api.changes(cursor, PAGE)
+            self.report.reached_server = True
+            plain = open_box(
+                blob,
+                recipient_private=self.p.keys.encryption,
+                signer_public_raw=self.p.server_keys.signing,
+                context=b"changes",
+                max_plain_bytes=MAX_BOX_PLAIN,
+            )
+            try:
+                page = json.loads(plain)
+                cases, outcomes, new_cursor = page["cases"], page["outcomes"], int(page["cursor"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise GridsyncError(
+                    "segment.malformed", "the changes page is not what the API describes"
+                ) from exc
+            with self.p.store.transaction() as conn:
+                touched: set[str] = set()
+                for doc in cases:
+                    if casebook.put_server_case(conn, doc):
+                        touched.add(doc["case_id"])
+                for outcome in outcomes:
+                    case_id = outbox.record_outcome(conn, outcome)
+                    if case_id:
+                        touched.add(case_id)
+                        self._count(str(outcome.get("outcome")))
+                self.p.store.set_state(conn, "cursor", max(cursor, new_cursor))
+                casebook.rebase(conn, touched, actor, ctx)
+            self.report.cases_received += len(cases)
+            if not page.get("more") or new_cursor <= cursor:
+                return
+            cursor = new_cursor

@@ -1,0 +1,151 @@
+"""Syncing in the background while the app is open: the phone has no background service.
+
+A `SyncLoop` is one asyncio task. It syncs when started, when asked (`kick()`: pull-to-refresh),
+when the app comes back to the foreground (`resume()`), shortly after every local write, and on a
+timer. After a failed round it backs off exponentially with jitter (so a thousand phones coming back
+into coverage do not hit the server in step); local writes then wait for the backoff, an explicit
+kick does not. A round that stalls past `stall_timeout` is cancelled and retried — cancellation is
+safe because the store commits step by step and no transaction spans an await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+
+from mobile.core.device import Device
+from mobile.core.views import SyncProgress, SyncReport
+
+
+class SyncLoop:
+    def __init__(
+        self,
+        device: Device,
+        *,
+        interval: float = 300.0,
+        write_delay: float = 2.0,
+        stall_timeout: float = 180.0,
+        base_backoff: float = 5.0,
+        max_backoff: float = 900.0,
+        rng: random.Random | None = None,
+        on_report: Callable[[SyncReport], None] | None = None,
+        on_progress: Callable[[SyncProgress], None] | None = None,
+    ) -> None:
+        self.device = device
+        self.interval = interval
+        self.write_delay = write_delay
+        self.stall_timeout = stall_timeout
+        self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
+        self.rng = rng or random.Random()
+        self.on_report = on_report
+        self.on_progress = on_progress
+        self.failures = 0
+        self.rounds = 0
+        self.stalls = 0
+        self.last_report: SyncReport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._urgent = False
+        self._dirty = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # --- control ----------------------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the loop on the running event loop (it syncs at once)."""
+        if self._task is not None and not self._task.done():
+            return self._task
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._unsubscribe = self.device.subscribe(self._written)
+        self._task = asyncio.create_task(self._run(), name="gridsync-sync-loop")
+        return self._task
+
+    async def stop(self) -> None:
+        """Cancel the loop (mid-round is fine) and wait for it to end."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def kick(self) -> None:
+        """Sync now, even during a backoff. Safe to call from any thread."""
+        self._urgent = True
+        self._set()
+
+    def resume(self) -> None:
+        """The app came back to the foreground."""
+        self.kick()
+
+    def _written(self) -> None:
+        self._dirty = True
+        if self.failures == 0:
+            self._set()
+
+    def _set(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def backoff(self) -> float:
+        """Seconds to wait after `failures` failed rounds in a row: exponential, capped, with jitter."""
+        if self.failures == 0:
+            return self.interval
+        delay = min(self.max_backoff, self.base_backoff * 2 ** (self.failures - 1))
+        return delay * self.rng.uniform(0.5, 1.5)
+
+    async def _round(self) -> None:
+        self._dirty = False
+        self._urgent = False
+        try:
+            report = await asyncio.wait_for(self.device.sync(self.on_progress), self.stall_timeout)
+        except TimeoutError:
+            self.stalls += 1
+            self.failures += 1
+            return
+        self.rounds += 1
+        self.last_report = report
+        self.failures = 0 if report.ok else self.failures + 1
+        if self.on_report is not None:
+            self.on_report(report)
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            try:
+                await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let a bug end background sync; count it and back off
+                self.failures += 1
+            delay = self.backoff()
+            self._wake.clear()
+            if self._urgent or (self._dirty and self.failures == 0):
+                delay = 0 if self._urgent else self.write_delay
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            if self._wake.is_set() and not self._urgent and self.write_delay:
+                # a write: give the person a moment to finish (a report and its photos) before sending
+                await asyncio.sleep(self.write_delay)

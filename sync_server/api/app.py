@@ -1,0 +1,110 @@
+"""The FastAPI application: routers, the error mapping, the request log.
+
+`create_app(config, passphrase=…)` builds an app over an opened data directory. `app_from_env()` is
+the factory uvicorn calls in each worker process (`serve --workers N`): it reads the data directory
+and passphrase from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from shared.catalogue import Category
+from shared.errors import GridsyncError
+from shared.model import Case
+from sync_server import __version__
+from sync_server.api import conflicts, enroll, health, photos, segments
+from sync_server.api.telemetry import RequestLog
+from sync_server.config import DATA_DIR_ENV, PASSPHRASE_ENV, ServerConfig, load_config
+from sync_server.open311 import open311_router
+from sync_server.services import Clock, Services, open_services
+
+
+def error_response(error: GridsyncError) -> JSONResponse:
+    return JSONResponse({"error": error.to_json()}, status_code=error.status)
+
+
+async def _gridsync_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GridsyncError)
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return error_response(GridsyncError("request.malformed", f"{where}: {first.get('msg', 'invalid')}"))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    codes = {
+        404: "request.not_found",
+        413: "request.too_large",
+        401: "request.unsigned",
+        403: "request.forbidden",
+    }
+    return error_response(GridsyncError(codes.get(exc.status_code, "request.malformed"), str(exc.detail)))
+
+
+def build_app(services: Services) -> FastAPI:
+    """The app over already-opened services (tests use this to share a store with the app)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.close()
+
+    app = FastAPI(title="gridsync sync server", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    app.add_exception_handler(GridsyncError, _gridsync_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    for module in (enroll, segments, photos, conflicts, health):
+        app.include_router(module.router)
+    _mount_read_side(app, services)
+    app.add_middleware(RequestLog, metrics=services.metrics)
+    return app
+
+
+def _mount_read_side(app: FastAPI, services: Services) -> None:
+    """The read-side routers of another engineer's modules: Open311 (unsigned, read only)."""
+    store, cities = services.store, services.cities
+
+    def get_case(request_id: str) -> Case | None:
+        return store.case_by_number(request_id) or (store.case(request_id) if len(request_id) == 32 else None)
+
+    def categories() -> list[Category]:
+        return list(cities.get().catalogue.categories.values())
+
+    app.include_router(
+        open311_router(
+            store.cases,
+            get_case,
+            categories,
+            clock=services.clock,
+            utc_offset_minutes=cities.get().calendar.utc_offset_minutes,
+        )
+    )
+
+
+def create_app(config: ServerConfig, *, passphrase: str, clock: Clock | None = None) -> FastAPI:
+    """Raises `keys.KeyFileError` for a wrong passphrase (before anything listens)."""
+    return build_app(open_services(config, passphrase, clock))
+
+
+def app_from_env() -> FastAPI:
+    data_dir = os.environ.get(DATA_DIR_ENV)
+    if not data_dir:
+        raise RuntimeError(f"{DATA_DIR_ENV} is not set")
+    from pathlib import Path
+
+    return create_app(load_config(Path(data_dir)), passphrase=os.environ.get(PASSPHRASE_ENV, ""))

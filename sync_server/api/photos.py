@@ -1,0 +1,46 @@
+"""Resumable, content-addressed photo uploads and permission-checked downloads."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from sync_server.api.signing import Signed, no_body, photo_chunk, services_of, signed
+
+router = APIRouter(tags=["photos"])
+
+
+@router.get("/v1/photos/{sha256}/status")
+async def photo_status(
+    request: Request, sha256: str, req: Annotated[Signed, Depends(signed(no_body))]
+) -> dict[str, Any]:
+    return await run_in_threadpool(services_of(request).photos.status, sha256)
+
+
+@router.put("/v1/photos/{sha256}")
+async def put_photo_chunk(
+    request: Request,
+    sha256: str,
+    req: Annotated[Signed, Depends(signed(photo_chunk))],
+    offset: Annotated[int, Query(ge=0)],
+    size: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    services = services_of(request)
+    status = await run_in_threadpool(services.photos.put_chunk, sha256, offset, size, req.body)
+    services.metrics.photos_bytes.inc(len(req.body))
+    return status
+
+
+@router.get(
+    "/v1/photos/{sha256}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def get_photo(
+    request: Request, sha256: str, req: Annotated[Signed, Depends(signed(no_body))]
+) -> Response:
+    shelf = services_of(request).photos
+    blob = await run_in_threadpool(shelf.read, sha256, req.worker.actor())
+    return Response(blob, media_type="application/octet-stream")

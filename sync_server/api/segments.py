@@ -1,0 +1,58 @@
+"""POST /v1/segments (push the change log) and GET /v1/changes (pull, sealed to the device)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from shared.errors import GridsyncError
+from sync_server.api.signing import Signed, no_body, segment_body, services_of, signed
+from sync_server.changes import collect_changes, sealed_changes
+
+router = APIRouter(tags=["sync"])
+
+
+@router.post(
+    "/v1/segments",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
+)
+async def push_segment(
+    request: Request, req: Annotated[Signed, Depends(signed(segment_body))]
+) -> dict[str, Any]:
+    services = services_of(request)
+    queue = services.config.apply_mode == "queue"
+
+    def work() -> dict[str, Any]:
+        return services.reconciler.apply_segment(
+            req.body, req.now, services.clock(), signed_by=req.device.device_id, queue=queue
+        )
+
+    return await run_in_threadpool(work)
+
+
+@router.get(
+    "/v1/changes", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}}
+)
+async def pull_changes(
+    request: Request,
+    req: Annotated[Signed, Depends(signed(no_body))],
+    cursor: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1)] = 500,
+) -> Response:
+    services = services_of(request)
+    if limit > services.config.changes_limit_max:
+        raise GridsyncError("request.malformed", f"limit is at most {services.config.changes_limit_max}")
+
+    def work() -> bytes:
+        page = collect_changes(
+            services.store, req.device.device_id, req.worker.actor(), cursor, limit, req.now
+        )
+        return sealed_changes(page, req.device, services.keys, req.now)
+
+    return Response(await run_in_threadpool(work), media_type="application/octet-stream")

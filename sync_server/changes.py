@@ -1,0 +1,64 @@
+"""The changes feed: what a device pulls after a cursor, sealed to the device.
+
+The cursor is the server-wide change counter: every case write and every recorded outcome takes the
+next value. A page holds the visible cases and this device's outcomes after the cursor, in counter
+order, at most `limit` items. When the page is the last one, the cursor jumps to the counter's value
+read *before* the queries, so a device never rescans changes it may not see, and never skips one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.envelope import seal_box
+from shared.model import Actor, Role, case_to_dict
+from shared.rules import can_see
+from sync_server.keys import ServerKeys
+from sync_server.store.base import ChangeScope, DeviceRecord, Store
+
+BOX_CONTEXT = b"changes"
+
+
+def scope_of(actor: Actor) -> ChangeScope:
+    """The store filter for `shared.rules.can_see` (which still checks every case)."""
+    if actor.role is Role.ADMIN or (actor.all_grids and actor.role is not Role.HANDLER):
+        return ChangeScope(everything=True)
+    if actor.role is Role.HANDLER:
+        return ChangeScope(department=actor.department, handler=actor.worker_id)
+    return ChangeScope(grids=tuple(sorted(actor.grids)), reporter=actor.worker_id)
+
+
+def collect_changes(
+    store: Store, device_id: str, actor: Actor, cursor: int, limit: int, now: int
+) -> dict[str, Any]:
+    top = store.change_seq()
+    cases = store.changed_cases(cursor, limit, scope_of(actor))
+    outcomes = store.device_outcomes(device_id, cursor, limit)
+    items: list[tuple[int, str, Any]] = [(c.change_seq, "case", c.case) for c in cases]
+    items += [(o.change_seq, "outcome", o.outcome) for o in outcomes]
+    items.sort(key=lambda item: item[0])
+    more = len(cases) == limit or len(outcomes) == limit
+    if more:
+        items = items[:limit]
+        next_cursor = items[-1][0]
+    else:
+        next_cursor = max([top, cursor] + [item[0] for item in items])
+    return {
+        "cases": [case_to_dict(c) for _, kind, c in items if kind == "case" and can_see(c, actor)],
+        "outcomes": [o for _, kind, o in items if kind == "outcome"],
+        "cursor": next_cursor,
+        "more": more,
+        "server_time": now,
+    }
+
+
+def sealed_changes(page: dict[str, Any], device: DeviceRecord, keys: ServerKeys, now: int) -> bytes:
+    plaintext = json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return seal_box(
+        plaintext,
+        recipient_public_raw=device.encryption_key,
+        signer=keys.signing,
+        context=BOX_CONTEXT,
+        created_at=now,
+    )

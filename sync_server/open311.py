@@ -1,0 +1,362 @@
+"""Open311 GeoReport v2, read side: categories as services, cases as service requests.
+
+Other city systems and civic apps read gridsync through this standard (https://wiki.open311.org/
+GeoReport_v2). Only the GET methods exist: reports come from grid workers' phones, never from here.
+JSON only; the spec's field names, nothing renamed.
+
+Mapping (docs/http-api.md): a category is a service (`service_code` = its 4-digit code, `group` =
+its major class); a case is a service request (`service_request_id` = its case number, or its id
+while it has none). Status `closed`, `rejected`, `voided`, `duplicate` → `closed`; every other
+status → `open`. `expected_datetime` is the deadline, `agency_responsible` the department code.
+`media_url` is always null: photos are sealed end to end and are not published. Times are ISO 8601
+with the city's offset (`2024-03-05T09:00:00+08:00`).
+
+`GET requests.json` follows the spec's defaults: without dates, the last 90 days; a range may not
+span more than 90 days; at most 1000 requests, newest first. `bbox=min_lon,min_lat,max_lon,max_lat`
+is an extension (docs/http-api.md). A bad parameter is `request.malformed` (400); an unknown request
+is `request.not_found` (404); both answer `{"error": {...}}` like the rest of the API.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from shared.catalogue import BBox, Category
+from shared.errors import GridsyncError
+from shared.model import Case, Status
+from sync_server.export import CHINA_OFFSET_MINUTES, iso_time
+
+SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords", "group")
+REQUEST_FIELDS = (
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "media_url",
+)
+MAX_REQUESTS = 1000
+WINDOW_SECONDS = 90 * 86_400
+DESCRIPTION_LIMIT = 4000  # the spec's limit for a request's description
+CLOSED_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.VOIDED, Status.DUPLICATE})
+
+_STATUS_NOTES: dict[Status, tuple[str, str]] = {
+    Status.REPORTED: ("已上报，待立案", "Reported; waiting to be filed"),
+    Status.DISPATCHED: ("已立案派遣", "Filed and dispatched"),
+    Status.HANDLING: ("处理中", "Being handled"),
+    Status.RETURNED: ("已回退，待重新派遣", "Sent back; to be dispatched again"),
+    Status.REPORTED_BACK: ("已处理，待核查", "Handled; waiting for verification"),
+    Status.VERIFIED: ("已核查，待结案", "Verified; waiting for closure"),
+    Status.CLOSED: ("已结案", "Closed"),
+    Status.REJECTED: ("不予立案", "Not accepted"),
+    Status.VOIDED: ("已作废", "Voided"),
+    Status.DUPLICATE: ("重复上报，已合并", "Duplicate request"),
+}
+
+
+def _zh(lang: str) -> bool:
+    return lang.startswith("zh")
+
+
+def _malformed(detail: str) -> GridsyncError:
+    return GridsyncError("request.malformed", detail)
+
+
+def open311_status(status: str) -> str:
+    return "closed" if Status(status) in CLOSED_STATUSES else "open"
+
+
+# --- services --------------------------------------------------------------------------------------
+
+
+def _time_limit(category: Category, lang: str) -> str:
+    hours = category.time_limit_hours
+    if hours >= 8 and hours % 8 == 0:
+        days = f"{hours / 8:g}"
+        return f"{days}个工作日" if _zh(lang) else f"{days} working day{'' if days == '1' else 's'}"
+    text = f"{hours:g}"
+    return f"{text}个工作小时" if _zh(lang) else f"{text} working hour{'' if text == '1' else 's'}"
+
+
+def service_notice(category: Category, lang: str = "zh-CN") -> str:
+    limit = _time_limit(category, lang)
+    return f"立案后{limit}内处置" if _zh(lang) else f"Handled within {limit} of filing"
+
+
+def service_from_category(category: Category, lang: str = "zh-CN") -> dict[str, Any]:
+    """A category as a GeoReport service (GET services)."""
+    kind = ("部件" if category.kind == "component" else "事件") if _zh(lang) else category.kind
+    major = category.major_name(lang)
+    return {
+        "service_code": category.code,
+        "service_name": category.name(lang),
+        "description": f"{major}: {category.name(lang)}",
+        "metadata": False,
+        "type": "realtime",
+        "keywords": f"{kind},{major}",
+        "group": major,
+    }
+
+
+# --- requests --------------------------------------------------------------------------------------
+
+
+def _updated_at(case: Case) -> int:
+    # The spec: for a closed request, the moment it was closed. Otherwise the last change we know of.
+    if case.status == Status.CLOSED and case.closed_at is not None:
+        return case.closed_at
+    return max([case.reported_at, *(entry.at for entry in case.timeline)])
+
+
+def _status_notes(case: Case, lang: str) -> str:
+    zh, en = _STATUS_NOTES[Status(case.status)]
+    note = zh if _zh(lang) else en
+    if case.overdue and Status(case.status) not in CLOSED_STATUSES:
+        note += "（已超期）" if _zh(lang) else " (overdue)"
+    return note
+
+
+def request_from_case(
+    case: Case,
+    category: Category | None,
+    lang: str = "zh-CN",
+    utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
+) -> dict[str, Any]:
+    """A case as a GeoReport service request, every field of the spec present (null when unknown)."""
+    loc = case.location
+    return {
+        "service_request_id": case.case_no or case.case_id,
+        "status": open311_status(case.status),
+        "status_notes": _status_notes(case, lang),
+        "service_name": case.category if category is None else category.name(lang),
+        "service_code": case.category,
+        "description": case.description[:DESCRIPTION_LIMIT],
+        "agency_responsible": case.department,
+        "service_notice": None if category is None else service_notice(category, lang),
+        "requested_datetime": iso_time(case.reported_at, utc_offset_minutes),
+        "updated_datetime": iso_time(_updated_at(case), utc_offset_minutes),
+        "expected_datetime": iso_time(case.deadline, utc_offset_minutes),
+        "address": case.address or None,
+        "address_id": None,
+        "zipcode": None,
+        "lat": None if loc is None else loc.lat,
+        "long": None if loc is None else loc.lon,
+        "media_url": None,
+    }
+
+
+# --- the query ---------------------------------------------------------------------------------------
+
+# A "+" in a query string decodes to a space: "…T00:00:00 08:00" meant "…T00:00:00+08:00".
+_SPACED_OFFSET = re.compile(r"^(.*T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
+
+
+def parse_datetime(text: str, utc_offset_minutes: int = CHINA_OFFSET_MINUTES) -> int:
+    """A w3/ISO 8601 date or datetime as epoch seconds; one without an offset is in city time."""
+    text = text.strip()
+    spaced = _SPACED_OFFSET.match(text)
+    if spaced:
+        text = f"{spaced.group(1)}+{spaced.group(2)}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _malformed(f"not an ISO 8601 date or datetime: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone(timedelta(minutes=utc_offset_minutes)))
+    return math.floor(moment.timestamp())
+
+
+def parse_bbox(text: str) -> BBox:
+    parts = text.split(",")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise _malformed(f"bbox must be min_lon,min_lat,max_lon,max_lat: {text!r}")
+    min_lon, min_lat, max_lon, max_lat = numbers
+    if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        raise _malformed(f"bbox out of range or inverted: {text!r}")
+    return (min_lon, min_lat, max_lon, max_lat)
+
+
+def _comma_list(name: str, text: str) -> frozenset[str]:
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise _malformed(f"{name} has an empty item: {text!r}")
+    return frozenset(items)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestQuery:
+    """A checked `GET requests.json` query: `start <= requested_datetime <= end`, both inclusive."""
+
+    start: int
+    end: int
+    service_codes: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
+    bbox: BBox | None = None
+
+    def matches(self, case: Case) -> bool:
+        if not self.start <= case.reported_at <= self.end:
+            return False
+        if self.service_codes is not None and case.category not in self.service_codes:
+            return False
+        if self.statuses is not None and open311_status(case.status) not in self.statuses:
+            return False
+        if self.bbox is not None:
+            if case.location is None:
+                return False
+            min_lon, min_lat, max_lon, max_lat = self.bbox
+            return min_lon <= case.location.lon <= max_lon and min_lat <= case.location.lat <= max_lat
+        return True
+
+
+def parse_query(
+    service_code: str | None = None,
+    status: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    bbox: str | None = None,
+    *,
+    now: int,
+    utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
+) -> RequestQuery:
+    """Check the parameters and apply the spec's defaults. Only an end: the 90 days before it. Only a
+    start: the 90 days after it, but not past `now`. Neither: the last 90 days."""
+    start = None if start_date is None else parse_datetime(start_date, utc_offset_minutes)
+    end = None if end_date is None else parse_datetime(end_date, utc_offset_minutes)
+    if end is None:
+        end = now if start is None else max(start, min(now, start + WINDOW_SECONDS))
+    if start is None:
+        start = end - WINDOW_SECONDS
+    if end < start:
+        raise _malformed(f"end_date is before start_date: {start_date!r} > {end_date!r}")
+    if end - start > WINDOW_SECONDS:
+        raise _malformed("start_date to end_date may not span more than 90 days")
+    statuses = None
+    if status is not None:
+        statuses = _comma_list("status", status)
+        if not statuses <= {"open", "closed"}:
+            raise _malformed(f"status must be open and/or closed: {status!r}")
+    return RequestQuery(
+        start=start,
+        end=end,
+        service_codes=None if service_code is None else _comma_list("service_code", service_code),
+        statuses=statuses,
+        bbox=None if bbox is None else parse_bbox(bbox),
+    )
+
+
+def filter_requests(
+    cases: Iterable[Case],
+    service_code: str | None = None,
+    status: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    bbox: str | None = None,
+    *,
+    now: int,
+    limit: int = MAX_REQUESTS,
+    utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
+) -> list[Case]:
+    """The cases a `GET requests.json` with these raw parameters returns, newest first, at most
+    `limit` (1000). Reads the cases once and holds at most `limit` of them."""
+    query = parse_query(
+        service_code, status, start_date, end_date, bbox, now=now, utc_offset_minutes=utc_offset_minutes
+    )
+    matching = (case for case in cases if query.matches(case))
+    return heapq.nlargest(min(limit, MAX_REQUESTS), matching, key=lambda c: (c.reported_at, c.case_id))
+
+
+# --- HTTP --------------------------------------------------------------------------------------------
+
+
+def _error(error: GridsyncError) -> JSONResponse:
+    return JSONResponse({"error": error.to_json()}, status_code=error.status)
+
+
+def open311_router(
+    list_cases: Callable[[], Iterable[Case]],
+    get_case: Callable[[str], Case | None],
+    categories: Callable[[], list[Category]],
+    *,
+    clock: Callable[[], int] = lambda: int(time.time()),
+    default_lang: str = "zh-CN",
+    utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
+) -> APIRouter:
+    """The three GET endpoints under /open311/v2. `get_case` looks a request id up: a case number,
+    or a case id for a case that has none yet. A `lang` query parameter (`zh-CN`, `en`) picks the
+    language of names and notes."""
+    router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+    def as_requests(cases: Iterable[Case], lang: str) -> list[dict[str, Any]]:
+        by_code = {c.code: c for c in categories()}
+        return [request_from_case(c, by_code.get(c.category), lang, utc_offset_minutes) for c in cases]
+
+    # Handlers are sync on purpose: the callables may block on a store, so they run in the threadpool.
+    @router.get("/services.json")
+    def services(lang: str | None = None) -> JSONResponse:
+        chosen = lang or default_lang
+        return JSONResponse([service_from_category(c, chosen) for c in categories()])
+
+    @router.get("/requests.json")
+    def requests(
+        service_request_id: str | None = None,
+        service_code: str | None = None,
+        status: str | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        bbox: str | None = None,
+        lang: str | None = None,
+    ) -> JSONResponse:
+        chosen = lang or default_lang
+        try:
+            if service_request_id is not None:  # the spec: this overrides every other parameter
+                _comma_list("service_request_id", service_request_id)  # refuses empty items
+                ids = list(dict.fromkeys(i.strip() for i in service_request_id.split(",")))[:MAX_REQUESTS]
+                found = [c for c in map(get_case, ids) if c is not None]
+                return JSONResponse(as_requests(found, chosen))
+            cases = filter_requests(
+                list_cases(),
+                service_code,
+                status,
+                start_date,
+                end_date,
+                bbox,
+                now=clock(),
+                utc_offset_minutes=utc_offset_minutes,
+            )
+        except GridsyncError as error:
+            return _error(error)
+        return JSONResponse(as_requests(cases, chosen))
+
+    @router.get("/requests/{service_request_id}.json")
+    def request(service_request_id: str, lang: str | None = None) -> JSONResponse:
+        case = get_case(service_request_id)
+        if case is None:
+            return _error(GridsyncError("request.not_found", f"no service request {service_request_id!r}"))
+        return JSONResponse(as_requests([case], lang or default_lang))  # the spec: a list of one
+
+    return router

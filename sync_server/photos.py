@@ -1,0 +1,119 @@
+"""Photo blobs: resumable, content-addressed uploads and permission-checked downloads.
+
+A blob is addressed by the sha256 of the sealed bytes the phone uploads (the server never sees a
+photo's key outside sealed envelopes, and never opens a blob). Chunks append at the offset the
+server holds; the file is written before the store records the new offset, and each write
+truncates at its own end, so a crash between the two only costs the phone a re-sent chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from shared.errors import GridsyncError
+from shared.model import Actor
+from shared.rules import can_see
+from sync_server.store.base import PhotoRecord, Store
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _checked(sha256: str) -> str:
+    if not SHA256.fullmatch(sha256):
+        raise GridsyncError("request.malformed", "a photo is addressed by 64 lower-case hex digits")
+    return sha256
+
+
+def _status(record: PhotoRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"received": 0, "size": None, "complete": False}
+    return {"received": record.received, "size": record.size, "complete": record.complete}
+
+
+class PhotoShelf:
+    """Blobs under `<data>/photos/ab/abcdef…` (`.part` while uploading)."""
+
+    def __init__(self, store: Store, folder: Path, max_bytes: int) -> None:
+        self.store = store
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def _path(self, sha256: str, partial: bool = False) -> Path:
+        return self.folder / sha256[:2] / (sha256 + (".part" if partial else ""))
+
+    def status(self, sha256: str) -> dict[str, Any]:
+        return _status(self.store.photo(_checked(sha256)))
+
+    def put_chunk(self, sha256: str, offset: int, size: int, chunk: bytes) -> dict[str, Any]:
+        _checked(sha256)
+        if not 0 < size <= self.max_bytes:
+            raise GridsyncError("photo.too_large", f"size must be 1..{self.max_bytes}")
+        with self._lock:
+            record = self.store.photo(sha256)
+            if record is not None and record.complete:
+                return _status(record)  # already here: dedup
+            held = 0 if record is None else record.received
+            if record is not None and record.size != size:
+                raise GridsyncError("request.malformed", f"size was {record.size} when the upload began")
+            if offset != held:
+                raise GridsyncError("photo.bad_offset", str(held))
+            if offset + len(chunk) > size:
+                raise GridsyncError("photo.too_large", "the chunk goes past the announced size")
+            received = self._write(sha256, offset, chunk)
+            if received < size:
+                self._record(PhotoRecord(sha256, size, received, False))
+                return _status(PhotoRecord(sha256, size, received, False))
+            return self._finish(sha256, size)
+
+    def _write(self, sha256: str, offset: int, chunk: bytes) -> int:
+        part = self._path(sha256, partial=True)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        with open(part, "r+b" if part.exists() else "wb") as handle:
+            handle.seek(offset)
+            handle.write(chunk)
+            handle.truncate()
+        return offset + len(chunk)
+
+    def _finish(self, sha256: str, size: int) -> dict[str, Any]:
+        part = self._path(sha256, partial=True)
+        digest = hashlib.sha256()
+        with open(part, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != sha256:
+            part.unlink(missing_ok=True)
+            with self.store.transaction() as tx:
+                tx.delete_photo(sha256)
+            raise GridsyncError("photo.hash_mismatch", "the partial upload was dropped; start again at 0")
+        part.replace(self._path(sha256))
+        record = PhotoRecord(sha256, size, size, True)
+        self._record(record)
+        return _status(record)
+
+    def _record(self, record: PhotoRecord) -> None:
+        with self.store.transaction() as tx:
+            tx.save_photo(record)
+
+    def store_whole(self, sha256: str, blob: bytes) -> bool:
+        """A blob that arrived in one piece (the ingest's hand-over file). False if the hash differs."""
+        if self.status(sha256)["complete"]:
+            return True
+        with self._lock:
+            if hashlib.sha256(blob).hexdigest() != sha256:
+                return False
+            self._write(sha256, 0, blob)
+        self._finish(sha256, len(blob))
+        return True
+
+    def read(self, sha256: str, actor: Actor) -> bytes:
+        record = self.store.photo(_checked(sha256))
+        if record is None or not record.complete:
+            raise GridsyncError("photo.unknown")
+        if not any(can_see(case, actor) for case in self.store.cases_holding_photo(sha256)):
+            raise GridsyncError("request.forbidden", "no case you may see holds this photo")
+        return self._path(sha256).read_bytes()

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from typing import Any
+
+from tests.server.device import SPOT_B, hex32
+
+
+def test_a_segment_is_applied_with_one_outcome_per_op(worker: Any, services: Any) -> None:
+    case_id = hex32()
+    receipt = worker.push_ops([worker.create(case_id), worker.note(case_id), worker.photo(case_id, "before")])
+    assert receipt["status"] == "applied"
+    assert (receipt["first_seq"], receipt["last_seq"]) == (1, 3)
+    assert [o["outcome"] for o in receipt["outcomes"]] == ["applied"] * 3
+    assert [o["version"] for o in receipt["outcomes"]] == [1, 2, 3]
+    case = services.store.case(case_id)
+    assert case.version == 3 and case.grid_code == "441502001001001" and case.reporter == "zhang.wei"
+    assert case.case_no == "2026000001"
+    assert services.store.device(worker.device_id).last_seq == 3
+
+
+def test_case_numbers_count_up_within_the_year(worker: Any, services: Any) -> None:
+    ids = [hex32() for _ in range(3)]
+    worker.push_ops([worker.create(i) for i in ids])
+    assert [services.store.case(i).case_no for i in ids] == ["2026000001", "2026000002", "2026000003"]
+
+
+def test_a_rejected_op_is_reported_and_changes_nothing(worker: Any, services: Any) -> None:
+    case_id = hex32()
+    receipt = worker.push_ops([worker.create(case_id), worker.move(case_id, "close")])
+    assert receipt["outcomes"][1]["outcome"] == "rejected"
+    assert receipt["outcomes"][1]["code"] == "case.bad_transition"
+    assert services.store.case(case_id).version == 1
+
+
+def test_an_op_whose_actor_is_not_the_devices_worker_is_rejected(worker: Any, services: Any) -> None:
+    op = worker.create()
+    op["actor"] = "chen.sup"
+    receipt = worker.push_ops([op])
+    assert receipt["outcomes"][0]["code"] == "case.not_allowed"
+    assert services.store.case(op["case_id"]) is None
+
+
+def test_resending_the_same_bytes_returns_the_stored_receipt(worker: Any, services: Any) -> None:
+    blob = worker.seal([worker.create(), worker.create()])
+    first = worker.push(blob).json()
+    again = worker.push(blob)
+    assert again.status_code == 200
+    assert again.json() == {**first, "status": "resent"}
+    assert services.store.change_seq() == 4  # two cases, two outcomes: nothing applied twice
+
+
+def test_the_same_sequence_with_other_content_is_refused_and_quarantined(worker: Any, services: Any) -> None:
+    worker.push(worker.seal([worker.create()]))
+    other = worker.seal([worker.create()], first_seq=1)
+    response = worker.push(other)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "segment.conflict"
+    assert [q.reason for q in services.store.quarantined()] == ["segment.conflict"]
+
+
+def test_a_segment_that_does_not_chain_is_a_fork_and_is_quarantined(worker: Any, services: Any) -> None:
+    worker.push_ops([worker.create()])
+    worker.last_hash = bytes(32)
+    response = worker.push(worker.seal([worker.create()]))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "segment.chain_broken"
+    assert services.store.device(worker.device_id).last_seq == 1
+
+
+def test_a_duplicate_link_to_a_case_that_does_not_exist_is_rejected(supervisor: Any, worker: Any) -> None:
+    case_id = hex32()
+    worker.push_ops([worker.create(case_id)])
+    receipt = supervisor.push_ops([supervisor.op("link_duplicate", case_id, {"duplicate_of": hex32()}, 1)])
+    assert receipt["outcomes"][0]["code"] == "case.unknown"
+
+
+def test_a_second_report_nearby_is_suggested_as_a_possible_duplicate(worker: Any, enrolled: Any, services: Any) -> None:
+    first, second = hex32(), hex32()
+    worker.push_ops([worker.create(first)])
+    worker.push_ops([worker.create(second)])
+    assert services.store.case(second).possible_duplicates == [first]
+    other_category = hex32()
+    worker.push_ops([worker.create(other_category, category="0102")])
+    assert services.store.case(other_category).possible_duplicates == []
+
+
+def test_a_report_outside_the_workers_grids_is_rejected(worker: Any) -> None:
+    receipt = worker.push_ops([worker.create(spot=SPOT_B)])
+    assert receipt["outcomes"][0]["code"] == "case.outside_grid"
+
+
+def test_the_overdue_sweep_flags_cases_past_their_deadline(worker: Any, supervisor: Any, services: Any, clock: Any) -> None:
+    case_id = hex32()
+    worker.push_ops([worker.create(case_id)])
+    supervisor.push_ops([supervisor.move(case_id, "file")])
+    deadline = services.store.case(case_id).deadline
+    assert services.reconciler.sweep_overdue(deadline) == 0
+    before = services.store.change_seq()
+    assert services.reconciler.sweep_overdue(deadline + 1) == 1
+    case = services.store.case(case_id)
+    assert case.overdue and case.version == 2
+    assert services.store.change_seq() == before + 1
