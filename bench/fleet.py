@@ -13,6 +13,7 @@ The server side is built with the server's own functions (`create_keys`, `save_c
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -156,6 +157,15 @@ class Writer:
         self.last_hash = GENESIS_HASH
         self.cases: list[str] = []
         self._kinds = [k for k, w in MIX for _ in range(w)]
+
+    def branch(self) -> Writer:
+        """An independent copy at the same point of the chain: what it writes never touches this one
+        (for segments that must not be applied, or a second history of the same sequence numbers)."""
+        other = copy.copy(self)
+        other.rng = random.Random()
+        other.rng.setstate(self.rng.getstate())
+        other.cases = list(self.cases)
+        return other
 
     def _hex(self) -> str:
         return self.rng.randbytes(16).hex()

@@ -77,8 +77,9 @@ def counts(data_dir: Path) -> dict[str, int]:
         db.close()
 
 
-def problems(data_dir: Path, expected_ops: dict[str, int]) -> list[str]:
-    """Everything wrong with the store, given how many ops each device sent (device id → last seq)."""
+def problems(data_dir: Path, expected_ops: dict[str, int], *, quarantined: int = 0) -> list[str]:
+    """Everything wrong with the store, given how many ops each device sent (device id → last seq)
+    and how many segments were meant to be quarantined."""
     db = connect(data_dir)
     found: list[str] = []
     try:
@@ -93,10 +94,10 @@ def problems(data_dir: Path, expected_ops: dict[str, int]) -> list[str]:
                 found.append(f"device {device_id[:8]}: {n} outcomes for seqs {lo}..{hi}, expected 1..{last}")
         twice = db.execute("SELECT op_id, COUNT(*) FROM audit GROUP BY op_id HAVING COUNT(*) > 1 LIMIT 5").fetchall()
         found += [f"op {op_id[:8]} applied {n} times" for op_id, n in twice]
-        for table in ("backlog", "quarantine"):
+        for table, allowed in (("backlog", 0), ("quarantine", quarantined)):
             n = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-            if n:
-                found.append(f"{n} segments left in {table}")
+            if n != allowed:
+                found.append(f"{n} segments in {table}, expected {allowed}")
         for case_id, doc in db.execute("SELECT case_id, doc FROM cases"):
             ids = [t["op_id"] for t in json.loads(doc)["timeline"]]
             if len(ids) != len(set(ids)):

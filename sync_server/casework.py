@@ -28,6 +28,8 @@ from shared.rules import (
 from sync_server.store.base import AuditRow, OutcomeRow, Transaction
 
 _DEGREE_M = 111_320.0  # metres per degree of latitude (and of longitude at the equator)
+_BUCKET_DEG = 0.0005  # ~55 m of latitude: a 3 × 3 block of buckets covers 50 m in every direction here
+MAX_SUGGESTIONS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +65,41 @@ def _duplicate_box(case: Case) -> tuple[float, float, float, float]:
     return (lat - d_lat, lat + d_lat, lon - d_lon, lon + d_lon)
 
 
-def _suggest_duplicates(tx: Transaction, new: Case, cases: dict[str, Case]) -> list[str]:
-    """Possible duplicates of a new case: same category, within 50 m, within a day (rule 7)."""
-    if new.location is None:
-        return []
-    found = {
-        c.case_id: c
-        for c in tx.duplicate_candidates(
-            new.category, _duplicate_box(new), new.reported_at - DUPLICATE_WINDOW_S
-        )
-    }
-    found.update({c.case_id: c for c in cases.values() if c.category == new.category})
-    candidates = (cases.get(case_id, c) for case_id, c in found.items())
-    return sorted(c.case_id for c in candidates if is_possible_duplicate(new, c))
+class DuplicateFinder:
+    """Possible duplicates of new cases (rule 7): same category, within 50 m, within a day.
+
+    Candidates come from the store (a small lat/lon box on an index) and from the cases created
+    earlier in the same segment, kept in ~55 m buckets so a segment of many creates stays linear.
+    The rule itself is `shared.rules.is_possible_duplicate`, in one place.
+    """
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+        self.buckets: dict[tuple[str, int, int], list[Case]] = {}
+
+    @staticmethod
+    def _bucket(category: str, lat: float, lon: float) -> tuple[str, int, int]:
+        return (category, math.floor(lat / _BUCKET_DEG), math.floor(lon / _BUCKET_DEG))
+
+    def suggest(self, new: Case, cases: dict[str, Case]) -> list[str]:
+        if new.location is None:
+            return []
+        since = new.reported_at - DUPLICATE_WINDOW_S
+        found = {c.case_id: c for c in self.tx.duplicate_candidates(new.category, _duplicate_box(new), since)}
+        _, row, col = self._bucket(new.category, new.location.lat, new.location.lon)
+        for d_row in (-1, 0, 1):
+            for d_col in (-1, 0, 1):
+                for case in self.buckets.get((new.category, row + d_row, col + d_col), ()):
+                    found[case.case_id] = case
+        # a case changed earlier in this segment is judged as it stands now (e.g. just voided)
+        chosen: list[str] = []
+        for case_id in sorted(found):
+            if is_possible_duplicate(new, cases.get(case_id, found[case_id])):
+                chosen.append(case_id)
+                if len(chosen) == MAX_SUGGESTIONS:
+                    break
+        self.buckets.setdefault((new.category, row, col), []).append(new)
+        return chosen
 
 
 def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext) -> list[Outcome]:
@@ -85,6 +109,7 @@ def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext
     cases = tx.load_cases(wanted)
     changed: dict[str, Case] = {}
     outcomes: list[Outcome] = []
+    duplicates = DuplicateFinder(tx)
     actor = batch.actor
     for op in ops:
         if op.actor != actor.worker_id:
@@ -100,7 +125,7 @@ def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext
         if op.kind == "create":
             counter = tx.reserve_case_numbers(local_year(batch.now, batch.utc_offset_minutes), 1)
             new.case_no = case_number(local_year(batch.now, batch.utc_offset_minutes), counter)
-            new.possible_duplicates = _suggest_duplicates(tx, new, cases)
+            new.possible_duplicates = duplicates.suggest(new, cases)
         cases[new.case_id] = new
         changed[new.case_id] = new
     first = tx.reserve_change_seqs(len(changed) + len(outcomes))

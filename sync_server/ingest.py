@@ -207,8 +207,9 @@ def run_ingest(
             _finish(spool, spool_file)
     with Progress(disable=not progress, console=console, transient=True) as bar:
         task = bar.add_task("ingest", total=len(units))
+        cache: dict[Path, list[bytes]] = {}
         for unit in units:
-            _apply(services, unit, summary)
+            _apply(services, unit, summary, cache)
             bar.advance(task)
             unit.file.pending -= 1
             if unit.file.pending == 0:
@@ -220,8 +221,8 @@ def run_ingest(
     return summary
 
 
-def _apply(services: Services, unit: _Unit, summary: Summary) -> None:
-    blob = _segments_of_unit(unit, services)
+def _apply(services: Services, unit: _Unit, summary: Summary, cache: dict[Path, list[bytes]]) -> None:
+    blob = _segments_of_unit(unit, services, cache)
     try:
         receipt = services.reconciler.apply_segment(blob, unit.file.received_at, services.clock())
     except GridsyncError as exc:
@@ -234,15 +235,17 @@ def _apply(services: Services, unit: _Unit, summary: Summary) -> None:
         summary.ops.update(o["outcome"] for o in receipt["outcomes"])
 
 
-def _segments_of_unit(unit: _Unit, services: Services) -> bytes:
+def _segments_of_unit(unit: _Unit, services: Services, cache: dict[Path, list[bytes]]) -> bytes:
+    """The unit's bytes. A hand-over file's segments are usually consecutive in the sorted order
+    (one phone, one file), so the last file parsed is kept: read once, not once per segment."""
     if unit.file.path.suffix == ".seg":
         return unit.file.path.read_bytes()
-    entries = [
-        e
-        for e in read_handover(unit.file.path.read_bytes(), services.config.max_photo_bytes)
-        if e.kind == KIND_SEGMENT
-    ]
-    return entries[unit.index].data
+    segments = cache.get(unit.file.path)
+    if segments is None:
+        cache.clear()
+        entries = read_handover(unit.file.path.read_bytes(), services.config.max_photo_bytes)
+        segments = cache[unit.file.path] = [e.data for e in entries if e.kind == KIND_SEGMENT]
+    return segments[unit.index]
 
 
 def summary_table(summary: Summary) -> Table:

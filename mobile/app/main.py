@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
 import uuid
 from pathlib import Path
@@ -23,6 +24,15 @@ from mobile.app.views.shell import Shell
 
 DATA_ENV = "FLET_APP_STORAGE_DATA"
 SLOT_KEY = "gridsync.device_slot"
+FONT_ENV = "GRIDSYNC_CJK_FONT"
+#: Chinese fonts a Debian/Ubuntu machine may have (apt: fonts-droid-fallback is the smallest, 4 MB).
+#: A phone has its own; in a browser with no CDN Flutter has none, so the web server hands one over.
+CJK_FONTS = (
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+)
+WEB_FONT = "fonts/cjk.ttf"
 
 
 def data_root() -> Path:
@@ -87,7 +97,31 @@ async def _device_folder(page: ft.Page, prefs: ft.SharedPreferences) -> Path:
     return slot_folder(root, slot)
 
 
+def cjk_font() -> Path | None:
+    for candidate in (os.environ.get(FONT_ENV, ""), *CJK_FONTS):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def web_assets() -> Path:
+    """The folder the web server serves: the app's assets plus a Chinese font when one is found."""
+    folder = data_root() / "web-assets"
+    (folder / "fonts").mkdir(parents=True, exist_ok=True)
+    for item in (Path(__file__).parent / "assets").iterdir():
+        if item.is_file() and not item.name.startswith("."):
+            shutil.copyfile(item, folder / item.name)
+    font = cjk_font()
+    target = folder / WEB_FONT
+    if font is not None and (not target.exists() or target.stat().st_size != font.stat().st_size):
+        shutil.copyfile(font, target)
+    return folder
+
+
 async def main(page: ft.Page) -> None:
+    if page.web and (data_root() / "web-assets" / WEB_FONT).exists():
+        page.fonts = {"CJK": "/" + WEB_FONT}
+        widgets.FONT_FAMILY = "CJK"
     page.theme = widgets.theme()
     page.theme_mode = ft.ThemeMode.LIGHT
     page.padding = 0
@@ -130,7 +164,8 @@ def run(argv: list[str] | None = None) -> None:
         os.environ["FLET_FORCE_WEB_SERVER"] = "1"  # serve only: never open a browser
         os.environ.setdefault("FLET_SERVER_IP", args.host)
     view = ft.AppView.WEB_BROWSER if args.web else ft.AppView.FLET_APP
-    ft.run(main, view=view, port=args.port, no_cdn=True, assets_dir=str(Path(__file__).parent / "assets"))
+    assets = web_assets() if args.web else Path(__file__).parent / "assets"
+    ft.run(main, view=view, port=args.port, no_cdn=True, assets_dir=str(assets))
 
 
 if __name__ == "__main__":

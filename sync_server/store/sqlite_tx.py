@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from shared.ledger import DevicePosition
-from shared.model import ENDED, Case, Status, case_from_dict, case_to_dict
+from shared.model import ENDED, Case, Location, Status, case_from_dict, case_to_dict
 from sync_server.store.base import (
     AuditRow,
     DeviceRecord,
@@ -113,13 +113,18 @@ class SqliteTransaction:
     def duplicate_candidates(
         self, category: str, box: tuple[float, float, float, float], since: int
     ) -> list[Case]:
+        """Only the fields the duplicate rule reads (no JSON document is parsed: this runs per create)."""
         min_lat, max_lat, min_lon, max_lon = box
         rows = self.db.execute(
-            "SELECT doc FROM cases WHERE category = ? AND lat BETWEEN ? AND ? AND lon BETWEEN ? AND ? "
-            "AND reported_at >= ? LIMIT 50",
+            "SELECT case_id, status, lat, lon, reported_at FROM cases WHERE category = ? AND lat BETWEEN ? AND ? "
+            "AND lon BETWEEN ? AND ? AND reported_at >= ? LIMIT 200",
             (category, min_lat, max_lat, min_lon, max_lon, since),
         ).fetchall()
-        return [load_case(row[0]) for row in rows]
+        return [
+            Case(case_id=r[0], category=category, reporter="", status=r[1], location=Location(r[2], r[3], 0.0, "gps"),
+                 reported_at=r[4])
+            for r in rows
+        ]  # fmt: skip
 
     def _bump(self, name: str, count: int) -> int:
         row = self.db.execute(

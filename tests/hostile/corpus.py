@@ -78,12 +78,10 @@ def resign(blob: bytes, signer: Ed25519PrivateKey) -> bytes:
 
 def _with_op(writer: fleet.Writer, change: Callable[[dict[str, Any]], Any], count: int = 3) -> bytes:
     """A segment of `count` valid next ops, the last one changed by `change` (in place)."""
-    seq = writer.next_seq
-    ops = writer.ops(count)
-    writer.next_seq = seq  # nothing of this is ever applied: the device's sequence does not move
+    ops = writer.branch().ops(count)  # never applied: the device's own chain does not move
+    header = header_for(writer, ops)
     change(ops[-1])
-    return craft(header_for(writer, ops), zlib.compress(ops_json(ops)), signer=writer.member.signing,
-                 seal_to=writer.server_public)  # fmt: skip
+    return craft(header, zlib.compress(ops_json(ops)), signer=writer.member.signing, seal_to=writer.server_public)
 
 
 def corpus(writer: fleet.Writer, *, stranger: fleet.Member, seed: int = 0, flips: int = 24) -> list[Hostile]:
@@ -94,8 +92,7 @@ def corpus(writer: fleet.Writer, *, stranger: fleet.Member, seed: int = 0, flips
     rng = random.Random(seed)
     m, pub = writer.member, writer.server_public
     seq = writer.next_seq
-    good_ops = writer.ops(5)
-    writer.next_seq = seq
+    good_ops = writer.branch().ops(5)
     good = craft(header_for(writer, good_ops), zlib.compress(ops_json(good_ops)), signer=m.signing, seal_to=pub)
     other_server = crypto.public_raw(crypto.new_encryption_key())
     out: list[Hostile] = []

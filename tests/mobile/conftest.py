@@ -81,21 +81,28 @@ def clock() -> Clock:
     return Clock()
 
 
-def enroll_offline(folder: Path, clock: Clock, *, role: str = "worker", grids: tuple[str, ...] = (GRID_A,)) -> Device:
+def enroll_offline(
+    folder: Path, clock: Clock, *, role: str = "worker", grids: tuple[str, ...] = (GRID_A,)
+) -> Device:
     """A device enrolled without a server: identity and demo catalogue written straight to its store."""
     store = Store(folder, clock())
     server_sign, server_enc = crypto.new_signing_key(), crypto.new_encryption_key()
-    keys = ServerKeys(crypto.public_raw(server_sign), crypto.public_raw(server_enc),
-                      crypto.key_id(crypto.public_raw(server_sign)).hex())
+    keys = ServerKeys(
+        crypto.public_raw(server_sign),
+        crypto.public_raw(server_enc),
+        crypto.key_id(crypto.public_raw(server_sign)).hex(),
+    )
     identity = Identity("0" * 31 + "1", "zhang.wei", "张伟", role, grids, None, "http://127.0.0.1:9", False)
     secrets = MemorySecretStore()
     DeviceKeys.generate().save(secrets)
     with store.transaction() as conn:
         store.save_identity(conn, identity, keys, apply_mode="now", now=clock(), genesis=GENESIS_HASH)
         store.save_catalogue(
-            conn, categories_csv_parse(demo_file("categories.csv")),
+            conn,
+            categories_csv_parse(demo_file("categories.csv")),
             departments_csv_parse(demo_file("departments.csv")),
-            grids_from_geojson(json.loads(demo_file("grids.geojson"))), json.loads(demo_file("calendar.json")),
+            grids_from_geojson(json.loads(demo_file("grids.geojson"))),
+            json.loads(demo_file("calendar.json")),
         )
     store.close()
     return Device.open(folder, secrets, clock=clock)
@@ -121,16 +128,36 @@ class Server:
     url: str = "http://gridsync.test"
     devices: list[Device] = field(default_factory=list)
 
-    def add_worker(self, worker_id: str, role: str = "worker", grids: tuple[str, ...] = (GRID_A,),
-                   department: str | None = None, all_grids: bool = False) -> str:
+    def add_worker(
+        self,
+        worker_id: str,
+        role: str = "worker",
+        grids: tuple[str, ...] = (GRID_A,),
+        department: str | None = None,
+        all_grids: bool = False,
+    ) -> str:
         from sync_server.enrollment import add_worker, create_code
 
-        add_worker(self.services.store, worker_id, name=worker_id.title(), role=role, grids=list(grids),
-                   department=department, all_grids=all_grids)
+        add_worker(
+            self.services.store,
+            worker_id,
+            name=worker_id.title(),
+            role=role,
+            grids=list(grids),
+            department=department,
+            all_grids=all_grids,
+        )
         return create_code(self.services.store, worker_id, self.clock(), 7 * 86400)
 
-    def device(self, folder: Path, worker_id: str, role: str = "worker", grids: tuple[str, ...] = (GRID_A,),
-               department: str | None = None, all_grids: bool = False) -> Device:
+    def device(
+        self,
+        folder: Path,
+        worker_id: str,
+        role: str = "worker",
+        grids: tuple[str, ...] = (GRID_A,),
+        department: str | None = None,
+        all_grids: bool = False,
+    ) -> Device:
         code = self.add_worker(worker_id, role, grids, department, all_grids)
         device = Device.open(folder, MemorySecretStore(), clock=self.clock, transport=self.transport)
         run(device.enroll(self.url, code))

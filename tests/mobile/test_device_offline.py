@@ -21,7 +21,9 @@ def _count(device: Device, table: str) -> int:
 
 def test_a_report_with_photos_is_one_create_op_and_one_photo_op_each(offline_device: Device) -> None:
     case_id = offline_device.report(
-        category="0101", location=fix_in(GRID_A), description="井盖破损",
+        category="0101",
+        location=fix_in(GRID_A),
+        description="井盖破损",
         photos=[(jpeg(1), "before"), (jpeg(2), "before")],
     )
     records = outbox.all_records(offline_device.store)
@@ -69,9 +71,13 @@ def test_a_report_outside_the_workers_grids_is_refused(offline_device: Device) -
     assert caught.value.code == "case.outside_grid"
 
 
-def test_closing_an_on_spot_report_without_an_after_photo_says_evidence_missing(tmp_path: Path, clock: Clock) -> None:
+def test_closing_an_on_spot_report_without_an_after_photo_says_evidence_missing(
+    tmp_path: Path, clock: Clock
+) -> None:
     device = enroll_offline(tmp_path / "sup", clock, role="supervisor")
-    case_id = device.report(category="5101", location=fix_in(GRID_A), photos=[(jpeg(4), "before")], on_spot=True)
+    case_id = device.report(
+        category="5101", location=fix_in(GRID_A), photos=[(jpeg(4), "before")], on_spot=True
+    )
     with pytest.raises(GridsyncError) as caught:
         device.transition(case_id, "close")
     assert caught.value.code == "case.evidence_missing"
@@ -93,7 +99,9 @@ def test_a_reason_is_required_to_reject(tmp_path: Path, clock: Clock) -> None:
 
 
 def test_notes_edits_and_filters_show_in_the_local_view(offline_device: Device) -> None:
-    a = offline_device.report(category="0101", location=fix_in(GRID_A), description="manhole", address="人民路 1 号")
+    a = offline_device.report(
+        category="0101", location=fix_in(GRID_A), description="manhole", address="人民路 1 号"
+    )
     b = offline_device.report(category="5101", location=fix_in(GRID_A), description="garbage")
     offline_device.add_note(a, "still open")
     offline_device.edit(b, description="overflowing garbage bin")

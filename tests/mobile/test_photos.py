@@ -154,6 +154,24 @@ def test_multi_picture_jpeg_is_read_from_its_first_picture() -> None:
     assert green > 100 > blue
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        encoded(Image.new("RGB", (300, 200), "red"), "JPEG", progressive=True),
+        encoded(Image.new("L", (300, 200), 128), "JPEG"),
+        encoded(Image.new("CMYK", (300, 200), (0, 255, 255, 0)), "JPEG"),
+        encoded(Image.new("P", (300, 200), 3), "PNG", transparency=0),
+        encoded(Image.new("I;16", (300, 200), 30_000), "PNG"),
+        encoded(Image.new("1", (300, 200), 1), "PNG"),
+    ],
+    ids=["progressive-jpeg", "grey-jpeg", "cmyk-jpeg", "palette-png", "16-bit-png", "1-bit-png"],
+)
+def test_other_pixel_formats_come_out_as_rgb_jpeg(source: bytes) -> None:
+    prepared = prepare_photo(source)
+    output = Image.open(io.BytesIO(prepared.jpeg))
+    assert (output.format, output.mode, output.size) == ("JPEG", "RGB", (300, 200))
+
+
 # --- metadata returned as values ------------------------------------------------------------------
 
 

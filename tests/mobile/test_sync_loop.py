@@ -69,7 +69,9 @@ def test_an_unreachable_server_counts_failures_and_recovers(server: Server, tmp_
     run(scenario())
 
 
-def test_a_stalled_round_is_cancelled_and_retried_with_the_store_intact(server: Server, tmp_path: Path) -> None:
+def test_a_stalled_round_is_cancelled_and_retried_with_the_store_intact(
+    server: Server, tmp_path: Path
+) -> None:
     faulty = FaultyTransport(server.transport)
     server.transport = faulty
     phone = server.device(tmp_path / "p", "zhang.wei")
@@ -96,9 +98,10 @@ def test_a_stalled_round_is_cancelled_and_retried_with_the_store_intact(server: 
 
 
 def test_stopping_the_loop_mid_round_leaves_the_store_consistent(server: Server, tmp_path: Path) -> None:
-    faulty = FaultyTransport(server.transport, always("hang"))
+    faulty = FaultyTransport(server.transport)
     server.transport = faulty
     phone = server.device(tmp_path / "p", "zhang.wei")
+    faulty.decide = always("hang")
     case_id = phone.report(category="0101", location=fix_in(GRID_A))
 
     async def scenario() -> None:

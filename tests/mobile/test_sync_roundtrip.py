@@ -64,8 +64,9 @@ def test_an_unreachable_server_is_a_network_error(tmp_path: Path) -> None:
 
 def test_a_report_with_photos_reaches_the_server_and_the_views_agree(server: Server, tmp_path: Path) -> None:
     phone = server.device(tmp_path / "p", "zhang.wei")
-    case_id = phone.report(category="0101", location=fix_in(GRID_A), description="井盖破损",
-                           photos=[(jpeg(1), "before")])
+    case_id = phone.report(
+        category="0101", location=fix_in(GRID_A), description="井盖破损", photos=[(jpeg(1), "before")]
+    )
     report = run(phone.sync())
     assert report.ok, report.problems
     assert report.ops_sent == 2 and report.photos_uploaded == 1

@@ -31,7 +31,11 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         body = await request.aread()
         response = await self.inner.handle_async_request(request)
         await response.aread()
-        if request.method == "PUT" and request.url.path.startswith("/v1/photos/") and response.status_code == 200:
+        if (
+            request.method == "PUT"
+            and request.url.path.startswith("/v1/photos/")
+            and response.status_code == 200
+        ):
             self.photo_bytes_arrived += len(body)
         if decision == "lose_answer":
             raise httpx.ReadError("connection reset", request=request)

@@ -70,7 +70,12 @@ class TestDevice:
 
     def create(self, case_id: str | None = None, *, category: str = "0101", spot: dict[str, Any] = SPOT_A,
                on_spot: bool = False, description: str = "井盖破损") -> dict[str, Any]:  # fmt: skip
-        payload = {"category": category, "location": dict(spot), "description": description, "on_spot": on_spot}
+        payload = {
+            "category": category,
+            "location": dict(spot),
+            "description": description,
+            "on_spot": on_spot,
+        }
         return self.op("create", case_id or hex32(), payload)
 
     def edit(self, case_id: str, base_version: int, **fields: Any) -> dict[str, Any]:
@@ -114,7 +119,9 @@ class TestDevice:
     def headers(self, method: str, path: str, query: str = "", body: bytes = b"", *, at: int | None = None,
                 nonce: str | None = None) -> dict[str, str]:  # fmt: skip
         now = self.clock.now if at is None else at
-        return sign_request(self.signing, self.device_id, method, path, query, body, now, nonce or new_nonce())
+        return sign_request(
+            self.signing, self.device_id, method, path, query, body, now, nonce or new_nonce()
+        )
 
     def push(self, blob: bytes, **kw: Any) -> Any:
         headers = self.headers("POST", "/v1/segments", "", blob, **kw)

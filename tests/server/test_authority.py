@@ -27,7 +27,9 @@ def _case_in(reporter: TestDevice, spot: dict[str, Any]) -> str:
         ("admin1", SPOT_B, None),
     ],
 )
-def test_who_may_report_where(enrolled: Callable[[str], TestDevice], person: str, spot: Any, expected: Any) -> None:
+def test_who_may_report_where(
+    enrolled: Callable[[str], TestDevice], person: str, spot: Any, expected: Any
+) -> None:
     device = enrolled(person)
     outcome = device.push_ops([device.create(spot=spot)])["outcomes"][0]
     assert outcome["code"] == expected
@@ -44,7 +46,9 @@ def test_who_may_report_where(enrolled: Callable[[str], TestDevice], person: str
         ("admin1", True, None),
     ],
 )
-def test_who_may_file_a_case(enrolled: Callable[[str], TestDevice], person: str, own_grid: bool, expected: Any) -> None:
+def test_who_may_file_a_case(
+    enrolled: Callable[[str], TestDevice], person: str, own_grid: bool, expected: Any
+) -> None:
     reporter = enrolled("zhang.wei" if own_grid else "li.na")
     case_id = _case_in(reporter, SPOT_A if own_grid else SPOT_B)
     device = reporter if person == reporter.worker_id else enrolled(person)
@@ -52,7 +56,9 @@ def test_who_may_file_a_case(enrolled: Callable[[str], TestDevice], person: str,
     assert outcome["code"] == expected
 
 
-def test_only_the_departments_handler_may_start_a_dispatched_case(enrolled: Callable[[str], TestDevice]) -> None:
+def test_only_the_departments_handler_may_start_a_dispatched_case(
+    enrolled: Callable[[str], TestDevice],
+) -> None:
     worker, supervisor, handler = enrolled("zhang.wei"), enrolled("chen.sup"), enrolled("wang.h")
     case_id = _case_in(worker, SPOT_A)
     supervisor.push_ops([supervisor.move(case_id, "file")])  # category 0101 → municipal
@@ -60,12 +66,20 @@ def test_only_the_departments_handler_may_start_a_dispatched_case(enrolled: Call
     assert handler.push_ops([handler.move(case_id, "start", 2)])["outcomes"][0]["outcome"] == "applied"
 
 
-def test_the_full_closed_loop_runs_through_segments(enrolled: Callable[[str], TestDevice], services: Any) -> None:
+def test_the_full_closed_loop_runs_through_segments(
+    enrolled: Callable[[str], TestDevice], services: Any
+) -> None:
     worker, supervisor, handler = enrolled("zhang.wei"), enrolled("chen.sup"), enrolled("wang.h")
     case_id = _case_in(worker, SPOT_A)
     worker.push_ops([worker.photo(case_id, "before")])
     supervisor.push_ops([supervisor.move(case_id, "file")])
-    handler.push_ops([handler.move(case_id, "start"), handler.photo(case_id, "after"), handler.move(case_id, "report_back")])
+    handler.push_ops(
+        [
+            handler.move(case_id, "start"),
+            handler.photo(case_id, "after"),
+            handler.move(case_id, "report_back"),
+        ]
+    )
     assert worker.push_ops([worker.move(case_id, "close")])["outcomes"][0]["code"] == "case.bad_transition"
     worker.push_ops([worker.photo(case_id, "verification"), worker.move(case_id, "verify")])
     assert worker.push_ops([worker.move(case_id, "close")])["outcomes"][0]["code"] == "case.not_allowed"

@@ -9,14 +9,22 @@ import pytest
 from tests.server.device import hex32
 
 
-def test_a_segment_after_a_gap_is_held_then_applied_in_order_when_the_gap_fills(worker: Any, services: Any) -> None:
+def test_a_segment_after_a_gap_is_held_then_applied_in_order_when_the_gap_fills(
+    worker: Any, services: Any
+) -> None:
     case_id = hex32()
     first = worker.seal([worker.create(case_id)])
     second = worker.seal([worker.note(case_id)])
     third = worker.seal([worker.note(case_id, "第二条")])
     assert worker.push(first).json()["status"] == "applied"
     held = worker.push(third).json()
-    assert held == {"device_id": worker.device_id, "first_seq": 3, "last_seq": 3, "status": "held", "outcomes": []}
+    assert held == {
+        "device_id": worker.device_id,
+        "first_seq": 3,
+        "last_seq": 3,
+        "status": "held",
+        "outcomes": [],
+    }
     assert services.store.case(case_id).version == 1
     assert services.store.backlog_size() == 1
     assert worker.push(second).json()["status"] == "applied"
@@ -49,7 +57,9 @@ def test_a_held_segment_once_applied_resends_as_its_stored_receipt(worker: Any) 
 
 
 @pytest.mark.parametrize("config_overrides", [{"backlog_force_after_s": 3600}])
-def test_a_held_segment_is_force_applied_after_the_period_and_flagged(worker: Any, services: Any, clock: Any) -> None:
+def test_a_held_segment_is_force_applied_after_the_period_and_flagged(
+    worker: Any, services: Any, clock: Any
+) -> None:
     worker.push(worker.seal([worker.create()]))
     worker.seal([worker.create()])  # never arrives
     third = worker.seal([worker.create()])
@@ -66,7 +76,9 @@ def test_a_held_segment_is_force_applied_after_the_period_and_flagged(worker: An
 
 
 @pytest.mark.parametrize("config_overrides", [{"backlog_force_after_s": 3600}])
-def test_the_next_push_after_the_period_forces_the_backlog_too(worker: Any, services: Any, clock: Any) -> None:
+def test_the_next_push_after_the_period_forces_the_backlog_too(
+    worker: Any, services: Any, clock: Any
+) -> None:
     worker.push(worker.seal([worker.create()]))
     worker.seal([worker.create()])
     worker.push(worker.seal([worker.create()]))

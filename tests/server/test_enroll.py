@@ -53,7 +53,9 @@ def test_a_code_is_accepted_without_dashes_and_in_lower_case(client: Any, servic
     TestDevice(client, clock).enroll(code.replace("-", "").lower())
 
 
-def test_bad_device_keys_are_refused_and_the_code_is_not_spent(client: Any, services: Any, clock: Any) -> None:
+def test_bad_device_keys_are_refused_and_the_code_is_not_spent(
+    client: Any, services: Any, clock: Any
+) -> None:
     code = create_code(services.store, "zhang.wei", clock.now, 3600)
     body = TestDevice(client, clock).enroll_body(code)
     body["signing_key"] = "not-a-key"

@@ -47,7 +47,10 @@ def test_a_segment_signed_with_another_key_is_refused(worker: Any, services: Any
 
 
 def test_a_segment_sealed_to_another_server_key_is_refused(worker: Any, services: Any) -> None:
-    worker.server = {**worker.server, "encryption_key": crypto.b64e(crypto.public_raw(crypto.new_encryption_key()))}
+    worker.server = {
+        **worker.server,
+        "encryption_key": crypto.b64e(crypto.public_raw(crypto.new_encryption_key())),
+    }
     assert _code(worker.push(worker.seal([worker.create()]))) == "segment.unknown_key"
     _nothing_applied(services, worker)
 

@@ -74,7 +74,9 @@ def test_a_duplicate_link_to_a_case_that_does_not_exist_is_rejected(supervisor: 
     assert receipt["outcomes"][0]["code"] == "case.unknown"
 
 
-def test_a_second_report_nearby_is_suggested_as_a_possible_duplicate(worker: Any, enrolled: Any, services: Any) -> None:
+def test_a_second_report_nearby_is_suggested_as_a_possible_duplicate(
+    worker: Any, enrolled: Any, services: Any
+) -> None:
     first, second = hex32(), hex32()
     worker.push_ops([worker.create(first)])
     worker.push_ops([worker.create(second)])
@@ -89,7 +91,9 @@ def test_a_report_outside_the_workers_grids_is_rejected(worker: Any) -> None:
     assert receipt["outcomes"][0]["code"] == "case.outside_grid"
 
 
-def test_the_overdue_sweep_flags_cases_past_their_deadline(worker: Any, supervisor: Any, services: Any, clock: Any) -> None:
+def test_the_overdue_sweep_flags_cases_past_their_deadline(
+    worker: Any, supervisor: Any, services: Any, clock: Any
+) -> None:
     case_id = hex32()
     worker.push_ops([worker.create(case_id)])
     supervisor.push_ops([supervisor.move(case_id, "file")])

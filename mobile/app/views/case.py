@@ -55,7 +55,8 @@ class CaseScreen(Screen):
         if problems:
             out.append(widgets.section(self.t("case.problems"),
                                        *[ft.Text(p, size=16, color=widgets.WARN) for p in problems]))  # fmt: skip
-        out.append(self._actions())
+        if s.actions():
+            out.append(self._actions())
         conflicts = s.open_conflicts()
         if conflicts:
             out.append(self._conflicts(conflicts))
@@ -78,8 +79,8 @@ class CaseScreen(Screen):
         if not actions:
             return widgets.section(self.t("case.actions"), ft.Text(self.t("case.no_actions"), size=16))
         buttons = [
-            ft.Row([widgets.big_button(a.label, lambda e, a=a: self._act(a), primary=a.action not in DANGER,
-                                       colour=ft.Colors.GREEN_800 if a.action == "close" else None)])  # fmt: skip
+            widgets.big_button(a.label, lambda e, a=a: self._act(a), primary=a.action not in DANGER,
+                                       colour=ft.Colors.GREEN_800 if a.action == "close" else None)  # fmt: skip
             for a in actions
         ]
         return widgets.section(self.t("case.actions"), *buttons)

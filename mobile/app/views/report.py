@@ -53,7 +53,7 @@ class ReportScreen(Screen):
         out.append(self._on_spot())
         if self.show_missing and s.missing():
             out.append(widgets.message_box("\n".join(s.missing()), error=True))
-        out.append(ft.Row([widgets.big_button(self.t("report.save"), self._save, icon=ft.Icons.SAVE)]))
+        out.append(widgets.big_button(self.t("report.save"), self._save, icon=ft.Icons.SAVE))
         return out
 
     def _category(self) -> ft.Control:
@@ -74,8 +74,8 @@ class ReportScreen(Screen):
         parts: list[ft.Control] = [*chosen]
         if quick:
             parts += [ft.Text(self.t("report.recent"), size=14, color=ft.Colors.GREY_800), ft.Row(quick, wrap=True)]
-        parts.append(ft.Row([widgets.big_button(self.t("report.category_pick"), self._open_picker,
-                                                icon=ft.Icons.CATEGORY, primary=s.category is None)]))  # fmt: skip
+        parts.append(widgets.big_button(self.t("report.category_pick"), self._open_picker,
+                                                icon=ft.Icons.CATEGORY, primary=s.category is None))  # fmt: skip
         return widgets.section(self.t("report.category"), *parts)
 
     def _photos(self) -> ft.Control:
@@ -86,8 +86,8 @@ class ReportScreen(Screen):
             parts.append(ft.Row(thumbs, wrap=True, spacing=8))
         if self.photo_problem:
             parts.append(widgets.message_box(self.photo_problem, error=True))
-        parts.append(ft.Row([widgets.big_button(self.t("report.add_photo"), self._add_before,
-                                                icon=ft.Icons.PHOTO_CAMERA, primary=not thumbs)]))  # fmt: skip
+        parts.append(widgets.big_button(self.t("report.add_photo"), self._add_before,
+                                                icon=ft.Icons.PHOTO_CAMERA, primary=not thumbs))  # fmt: skip
         return widgets.section(self.t("report.photos") + (f" ({len(thumbs)})" if thumbs else ""), *parts)
 
     def _thumb(self, index: int, data: bytes) -> ft.Control:
@@ -136,7 +136,7 @@ class ReportScreen(Screen):
         s = self.state
         parts: list[ft.Control] = [
             ft.Switch(label=self.t("report.on_spot"), value=s.on_spot, on_change=self._toggle_on_spot,
-                      label_text_style=ft.TextStyle(size=17))  # fmt: skip
+                      label_text_style=ft.TextStyle(size=17, font_family=widgets.FONT_FAMILY))  # fmt: skip
         ]
         if s.on_spot:
             thumbs = [self._thumb(i, p.thumb) for i, p in enumerate(s.photos) if p.stage == "after"]

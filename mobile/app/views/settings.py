@@ -24,7 +24,7 @@ class SettingsScreen(Screen):
             value=self.session.settings.language,
             on_change=self._language,
             content=ft.Column(
-                [ft.Radio(value=c, label=self.t(lang_names[c]), label_style=ft.TextStyle(size=17))
+                [ft.Radio(value=c, label=self.t(lang_names[c]), label_style=ft.TextStyle(size=17, font_family=widgets.FONT_FAMILY))
                  for c in LANGUAGE_CHOICES]  # fmt: skip
             ),
         )
@@ -46,8 +46,8 @@ class SettingsScreen(Screen):
                                   hint_text=self.t("settings.tile_hint"), on_blur=self._tile, on_submit=self._tile)  # fmt: skip
         out.append(widgets.section(self.t("map.title"), tile))
         if ident is not None:
-            out.append(ft.Row([widgets.big_button(self.t("settings.sign_out"), self._sign_out, icon=ft.Icons.LOGOUT,
-                                                  primary=False)]))  # fmt: skip
+            out.append(widgets.big_button(self.t("settings.sign_out"), self._sign_out, icon=ft.Icons.LOGOUT,
+                                                  primary=False))  # fmt: skip
         out.append(ft.Text(self.t("settings.version", version=VERSION), size=13, color=ft.Colors.GREY_700))
         return out
 

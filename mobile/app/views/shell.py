@@ -147,7 +147,10 @@ class Shell:
 
     # --- drawing ----------------------------------------------------------------------------------
     def _build_view(self, screen: Screen, *, top: bool = False) -> ft.View:
-        column = ft.Column(screen.body(), scroll=ft.ScrollMode.AUTO, expand=True, spacing=12)
+        column = ft.Column(
+            screen.body(), scroll=ft.ScrollMode.AUTO, expand=True, spacing=12,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+        )
         is_case = screen.route.startswith("/case/")
         view = ft.View(
             route=screen.route,
@@ -182,7 +185,7 @@ class Shell:
             count = pending.ops + pending.photos
             label = self.session.tr.t("home.pending", count=count) if count else self.session.tr.t("home.all_synced")
             badge = widgets.chip(
-                label if count else "✓",
+                label,
                 ft.Colors.ORANGE_900 if count else ft.Colors.GREEN_800,
                 icon=ft.Icons.CLOUD_UPLOAD if count else ft.Icons.CLOUD_DONE,
             )

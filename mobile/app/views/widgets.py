@@ -26,23 +26,27 @@ STATUS_COLOURS = {
 INK = ft.Colors.BLACK
 WARN = ft.Colors.RED_800
 BIG = 56  # px: the smallest touch target for a primary action
+#: Set once by the web server when it hands the browser a Chinese font (a button's own text style
+#: does not inherit the theme's font family, so every explicit style names it).
+FONT_FAMILY: str | None = None
 
 
 def theme() -> ft.Theme:
-    return ft.Theme(color_scheme_seed=ft.Colors.BLUE_800, visual_density=ft.VisualDensity.COMFORTABLE)
+    return ft.Theme(
+        color_scheme_seed=ft.Colors.BLUE_800, visual_density=ft.VisualDensity.COMFORTABLE, font_family=FONT_FAMILY
+    )
 
 
 def big_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = None, primary: bool = True,
                disabled: bool = False, colour: str | None = None) -> ft.Control:  # fmt: skip
     style = ft.ButtonStyle(
         padding=ft.Padding.symmetric(horizontal=20, vertical=14),
-        text_style=ft.TextStyle(size=18, weight=ft.FontWeight.W_600),
+        text_style=ft.TextStyle(size=18, weight=ft.FontWeight.W_600, font_family=FONT_FAMILY),
         shape=ft.RoundedRectangleBorder(radius=12),
         bgcolor=colour,
     )
     cls = ft.FilledButton if primary else ft.OutlinedButton
-    return cls(content=text, icon=icon, on_click=on_click, style=style, height=BIG, disabled=disabled,
-               expand=True)  # fmt: skip
+    return cls(content=text, icon=icon, on_click=on_click, style=style, height=BIG, disabled=disabled)
 
 
 def small_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = None) -> ft.Control:
@@ -51,7 +55,7 @@ def small_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = 
         icon=icon,
         on_click=on_click,
         height=48,
-        style=ft.ButtonStyle(text_style=ft.TextStyle(size=16), shape=ft.RoundedRectangleBorder(radius=10)),
+        style=ft.ButtonStyle(text_style=ft.TextStyle(size=16, font_family=FONT_FAMILY), shape=ft.RoundedRectangleBorder(radius=10)),
     )
 
 
@@ -75,7 +79,8 @@ def chip(label: str, colour: str, *, icon: Any = None) -> ft.Control:
 def section(title: str, *controls: ft.Control) -> ft.Control:
     return ft.Container(
         content=ft.Column(
-            [ft.Text(title, size=18, weight=ft.FontWeight.BOLD, color=INK), *controls], spacing=10, tight=True
+            [ft.Text(title, size=18, weight=ft.FontWeight.BOLD, color=INK), *controls], spacing=10, tight=True,
+            horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         ),
         padding=ft.Padding.all(14),
         border_radius=12,

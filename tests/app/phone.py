@@ -1,0 +1,86 @@
+"""A person holding the app in a browser: small verbs over Playwright for the browser tests.
+
+Flutter draws on a canvas; its semantics tree (switched on through the placeholder) is what makes
+buttons, fields and text findable by their words.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+TIMEOUT_MS = 30_000
+
+
+class Phone:
+    #: open phones, so a failing test can leave a screenshot of each behind (see conftest)
+    open_phones: list[Phone] = []
+
+    def __init__(self, browser: Any, url: str, *, locale: str, lat: float, lon: float, accuracy: float = 8) -> None:
+        self.context = browser.new_context(
+            locale=locale,
+            viewport={"width": 412, "height": 915},
+            device_scale_factor=1,
+            permissions=["geolocation"],
+            geolocation={"latitude": lat, "longitude": lon, "accuracy": accuracy},
+        )
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.page.goto(url)
+        self.page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=60_000)
+        self.page.evaluate("document.querySelector('flt-semantics-placeholder').click()")
+        Phone.open_phones.append(self)
+
+    def close(self) -> None:
+        if self in Phone.open_phones:
+            Phone.open_phones.remove(self)
+        self.context.close()
+
+    # --- looking --------------------------------------------------------------------------------------
+    def see(self, text: str | re.Pattern[str], timeout: float = TIMEOUT_MS) -> None:
+        self.page.get_by_text(text).first.wait_for(state="visible", timeout=timeout)
+
+    def sees_now(self, text: str) -> bool:
+        return self.page.get_by_text(text).count() > 0
+
+    def gone(self, text: str, timeout: float = TIMEOUT_MS) -> None:
+        self.page.get_by_text(text).first.wait_for(state="detached", timeout=timeout)
+
+    def settle(self, seconds: float = 0.8) -> None:
+        time.sleep(seconds)
+
+    def shot(self, path: Path) -> None:
+        self.page.mouse.move(0, 0)  # no hover tooltips in the picture
+        self.settle(1.0)
+        self.page.screenshot(path=str(path))
+
+    # --- doing ----------------------------------------------------------------------------------------
+    def fill(self, label: str, text: str) -> None:
+        field = self.page.get_by_label(label).first
+        field.click()
+        field.fill(text)
+
+    def tap(self, name: str | re.Pattern[str], *, exact: bool = False) -> None:
+        self.page.get_by_role("button", name=name, exact=exact).first.click()
+
+    def tap_text(self, text: str) -> None:
+        """Something tappable that shows these words (a list row, a card)."""
+        self.page.get_by_text(text).first.click()
+
+    def tap_row(self, text: str) -> None:
+        """A list row whose words start with these (its semantics node is a button)."""
+        self.page.get_by_role("button", name=re.compile("^" + re.escape(text))).first.click()
+
+    def tab(self, label: str) -> None:
+        """A destination of the bottom bar (from a case, the system back gesture first)."""
+        tab = self.page.get_by_role("tab", name=label).first
+        if self.page.get_by_role("tab").count() == 0:
+            self.page.go_back()
+        tab.click()
+
+    def choose_files(self, button: str, *files: Path) -> None:
+        with self.page.expect_file_chooser() as chooser:
+            self.tap(button)
+        chooser.value.set_files([str(f) for f in files])
