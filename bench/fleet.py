@@ -215,8 +215,9 @@ class Writer:
             return self.op("note", case_id, {"note_id": self._hex(), "text": "已联系市政所，明早处理。"})
         return self.op("edit", case_id, {"fields": {"description": f"补充说明 {self.next_seq}：井盖已破损"}})
 
-    def ops(self, count: int) -> list[dict[str, Any]]:
-        return [self.next_op() for _ in range(count)]
+    def ops(self, count: int, *, creates_only: bool = False) -> list[dict[str, Any]]:
+        make = self.create if creates_only else self.next_op
+        return [make() for _ in range(count)]
 
     def seal(self, ops: list[dict[str, Any]], *, created_at: int = NOW) -> bytes:
         """Seal ops (which must continue this device's sequence) and advance the chain."""
@@ -235,10 +236,10 @@ class Writer:
         self.last_hash = segment_hash(blob)
         return blob
 
-    def segments(self, ops_total: int, per_segment: int) -> list[bytes]:
+    def segments(self, ops_total: int, per_segment: int, *, creates_only: bool = False) -> list[bytes]:
         out = []
         while ops_total > 0:
             n = min(per_segment, ops_total)
-            out.append(self.seal(self.ops(n)))
+            out.append(self.seal(self.ops(n, creates_only=creates_only)))
             ops_total -= n
         return out

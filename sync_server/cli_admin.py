@@ -7,7 +7,6 @@ and so needs nothing secret either: it uses the store and the city only).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from sync_server.config import load_config
 from sync_server.conflicts import list_conflicts, resolve_conflict
 from sync_server.enrollment import add_worker, create_code, enroll_link, revoke_device
 from sync_server.keys import load_public_keys
+from sync_server.qr import write_qr_png
 from sync_server.store import Store, open_store
 
 ADMIN_ACTOR = Actor("admin", Role.ADMIN, all_grids=True)
@@ -100,8 +100,7 @@ def _dispatch(args: argparse.Namespace, data_dir: Path, store: Store) -> int:
         print(code)
         print(link)
         if args.qr:
-            qr: Any = importlib.import_module("sync_server.qr")
-            qr.write_qr_png(link, Path(args.qr))
+            write_qr_png(link, Path(args.qr))
             print(f"QR code written to {args.qr}")
     elif command == "devices":
         rows = [

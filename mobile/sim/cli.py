@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         outcome = asyncio.run(simulation.run())
+        print(summary(outcome))
     finally:
         simulation.close()
-    print(summary(outcome))
     return 1 if outcome.disagreements else 0
 
 

@@ -16,6 +16,7 @@ import os
 import random
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from shared import crypto
 from shared.auth import new_nonce, sign_request
 from shared.errors import CATALOGUE
 from sync_server.store.sqlite import SqliteStore
+from tests.faults.processes import ROOT, env
 
 SEED = 91
 REFUSALS = {"server.storage_full", "server.unavailable"}
@@ -140,9 +142,18 @@ def _fill_until_refused(phone: Phone, limit: int = 400) -> str:
     raise AssertionError("the disk never filled up")
 
 
+TX_FIX = (
+    "server bug (issue 6 report): SqliteStore.transaction lets sqlite3.OperationalError raised inside the "
+    "block escape (a 500), and its ROLLBACK itself fails once SQLite has rolled back on SQLITE_FULL"
+)
+PHOTO_FIX = "server bug (issue 6 report): PhotoShelf._write lets OSError ENOSPC escape (a 500) on a full disk"
+CLI_FIX = "server bug (issue 6 report): `serve` on a read-only data dir dies with a traceback, not exit 2"
+
+
 # --- disk full -----------------------------------------------------------------------------------
 
 
+@pytest.mark.xfail(strict=True, reason=f"{TX_FIX}; {PHOTO_FIX}")
 def test_disk_full_on_a_tiny_tmpfs_refuses_clearly_and_recovers(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", "1536k") as disk:
         server, phone = _world(disk / "server")
@@ -163,6 +174,7 @@ def test_disk_full_on_a_tiny_tmpfs_refuses_clearly_and_recovers(tmp_path: Path) 
             server.close()
 
 
+@pytest.mark.xfail(strict=True, reason=TX_FIX)
 def test_database_full_inside_sqlite_refuses_clearly_and_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server, phone = _world(tmp_path / "server")
     try:
@@ -199,15 +211,26 @@ def _push_while_read_only(phone: Phone) -> None:
     assert inventory.digest(phone.server.data_dir) == before
 
 
-def test_read_only_data_dir_refuses_clearly_and_recovers(tmp_path: Path) -> None:
+@pytest.mark.xfail(strict=True, reason=CLI_FIX)
+def test_serving_from_a_read_only_data_dir_is_a_clear_error_and_recovers(tmp_path: Path) -> None:
+    """A disk that went read-only while the server was down. (Linux refuses to remount a filesystem
+    read-only while the server holds its database open for writing, so the running case is the
+    SQLite-level test below.)"""
     with tmpfs(tmp_path / "disk", "64m") as disk:
         server, phone = _world(disk / "server")
+        assert phone.push_next().status_code == 200
+        server.close()
+        _remount(disk, "ro")
+        refused = subprocess.run(
+            [sys.executable, "-m", "sync_server.cli", "--data-dir", str(disk / "server"), "serve", "--port", "1"],
+            env=env(), cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        _remount(disk, "rw")
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-1500:]
+        assert "read-only" in refused.stderr or "readonly" in refused.stderr or "cannot" in refused.stderr
+        server = harness.Server(disk / "server")
+        phone.server = server
         try:
-            assert phone.push_next().status_code == 200
-            _remount(disk, "ro")
-            _push_while_read_only(phone)
-            _remount(disk, "rw")
-            phone.resend()
             assert phone.push_next().status_code == 200
             _assert_whole(disk / "server", phone)
         finally:

@@ -1,0 +1,76 @@
+"""4. Catch-up: a freshly enrolled phone pulling every case it may see.
+
+The store is seeded through real segments (creates from many devices, applied by the reconciler);
+then a supervisor's phone over the whole city (a real `Device`, in-process ASGI transport) enrolls
+and syncs until it holds them all. The baseline is reading the same case documents straight out of
+SQLite and parsing them (`SELECT doc FROM cases` + `json.loads`): what any pull has to pay at least.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from typing import Any
+
+from bench import fleet, harness
+from bench.measure import workdir
+from shared import crypto
+from sync_server.city import CityCache
+from sync_server.config import load_config
+from sync_server.reconcile import Reconciler
+from sync_server.store import open_store
+
+
+def _seed(data_dir: Any, keys: Any, members: list[fleet.Member], cases: int) -> None:
+    store = open_store(data_dir)
+    reconciler = Reconciler(store, load_config(data_dir), keys, CityCache(store))
+    per = cases // len(members)
+    public = crypto.public_raw(keys.encryption)
+    for m in members:
+        for blob in fleet.Writer(m, public, seed=13).segments(per, 500, creates_only=True):
+            reconciler.apply_segment(blob, fleet.NOW, fleet.NOW)
+    store.close()
+
+
+async def _pull(server: harness.Server, work: Any, supervisor: fleet.Member) -> tuple[float, int]:
+    harness.add_workers(server.services, [supervisor])
+    device = await server.phone(work / "phone", supervisor.worker_id)
+    try:
+        start = time.perf_counter()
+        report = await device.sync()
+        seconds = time.perf_counter() - start
+        held = int(device.store.one("SELECT COUNT(*) FROM server_cases")[0])
+        if not report.ok:
+            raise RuntimeError(f"catch-up sync failed: {report.problems}")
+    finally:
+        device.close()
+    return seconds, held
+
+
+def catchup(cases: int) -> dict[str, Any]:
+    with workdir("catchup") as work:
+        city, members = fleet.fleet(100, seed=13)
+        keys = fleet.build_server(work / "server", city, members)
+        _seed(work / "server", keys, members, cases)
+        db = sqlite3.connect(work / "server" / "gridsync.db")
+        start = time.perf_counter()
+        docs = [json.loads(row[0]) for row in db.execute("SELECT doc FROM cases")]
+        base_s = time.perf_counter() - start
+        db.close()
+        server = harness.Server(work / "server")
+        try:
+            supervisor = fleet.member(10_000, city, seed=13, role="supervisor")
+            seconds, held = asyncio.run(_pull(server, work, supervisor))
+        finally:
+            server.close()
+    if held != len(docs):
+        raise RuntimeError(f"the phone holds {held} of {len(docs)} cases")
+    return {
+        "cases": held,
+        "seconds": seconds,
+        "cases_per_s": held / seconds,
+        "baseline_seconds": base_s,
+        "ratio": base_s / seconds,
+    }
