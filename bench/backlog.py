@@ -13,13 +13,12 @@ import json
 import multiprocessing
 import os
 import shutil
-import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import fleet, throughput
+from bench import fleet, inventory, throughput
 from bench.measure import CACHE, run_child, workdir
 from shared import crypto
 from sync_server.keys import load_public_keys
@@ -81,9 +80,7 @@ def ingest(ops: int, devices: int) -> dict[str, Any]:
                          str(spool), "--quiet"], env=env)  # fmt: skip
         if run.returncode != 0:
             raise RuntimeError(f"ingest failed ({run.returncode}): {run.stderr[-2000:]}")
-        db = sqlite3.connect(data_dir / "gridsync.db")
-        applied = db.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
-        db.close()
+        applied = inventory.counts(data_dir)["ops"]
         base_s = throughput.baseline(_rows(ops), work / "baseline.db")
     if applied != ops // devices * devices:
         raise RuntimeError(f"ingest applied {applied} of {ops} ops")

@@ -80,7 +80,9 @@ class Member:
         )
 
 
-def member(index: int, city: list[lattice.Cell], *, seed: int = 0, role: str = "worker", grids: int = 2) -> Member:
+def member(
+    index: int, city: list[lattice.Cell], *, seed: int = 0, role: str = "worker", grids: int = 2
+) -> Member:
     """Device `index` of the fleet: its keys and ids derive from (index, seed)."""
     first = (index * grids) % len(city)
     cells = tuple(city[(first + k) % len(city)] for k in range(grids))
@@ -148,7 +150,9 @@ class Writer:
     the previous segment's hash, and a segment once sealed is never re-sealed.
     """
 
-    def __init__(self, m: Member, server_public: bytes, *, seed: int = 0, categories: list[str] | None = None):
+    def __init__(
+        self, m: Member, server_public: bytes, *, seed: int = 0, categories: list[str] | None = None
+    ):
         self.member = m
         self.server_public = server_public
         self.rng = random.Random(hashlib.sha256(f"{seed}/{m.device_id}".encode()).digest())
@@ -170,7 +174,9 @@ class Writer:
     def _hex(self) -> str:
         return self.rng.randbytes(16).hex()
 
-    def op(self, kind: str, case_id: str, payload: dict[str, Any], *, base_version: int = 0) -> dict[str, Any]:
+    def op(
+        self, kind: str, case_id: str, payload: dict[str, Any], *, base_version: int = 0
+    ) -> dict[str, Any]:
         seq = self.next_seq
         self.next_seq += 1
         return {
@@ -195,7 +201,12 @@ class Writer:
             case_id,
             {
                 "category": rng.choice(self.categories),
-                "location": {"lat": lat, "lon": lon, "accuracy_m": round(rng.uniform(3, 25), 1), "source": "gps"},
+                "location": {
+                    "lat": lat,
+                    "lon": lon,
+                    "accuracy_m": round(rng.uniform(3, 25), 1),
+                    "source": "gps",
+                },
                 "description": "井盖松动，行人经过有响声 / loose manhole cover",
                 "address": "凤山街道 香洲路 12 号",
             },

@@ -1,7 +1,7 @@
 """What a server's store holds, read straight from its SQLite file, in forms two runs can compare.
 
-- `digest`: every row that matters (cases, outcomes, applied segments, backlog, device positions,
-  counters, audit count). Equal digests mean nothing was written: the hostile tests compare before
+- `digest`: every row that matters (cases, op outcomes, applied segments, backlog, device positions,
+  counters). Equal digests mean nothing was written: the hostile tests compare before
   and after each refused input.
 - `canonical_cases`: each case's content without what legitimately depends on arrival order across
   devices or on the wall clock (case numbers, change numbers, duplicate suggestions, apply times).
@@ -20,15 +20,25 @@ from typing import Any
 
 from sync_server.store import DATABASE_FILE
 
-_DIGEST_QUERIES = (
-    "SELECT case_id, version, change_seq, doc FROM cases ORDER BY case_id",
-    "SELECT device_id, seq, op_id, outcome, code, version FROM outcomes ORDER BY device_id, seq",
-    "SELECT device_id, first_seq, last_seq, hash FROM applied_segments ORDER BY device_id, first_seq",
-    "SELECT device_id, first_seq, hash FROM backlog ORDER BY device_id, first_seq",
-    "SELECT device_id, last_seq, last_hash, revoked_at FROM devices ORDER BY device_id",
-    "SELECT name, value FROM counters ORDER BY name",
-    "SELECT COUNT(*) FROM audit",
-)
+# The op rows: one `op_log` row per op since store migration 2; `outcomes` + `audit` before it.
+_OPS_V2 = "SELECT device_id, seq, op_id, outcome, code, version FROM op_log"
+_OPS_V1 = "SELECT device_id, seq, op_id, outcome, code, version FROM outcomes"
+
+
+def _ops_query(db: sqlite3.Connection) -> str:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'op_log'").fetchone()
+    return _OPS_V2 if found else _OPS_V1
+
+
+def _digest_queries(db: sqlite3.Connection) -> tuple[str, ...]:
+    return (
+        "SELECT case_id, version, change_seq, doc FROM cases ORDER BY case_id",
+        f"{_ops_query(db)} ORDER BY device_id, seq, op_id",
+        "SELECT device_id, first_seq, last_seq, hash FROM applied_segments ORDER BY device_id, first_seq",
+        "SELECT device_id, first_seq, hash FROM backlog ORDER BY device_id, first_seq",
+        "SELECT device_id, last_seq, last_hash, revoked_at FROM devices ORDER BY device_id",
+        "SELECT name, value FROM counters ORDER BY name",
+    )
 
 
 def connect(data_dir: Path) -> sqlite3.Connection:
@@ -40,7 +50,7 @@ def digest(data_dir: Path) -> str:
     db = connect(data_dir)
     try:
         h = hashlib.sha256()
-        for query in _DIGEST_QUERIES:
+        for query in _digest_queries(db):
             for row in db.execute(query):
                 h.update(repr(row).encode())
             h.update(b"|")
@@ -61,7 +71,9 @@ def _canonical(doc: dict[str, Any]) -> dict[str, Any]:
 def canonical_cases(data_dir: Path) -> dict[str, dict[str, Any]]:
     db = connect(data_dir)
     try:
-        return {row[0]: _canonical(json.loads(row[1])) for row in db.execute("SELECT case_id, doc FROM cases")}
+        return {
+            row[0]: _canonical(json.loads(row[1])) for row in db.execute("SELECT case_id, doc FROM cases")
+        }
     finally:
         db.close()
 
@@ -69,10 +81,12 @@ def canonical_cases(data_dir: Path) -> dict[str, dict[str, Any]]:
 def counts(data_dir: Path) -> dict[str, int]:
     db = connect(data_dir)
     try:
-        return {
+        found = {
             table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-            for table in ("cases", "outcomes", "applied_segments", "backlog", "quarantine", "audit")
+            for table in ("cases", "applied_segments", "backlog", "quarantine")
         }
+        found["ops"] = int(db.execute(f"SELECT COUNT(*) FROM ({_ops_query(db)})").fetchone()[0])
+        return found
     finally:
         db.close()
 
@@ -88,11 +102,14 @@ def problems(data_dir: Path, expected_ops: dict[str, int], *, quarantined: int =
             if row is None or row[0] != last:
                 found.append(f"device {device_id[:8]} stands at seq {row and row[0]}, sent {last}")
             n, lo, hi = db.execute(
-                "SELECT COUNT(*), MIN(seq), MAX(seq) FROM outcomes WHERE device_id = ?", (device_id,)
+                f"SELECT COUNT(*), MIN(seq), MAX(seq) FROM ({_ops_query(db)}) WHERE device_id = ?",
+                (device_id,),
             ).fetchone()
             if last and (n, lo, hi) != (last, 1, last):
                 found.append(f"device {device_id[:8]}: {n} outcomes for seqs {lo}..{hi}, expected 1..{last}")
-        twice = db.execute("SELECT op_id, COUNT(*) FROM audit GROUP BY op_id HAVING COUNT(*) > 1 LIMIT 5").fetchall()
+        twice = db.execute(
+            "SELECT op_id, COUNT(*) FROM audit GROUP BY op_id HAVING COUNT(*) > 1 LIMIT 5"
+        ).fetchall()
         found += [f"op {op_id[:8]} applied {n} times" for op_id, n in twice]
         for table, allowed in (("backlog", 0), ("quarantine", quarantined)):
             n = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]

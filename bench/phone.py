@@ -88,7 +88,9 @@ async def _reports(sizes: tuple[int, ...], timed: int) -> dict[str, Any]:
             for size in sizes:
                 while made < size:  # grow the local store to `size` cases first
                     lat, lon = cell.point((made % 97) / 97, (made % 89) / 89)
-                    device.report(category="0101", location=Fix(lat, lon, 5.0, server.clock()), description="x")
+                    device.report(
+                        category="0101", location=Fix(lat, lon, 5.0, server.clock()), description="x"
+                    )
                     made += 1
                 times = []
                 for i in range(timed):

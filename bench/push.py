@@ -33,7 +33,9 @@ def _port() -> int:
         return port
 
 
-async def _device(client: httpx.AsyncClient, m: fleet.Member, blobs: list[bytes], latencies: list[float]) -> None:
+async def _device(
+    client: httpx.AsyncClient, m: fleet.Member, blobs: list[bytes], latencies: list[float]
+) -> None:
     for blob in blobs:
         headers = sign_request(m.signing, m.device_id, "POST", "/v1/segments", "", blob, int(time.time()),
                                new_nonce())  # fmt: skip
@@ -45,7 +47,9 @@ async def _device(client: httpx.AsyncClient, m: fleet.Member, blobs: list[bytes]
             raise RuntimeError(f"push refused: {response.status_code} {response.text[:300]}")
 
 
-async def _push(url: str, members: list[fleet.Member], streams: dict[str, list[bytes]]) -> tuple[float, list[float]]:
+async def _push(
+    url: str, members: list[fleet.Member], streams: dict[str, list[bytes]]
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=len(members), max_keepalive_connections=len(members))
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
@@ -59,7 +63,9 @@ def push(devices: int = 200, segments_each: int = 2) -> dict[str, Any]:
         city, members = fleet.fleet(devices, seed=11)
         keys = fleet.build_server(work / "server", city, members)
         public = crypto.public_raw(keys.encryption)
-        streams = {m.device_id: fleet.Writer(m, public, seed=11).segments(OPS * segments_each, OPS) for m in members}
+        streams = {
+            m.device_id: fleet.Writer(m, public, seed=11).segments(OPS * segments_each, OPS) for m in members
+        }
         port = _port()
         env = {**os.environ, "GRIDSYNC_PASSPHRASE": fleet.PASSPHRASE}
         server = subprocess.Popen(

@@ -14,6 +14,7 @@ import json
 import pstats
 import sqlite3
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ _BASELINE_TABLE = (
 )
 
 
-def night(total_ops: int, devices: int, data_dir: Path, *, seed: int = 1) -> tuple[Any, list[bytes], list[dict[str, Any]]]:
+def night(
+    total_ops: int, devices: int, data_dir: Path, *, seed: int = 1
+) -> tuple[Any, list[bytes], list[dict[str, Any]]]:
     """A server data dir and the night's segments, interleaved across devices as they would arrive."""
     city, members = fleet.fleet(devices, seed=seed)
     keys = fleet.build_server(data_dir, city, members)
@@ -85,16 +88,19 @@ def reconcile(total_ops: int, devices: int = DEVICES) -> dict[str, Any]:
         keys, blobs, ops = night(total_ops, devices, work / "server")
         base_s = min(baseline(ops, work / f"baseline{i}.db") for i in range(3))
         reconciler = _reconciler(work / "server", keys)
-        statuses: dict[str, int] = {}
+        receipts = []
         start = time.perf_counter()
         for blob in blobs:
-            receipt = reconciler.apply_segment(blob, fleet.NOW, fleet.NOW)
-            statuses[receipt["status"]] = statuses.get(receipt["status"], 0) + 1
+            receipts.append(reconciler.apply_segment(blob, fleet.NOW, fleet.NOW))
         seconds = time.perf_counter() - start
-        applied = sum(reconciler.tally.ops.values())
         reconciler.store.close()
-    if statuses != {"applied": len(blobs)} or applied != len(ops):
-        raise RuntimeError(f"reconcile bench did not apply everything: {statuses}, {applied} of {len(ops)} ops")
+    statuses = Counter(r["status"] for r in receipts)
+    outcomes = Counter(o["outcome"] for r in receipts for o in r["outcomes"])
+    applied = sum(outcomes.values())
+    if statuses != {"applied": len(blobs)} or outcomes != {"applied": len(ops)}:
+        raise RuntimeError(
+            f"reconcile bench did not apply everything: {statuses}, {applied} of {len(ops)} ops"
+        )
     return {
         "ops": len(ops),
         "segments": len(blobs),
@@ -104,7 +110,7 @@ def reconcile(total_ops: int, devices: int = DEVICES) -> dict[str, Any]:
         "baseline_seconds": base_s,
         "baseline_ops_per_s": len(ops) / base_s,
         "ratio": base_s / seconds,
-        "outcomes": dict(reconciler.tally.ops),
+        "outcomes": dict(outcomes),
     }
 
 
@@ -116,13 +122,14 @@ STAGES = (
     ("open (HPKE + zlib)", "shared/envelope.py", "open_segment"),
     ("decode + validate ops", "shared/ops.py", "decode_ops"),
     ("rules (apply_op)", "shared/rules.py", "apply_op"),
-    ("duplicate suggestions", "sync_server/casework.py", "_suggest_duplicates"),
+    ("duplicate suggestions", "sync_server/casework.py", "suggest"),
     ("case numbers", "sync_server/store/sqlite_tx.py", "reserve_case_numbers"),
     ("load cases (SELECT + JSON)", "sync_server/store/sqlite_tx.py", "load_cases"),
     ("save cases (JSON + upsert)", "sync_server/store/sqlite_tx.py", "save_cases"),
     ("  of which case JSON", "sync_server/store/sqlite_tx.py", "case_row"),
-    ("outcome rows", "sync_server/store/sqlite_tx.py", "record_outcomes"),
-    ("audit rows", "sync_server/store/sqlite_tx.py", "record_audit"),
+    ("op log rows (outcome + audit)", "sync_server/store/sqlite_tx.py", "record_ops"),
+    ("outcome rows (store v1)", "sync_server/store/sqlite_tx.py", "record_outcomes"),
+    ("audit rows (store v1)", "sync_server/store/sqlite_tx.py", "record_audit"),
     ("receipt row", "sync_server/store/sqlite_tx.py", "record_applied_segment"),
     ("backlog check after each segment", "sync_server/reconcile.py", "drain_backlog"),
     ("city cache check", "sync_server/city.py", "get"),

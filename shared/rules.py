@@ -357,12 +357,29 @@ def _resolve(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcom
 # --- duplicate suggestions (rule 7) -----------------------------------------------------------------
 
 
+_NEVER_DUPLICATED = (Status.REJECTED, Status.VOIDED, Status.DUPLICATE)
+
+
 def is_possible_duplicate(a: Case, b: Case) -> bool:
     """Same category, within 50 m, reported within a day: suggested to a supervisor, never merged."""
-    if a.case_id == b.case_id or a.category != b.category or a.location is None or b.location is None:
+    if a.case_id == b.case_id or a.location is None or b.location is None:
         return False
-    if Status(b.status) in (Status.REJECTED, Status.VOIDED, Status.DUPLICATE):
+    return could_duplicate(
+        a.category, a.location.lat, a.location.lon, a.reported_at,
+        b.category, b.status, b.location.lat, b.location.lon, b.reported_at,
+    )  # fmt: skip
+
+
+def could_duplicate(
+    category: str, lat: float, lon: float, reported_at: int,
+    other_category: str, other_status: str, other_lat: float, other_lon: float, other_reported_at: int,
+) -> bool:  # fmt: skip
+    """`is_possible_duplicate` on plain values, for a server judging stored rows without building cases:
+    `other` (category, status, place, time) could be a duplicate of a new case (category, place, time)."""
+    if category != other_category:
         return False
-    if abs(a.reported_at - b.reported_at) > DUPLICATE_WINDOW_S:
+    if Status(other_status) in _NEVER_DUPLICATED:
         return False
-    return haversine_m(a.location.lat, a.location.lon, b.location.lat, b.location.lon) <= DUPLICATE_RADIUS_M
+    if abs(reported_at - other_reported_at) > DUPLICATE_WINDOW_S:
+        return False
+    return haversine_m(lat, lon, other_lat, other_lon) <= DUPLICATE_RADIUS_M

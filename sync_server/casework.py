@@ -3,13 +3,15 @@
 The rules (`shared.rules.apply_op`) decide each op; this module adds what only the server can do:
 who the actor really is (the server's worker record, never the op's claim), case numbers, possible
 duplicate suggestions, the check that a duplicate's target exists, server-wide change numbers, and
-the audit trail. Everything is batched: one query loads the segment's cases, one `executemany`
-writes each table.
+the op log (each op's outcome for its device and its audit row, in one row).
+
+Everything is batched per segment: one query loads the segment's cases, one query finds the
+duplicate candidates of all its creates, one reservation each for case numbers and change
+numbers, one save per touched case (not per op), one `executemany` for the op log.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,19 +19,19 @@ from dataclasses import dataclass
 from shared.model import Actor, Case
 from shared.ops import Op
 from shared.rules import (
-    DUPLICATE_RADIUS_M,
     DUPLICATE_WINDOW_S,
     REJECTED,
     Outcome,
     RuleContext,
     apply_op,
+    could_duplicate,
     is_possible_duplicate,
 )
-from sync_server.store.base import AuditRow, OutcomeRow, Transaction
+from sync_server.store.base import Nearby, OpLogRow, Transaction
+from sync_server.store.cells import cell_key, neighbourhood
 
-_DEGREE_M = 111_320.0  # metres per degree of latitude (and of longitude at the equator)
-_BUCKET_DEG = 0.0005  # ~55 m of latitude: a 3 × 3 block of buckets covers 50 m in every direction here
 MAX_SUGGESTIONS = 20
+_MOVES_A_CASE = ("create", "edit", "resolve_conflict")  # may change a case's category or place
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,59 +59,70 @@ def _rejected(op: Op, code: str, detail: str) -> Outcome:
     return Outcome(op.op_id, op.seq, op.case_id, REJECTED, code, None, detail)
 
 
-def _duplicate_box(case: Case) -> tuple[float, float, float, float]:
-    assert case.location is not None
-    lat, lon = case.location.lat, case.location.lon
-    d_lat = DUPLICATE_RADIUS_M / _DEGREE_M * 1.05
-    d_lon = d_lat / max(math.cos(math.radians(lat)), 0.01)
-    return (lat - d_lat, lat + d_lat, lon - d_lon, lon + d_lon)
-
-
 class DuplicateFinder:
     """Possible duplicates of new cases (rule 7): same category, within 50 m, within a day.
 
-    Candidates come from the store (a small lat/lon box on an index) and from the cases created
-    earlier in the same segment, kept in ~55 m buckets so a segment of many creates stays linear.
-    The rule itself is `shared.rules.is_possible_duplicate`, in one place.
+    Candidates come from the store — one indexed query for every create of the segment, by
+    neighbourhood key (`store.cells`) — and from the cases this segment created or moved, as they
+    stand now. The rule itself is `shared.rules.is_possible_duplicate` (`could_duplicate` on the
+    stored values), in one place. At most `MAX_SUGGESTIONS`, the lowest case ids first.
     """
 
-    def __init__(self, tx: Transaction) -> None:
-        self.tx = tx
-        self.buckets: dict[tuple[str, int, int], list[Case]] = {}
+    def __init__(self, tx: Transaction, ops: Sequence[Op], now: int) -> None:
+        keys: set[int] = set()
+        for op in ops:
+            if op.kind == "create":
+                place = op.payload["location"]
+                keys.update(neighbourhood(op.payload["category"], place["lat"], place["lon"]))
+        self.stored: dict[int, list[Nearby]] = {}
+        if keys:
+            for row in tx.duplicate_candidates(keys, now - DUPLICATE_WINDOW_S):
+                self.stored.setdefault(row.key, []).append(row)
+        self.fresh: dict[int, list[str]] = {}  # key -> ids of cases this segment created or moved
 
-    @staticmethod
-    def _bucket(category: str, lat: float, lon: float) -> tuple[str, int, int]:
-        return (category, math.floor(lat / _BUCKET_DEG), math.floor(lon / _BUCKET_DEG))
+    def track(self, case: Case) -> None:
+        if case.location is not None:
+            key = cell_key(case.category, case.location.lat, case.location.lon)
+            self.fresh.setdefault(key, []).append(case.case_id)
 
     def suggest(self, new: Case, cases: dict[str, Case]) -> list[str]:
         if new.location is None:
             return []
-        since = new.reported_at - DUPLICATE_WINDOW_S
-        found = {c.case_id: c for c in self.tx.duplicate_candidates(new.category, _duplicate_box(new), since)}
-        _, row, col = self._bucket(new.category, new.location.lat, new.location.lon)
-        for d_row in (-1, 0, 1):
-            for d_col in (-1, 0, 1):
-                for case in self.buckets.get((new.category, row + d_row, col + d_col), ()):
-                    found[case.case_id] = case
-        # a case changed earlier in this segment is judged as it stands now (e.g. just voided)
+        lat, lon = new.location.lat, new.location.lon
+        stored: dict[str, Nearby] = {}
+        fresh: set[str] = set()
+        for key in neighbourhood(new.category, lat, lon):
+            for row in self.stored.get(key, ()):
+                stored[row.case_id] = row
+            fresh.update(self.fresh.get(key, ()))
         chosen: list[str] = []
-        for case_id in sorted(found):
-            if is_possible_duplicate(new, cases.get(case_id, found[case_id])):
+        for case_id in sorted(fresh.union(stored)):
+            # a case this segment loaded or changed is judged as it stands now (e.g. just voided)
+            current = cases.get(case_id)
+            if current is not None:
+                possible = is_possible_duplicate(new, current)
+            else:
+                row = stored[case_id]
+                possible = case_id != new.case_id and could_duplicate(
+                    new.category, lat, lon, new.reported_at,
+                    row.category, row.status, row.lat, row.lon, row.reported_at,
+                )  # fmt: skip
+            if possible:
                 chosen.append(case_id)
                 if len(chosen) == MAX_SUGGESTIONS:
                     break
-        self.buckets.setdefault((new.category, row, col), []).append(new)
         return chosen
 
 
 def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext) -> list[Outcome]:
-    """Apply every op in order, write cases, outcomes and audit rows; return the outcomes."""
+    """Apply every op in order, write cases and the op log; return the outcomes."""
     wanted = {op.case_id for op in ops}
     wanted.update(op.payload["duplicate_of"] for op in ops if op.kind == "link_duplicate")
     cases = tx.load_cases(wanted)
     changed: dict[str, Case] = {}
+    created: list[str] = []
     outcomes: list[Outcome] = []
-    duplicates = DuplicateFinder(tx)
+    duplicates = DuplicateFinder(tx, ops, ctx.now)
     actor = batch.actor
     for op in ops:
         if op.actor != actor.worker_id:
@@ -123,26 +136,25 @@ def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext
         if new is None:
             continue
         if op.kind == "create":
-            counter = tx.reserve_case_numbers(local_year(batch.now, batch.utc_offset_minutes), 1)
-            new.case_no = case_number(local_year(batch.now, batch.utc_offset_minutes), counter)
             new.possible_duplicates = duplicates.suggest(new, cases)
-        cases[new.case_id] = new
-        changed[new.case_id] = new
+            created.append(new.case_id)
+        cases[new.case_id] = changed[new.case_id] = new
+        if op.kind in _MOVES_A_CASE:
+            duplicates.track(new)
+    if created:  # numbered in the order they were created, in one reservation
+        year = local_year(batch.now, batch.utc_offset_minutes)
+        first_no = tx.reserve_case_numbers(year, len(created))
+        for i, case_id in enumerate(created):
+            changed[case_id].case_no = case_number(year, first_no + i)
     first = tx.reserve_change_seqs(len(changed) + len(outcomes))
     tx.save_cases([(case, first + i) for i, case in enumerate(changed.values())])
     first += len(changed)
-    tx.record_outcomes(
+    device_id, received_at, now, flags = batch.device_id, batch.received_at, batch.now, batch.flags
+    tx.record_ops(
         [
-            OutcomeRow(batch.device_id, o.seq, o.op_id, o.case_id, o.outcome, o.code, o.version, o.detail,
-                       first + i, batch.received_at, batch.now)
-            for i, o in enumerate(outcomes)
-        ]
-    )  # fmt: skip
-    tx.record_audit(
-        [
-            AuditRow(o.op_id, op.actor, batch.device_id, o.case_id, op.kind, o.outcome, o.code, batch.received_at,
-                     batch.now, batch.flags)
-            for op, o in zip(ops, outcomes, strict=True)
+            OpLogRow(device_id, o.seq, o.op_id, op.actor, o.case_id, op.kind, o.outcome, o.code, o.version, o.detail,
+                     first + i, received_at, now, flags)
+            for i, (op, o) in enumerate(zip(ops, outcomes, strict=True))
         ]
     )  # fmt: skip
     return outcomes

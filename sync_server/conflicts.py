@@ -1,7 +1,8 @@
 """Supervisor review of hard conflicts (rule 3): list them, resolve one by keeping or taking.
 
 A resolution made over HTTP or the admin CLI goes through the same rule as a `resolve_conflict` op
-from a phone (`shared.rules.apply_op`), and is audited like one.
+from a phone (`shared.rules.apply_op`), and is recorded like one: an op log row that is both the
+outcome the supervisor's device reads in its changes feed and the audit row (flag `review`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from shared.model import Actor, Role, case_to_dict
 from shared.ops import Op
 from shared.rules import APPLIED, apply_op, can_see
 from sync_server.city import City
-from sync_server.store.base import AuditRow, Store
+from sync_server.store.base import OpLogRow, Store
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 REVIEWERS = (Role.SUPERVISOR, Role.ADMIN)
@@ -66,9 +67,9 @@ def resolve_conflict(
         outcome, new = apply_op(case, op, actor, city.rule_context(now))
         if outcome.outcome != APPLIED or new is None:
             raise GridsyncError(outcome.code or "case.conflict_unknown", outcome.detail)
-        seq = tx.reserve_change_seqs(1)
+        seq = tx.reserve_change_seqs(2)
         tx.save_cases([(new, seq)])
         tx.record_resolution(case_id, conflict_id, choice, actor.worker_id, now)
-        tx.record_audit([AuditRow(op.op_id, actor.worker_id, device_id, case_id, op.kind, outcome.outcome, None, now,
-                                  now, "review")])  # fmt: skip
+        tx.record_ops([OpLogRow(device_id, 0, op.op_id, actor.worker_id, case_id, op.kind, outcome.outcome, None,
+                                outcome.version, outcome.detail, seq + 1, now, now, "review")])  # fmt: skip
     return case_to_dict(new)

@@ -13,6 +13,7 @@ is quarantined (committed) before `segment.conflict` / `segment.chain_broken` is
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,8 @@ class Tally:
     def count(self, receipt: dict[str, Any]) -> None:
         self.metrics.segments.inc(status=receipt["status"])
         if receipt["status"] == "applied":
-            for outcome in receipt["outcomes"]:
-                self.metrics.ops.inc(outcome=outcome["outcome"])
+            for outcome, n in Counter(o["outcome"] for o in receipt["outcomes"]).items():
+                self.metrics.ops.inc(n, outcome=outcome)
 
 
 def _receipt(header: SegmentHeader, status: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -96,6 +97,23 @@ class Reconciler:
         else:
             opened = self._open(blob, device)
             receipt = self._settle(opened, blob, received_at, now, forced=False)
+        self.tally.count(receipt)
+        if receipt["status"] in ("applied", "held"):
+            self.drain_backlog(device.device_id, now)
+        return receipt
+
+    def apply_opened(self, opened: Opened, blob: bytes, received_at: int, now: int) -> dict[str, Any]:
+        """Reconcile a segment already verified, opened and validated elsewhere (the ingest's worker
+        process, with the device key it was given). The device is checked again here, at apply time:
+        a device revoked meanwhile is refused."""
+        try:
+            device = self._device_of(blob, None)
+            if device.signing_key != opened.device.signing_key:
+                raise GridsyncError("segment.bad_signature", "the device's key changed")
+            receipt = self._settle(Opened(device, opened.header, opened.ops), blob, received_at, now, forced=False)
+        except GridsyncError as exc:
+            self.tally.count({"status": exc.code})
+            raise
         self.tally.count(receipt)
         if receipt["status"] in ("applied", "held"):
             self.drain_backlog(device.device_id, now)
@@ -200,7 +218,7 @@ class Reconciler:
         """Apply held segments that now fit, in order; force the oldest across a gap once it has
         waited `backlog_force_after_s`. Returns how many were applied."""
         applied = 0
-        while True:
+        while self.store.has_held(device_id):
             with self.store.transaction() as tx:
                 held = tx.held_segments(device_id)
                 position = tx.device_position(device_id)
@@ -212,6 +230,7 @@ class Reconciler:
                 return applied
             if self._apply_held(nxt, now, forced=forced):
                 applied += 1
+        return applied
 
     def _apply_held(self, held: HeldSegment, now: int, *, forced: bool) -> bool:
         try:
@@ -238,10 +257,12 @@ class Reconciler:
 
     # --- overdue flags -----------------------------------------------------------------------------
     def sweep_overdue(self, now: int) -> int:
-        """Set the overdue flag on open cases past their deadline; each gets a new change number so
+        """Set the overdue flag on open cases past their deadline in working time (the city's
+        calendar: due Friday 17:30 is not overdue on Saturday); each gets a new change number so
         phones see it. The version does not move: overdue is a computed flag, not a change."""
+        calendar = self.cities.get().calendar
         with self.store.transaction() as tx:
-            due = [case for case in tx.cases_due_before(now) if is_overdue(case, now)]
+            due = [case for case in tx.cases_due_before(now) if is_overdue(case, now, calendar)]
             if not due:
                 return 0
             first = tx.reserve_change_seqs(len(due))

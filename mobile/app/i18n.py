@@ -247,6 +247,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "sync.waiting_outcome": ("等待服务器确认：{count}", "Waiting for the server: {count}"),
     "sync.nothing_pending": ("所有内容都已上传。", "Everything is uploaded."),
     "sync.last_ok": ("上次成功同步：{when}", "Last successful sync: {when}"),
+    "sync.last_round": ("最近一次同步：{time}", "Last sync round: {time}"),
     "sync.never": ("还没有成功同步过。", "Not synced yet."),
     "sync.result_ok": ("同步完成：上传 {sent} 项，收到 {received} 个更新。", "Synced: sent {sent}, received {received} updates."),
     "sync.result_offline": ("没有网络，内容已安全保存在手机上，有网络时会自动上传。", "No network. Everything is saved on this phone and uploads when the network is back."),

@@ -38,7 +38,7 @@ def put_server_case(conn: sqlite3.Connection, doc: dict[str, Any]) -> bool:
     """Keep the server's case unless we already hold a newer version. True when stored."""
     case_id, version = doc["case_id"], int(doc["version"])
     stored = conn.execute("SELECT version FROM server_cases WHERE case_id = ?", (case_id,)).fetchone()
-    if stored is not None:
+    if stored is not None and int(stored[0]) > version:
         return False
     conn.execute(
         "INSERT INTO server_cases VALUES (?, ?, ?) ON CONFLICT (case_id) DO UPDATE "

@@ -113,8 +113,8 @@ class SyncLoop:
         """Seconds to wait after `failures` failed rounds in a row: exponential, capped, with jitter."""
         if self.failures == 0:
             return self.interval
-        delay = min(self.max_backoff, self.base_backoff * 2 ** (self.failures - 1))
-        return delay * self.rng.uniform(0.5, 1.5)
+        delay = min(self.max_backoff, self.base_backoff * 2.0 ** (self.failures - 1))
+        return float(delay * self.rng.uniform(0.5, 1.5))
 
     async def _round(self) -> None:
         self._dirty = False

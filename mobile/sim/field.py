@@ -290,14 +290,13 @@ class Simulation:
             if actor is not None and can_see(case_from_dict(doc), actor) and case_id not in local:
                 problems.append(f"{who}: does not hold case {doc['case_no']}")
         for case_id, view in local.items():
-            doc = truth.get(case_id)
-            if doc is None:
+            server_doc = truth.get(case_id)
+            if server_doc is None:
                 if not any(p.kind == "rejected" for p in view.problems):
                     problems.append(f"{who}: holds case {case_id} the server does not have")
-                continue
-            if case_to_dict(view.case) != doc:
+            elif case_to_dict(view.case) != server_doc:
                 problems.append(
-                    f"{who}: case {doc['case_no']} differs (v{view.case.version} vs v{doc['version']})"
+                    f"{who}: case {server_doc['case_no']} differs (v{view.case.version} vs v{server_doc['version']})"
                 )
         return problems
 

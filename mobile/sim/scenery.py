@@ -15,12 +15,12 @@ from shared.geo import polygon_centroid
 
 def incident_photo(rng: random.Random, size: tuple[int, int] = (320, 240)) -> bytes:
     """A distinct JPEG: a coloured background, a few shapes and some noise."""
-    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))  # type: ignore[arg-type]
+    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
     draw = ImageDraw.Draw(image)
     for _ in range(6):
         x0, y0 = rng.randrange(size[0]), rng.randrange(size[1])
         x1, y1 = x0 + rng.randrange(10, 120), y0 + rng.randrange(10, 90)
-        draw.rectangle((x0, y0, x1, y1), fill=tuple(rng.randrange(256) for _ in range(3)))  # type: ignore[arg-type]
+        draw.rectangle((x0, y0, x1, y1), fill=tuple(rng.randrange(256) for _ in range(3)))
     noise = Image.frombytes("L", size, rng.randbytes(size[0] * size[1]))
     image = Image.blend(image, Image.merge("RGB", (noise, noise, noise)), 0.15)
     out = io.BytesIO()

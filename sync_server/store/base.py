@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from shared.ledger import DevicePosition
 from shared.model import Actor, Case, Role
@@ -84,8 +84,43 @@ class OutcomeRow:
         }
 
 
+class OpLogRow(NamedTuple):
+    """One applied (or refused) op as written: the device's outcome and the audit trail in one row.
+
+    A tuple so a segment's hundred rows go to the database without a conversion each."""
+
+    device_id: str
+    seq: int  # the device's sequence number; 0 for a resolution made over HTTP or the admin CLI
+    op_id: str
+    actor: str
+    case_id: str
+    kind: str
+    outcome: str
+    code: str | None
+    version: int | None
+    detail: str
+    change_seq: int  # the device sees the outcome in its changes feed after this counter
+    received_at: int
+    applied_at: int
+    flags: str = ""  # "forced" (applied across a gap), "review" (HTTP/CLI resolution)
+
+
+class Nearby(NamedTuple):
+    """A stored case as the duplicate rule needs it (no JSON document parsed)."""
+
+    key: int  # `store.cells.cell_key` of its category and location
+    case_id: str
+    category: str
+    status: str
+    lat: float
+    lon: float
+    reported_at: int
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRow:
+    """The audit view of an op log row."""
+
     op_id: str
     actor: str
     device_id: str
@@ -171,18 +206,17 @@ class Transaction(Protocol):
 
     # --- cases ----------------------------------------------------------------------------------
     def load_cases(self, case_ids: Collection[str]) -> dict[str, Case]: ...
-    def duplicate_candidates(
-        self, category: str, box: tuple[float, float, float, float], since: int
-    ) -> list[Case]:
-        """Cases of a category inside a (min_lat, max_lat, min_lon, max_lon) box reported since a
-        time. May return partial cases: case_id, category, status, location, reported_at suffice."""
+    def duplicate_candidates(self, keys: Collection[int], since: int) -> list[Nearby]:
+        """Cases stored under any of these neighbourhood keys (`store.cells`) reported since a time."""
         ...
 
     def reserve_change_seqs(self, count: int) -> int: ...
-    def reserve_case_numbers(self, year: int, count: int) -> int: ...
+    def reserve_case_numbers(self, year: int, count: int) -> int:
+        """The first of `count` consecutive case number counters for the year."""
+        ...
+
     def save_cases(self, cases: Sequence[tuple[Case, int]]) -> None: ...
-    def record_outcomes(self, rows: Sequence[OutcomeRow]) -> None: ...
-    def record_audit(self, rows: Sequence[AuditRow]) -> None: ...
+    def record_ops(self, rows: Sequence[OpLogRow]) -> None: ...
 
     # --- backlog and quarantine ----------------------------------------------------------------
     def hold_segment(self, held: HeldSegment) -> bool: ...
@@ -230,6 +264,13 @@ class Store(Protocol):
     def catalogue_doc(self, name: str) -> Any | None: ...
     def catalogue_version(self) -> int: ...
     def photo(self, sha256: str) -> PhotoRecord | None: ...
+    def group(self) -> AbstractContextManager[None]:
+        """Many transactions, one commit: inside, each `transaction()` is a savepoint that commits
+        or rolls back as a whole, and the group commits every completed one at its end — also when
+        the group is left by an exception (what completed is whole, so it is kept)."""
+        ...
+
+    def has_held(self, device_id: str) -> bool: ...
     def backlog_devices(self, received_before: int) -> list[str]: ...
     def backlog_size(self) -> int: ...
     def quarantined(self) -> list[QuarantineRecord]: ...

@@ -11,6 +11,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from sync_server.store.cells import cell_key
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[tuple[int, str, Migration]] = []
 
@@ -89,6 +91,41 @@ CREATE TABLE catalogue_docs (name TEXT PRIMARY KEY, doc TEXT NOT NULL, updated I
 CREATE TABLE conflict_resolutions (
     case_id TEXT NOT NULL, conflict_id TEXT NOT NULL, choice TEXT NOT NULL, actor TEXT NOT NULL,
     at INTEGER NOT NULL, PRIMARY KEY (case_id, conflict_id))
+"""
+
+
+@migration(2, "one op log row per op; duplicate neighbourhood keys")
+def _op_log_and_cells(db: sqlite3.Connection) -> None:
+    """Outcomes and audit rows said the same thing twice per op: one `op_log` row now holds both
+    (one insert per op instead of two). Cases get `near`, the duplicate rule's neighbourhood key
+    (see `store.cells`), so a segment's candidates are one indexed query."""
+    for statement in _SCHEMA_V2.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+    rows = db.execute("SELECT case_id, category, lat, lon FROM cases WHERE lat IS NOT NULL").fetchall()
+    db.executemany(
+        "UPDATE cases SET near = ? WHERE case_id = ?", [(cell_key(r[1], r[2], r[3]), r[0]) for r in rows]
+    )
+
+
+_SCHEMA_V2 = """
+CREATE TABLE op_log (
+    id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, seq INTEGER NOT NULL, op_id TEXT NOT NULL,
+    actor TEXT NOT NULL, case_id TEXT NOT NULL, kind TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT,
+    version INTEGER, detail TEXT NOT NULL, change_seq INTEGER NOT NULL, received_at INTEGER NOT NULL,
+    applied_at INTEGER NOT NULL, flags TEXT NOT NULL DEFAULT '');
+INSERT INTO op_log (device_id, seq, op_id, actor, case_id, kind, outcome, code, version, detail, change_seq,
+    received_at, applied_at, flags)
+    SELECT a.device_id, COALESCE(o.seq, 0), a.op_id, a.actor, a.case_id, a.kind, a.outcome, a.code, o.version,
+    COALESCE(o.detail, ''), COALESCE(o.change_seq, 0), a.received_at, a.applied_at, a.flags
+    FROM audit a LEFT JOIN outcomes o ON o.op_id = a.op_id AND o.device_id = a.device_id ORDER BY a.id;
+CREATE INDEX op_log_feed ON op_log(device_id, change_seq);
+CREATE INDEX op_log_case ON op_log(case_id);
+DROP TABLE outcomes;
+DROP TABLE audit;
+ALTER TABLE cases ADD COLUMN near INTEGER;
+DROP INDEX cases_duplicates;
+CREATE INDEX cases_near ON cases(near, reported_at) WHERE near IS NOT NULL
 """
 
 

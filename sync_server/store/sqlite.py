@@ -39,6 +39,7 @@ _DEVICE_COLUMNS = (
 _OUTCOME_COLUMNS = (
     "device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, applied_at"
 )
+_AUDIT_COLUMNS = "op_id, actor, device_id, case_id, kind, outcome, code, received_at, applied_at, flags"
 
 
 def _worker(row: Any) -> WorkerRecord:
@@ -78,6 +79,7 @@ class SqliteStore:
             db.execute("PRAGMA foreign_keys=ON")
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.execute("PRAGMA cache_size=-65536")
+            db.execute("PRAGMA temp_store=MEMORY")
             self._local.db = db
             with self._lock:
                 self._all.append(db)
@@ -86,15 +88,60 @@ class SqliteStore:
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
         db = self._db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise GridsyncError("server.unavailable", str(exc)) from exc
+        if getattr(self._local, "grouped", False):  # inside `group()`: a savepoint of the group's
+            yield from self._savepoint(db)
+            return
+        self._begin(db)
         try:
             yield SqliteTransaction(db)
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._commit(db)
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        db = self._db()
+        if getattr(self._local, "grouped", False):
+            raise RuntimeError("groups do not nest")
+        self._begin(db)
+        self._local.grouped = True
+        try:
+            yield
+        except BaseException:
+            self._local.grouped = False
+            # Every transaction inside released or rolled back its own savepoint: what is released
+            # is whole, so keep it. (An error that made SQLite roll back leaves nothing to commit.)
+            if db.in_transaction:
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.Error:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+            raise
+        self._local.grouped = False
+        self._commit(db)
+
+    @staticmethod
+    def _savepoint(db: sqlite3.Connection) -> Iterator[Transaction]:
+        db.execute("SAVEPOINT tx")
+        try:
+            yield SqliteTransaction(db)
+        except BaseException:
+            db.execute("ROLLBACK TO tx")
+            db.execute("RELEASE tx")
+            raise
+        db.execute("RELEASE tx")
+
+    @staticmethod
+    def _begin(db: sqlite3.Connection) -> None:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise GridsyncError("server.unavailable", str(exc)) from exc
+
+    @staticmethod
+    def _commit(db: sqlite3.Connection) -> None:
         try:
             db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
@@ -176,7 +223,7 @@ class SqliteStore:
 
     def device_outcomes(self, device_id: str, cursor: int, limit: int) -> list[OutcomeChange]:
         rows = self._all_rows(
-            f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE device_id = ? AND change_seq > ? "
+            f"SELECT {_OUTCOME_COLUMNS} FROM op_log WHERE device_id = ? AND change_seq > ? "
             "ORDER BY change_seq LIMIT ?",
             (device_id, cursor, limit),
         )
@@ -184,7 +231,8 @@ class SqliteStore:
 
     def outcomes_of(self, device_id: str, first_seq: int, last_seq: int) -> list[OutcomeRow]:
         rows = self._all_rows(
-            f"SELECT {_OUTCOME_COLUMNS} FROM outcomes WHERE device_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            f"SELECT {_OUTCOME_COLUMNS} FROM op_log WHERE device_id = ? AND seq BETWEEN ? AND ? AND seq > 0 "
+            "ORDER BY seq",
             (device_id, first_seq, last_seq),
         )
         return [_outcome(r) for r in rows]
@@ -200,6 +248,9 @@ class SqliteStore:
     def photo(self, sha256: str) -> PhotoRecord | None:
         row = self._one("SELECT sha256, size, received, complete FROM photos WHERE sha256 = ?", (sha256,))
         return None if row is None else PhotoRecord(row[0], row[1], row[2], bool(row[3]))
+
+    def has_held(self, device_id: str) -> bool:
+        return self._one("SELECT 1 FROM backlog WHERE device_id = ? LIMIT 1", (device_id,)) is not None
 
     def backlog_devices(self, received_before: int) -> list[str]:
         rows = self._all_rows(
@@ -218,7 +269,7 @@ class SqliteStore:
         return [QuarantineRecord(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]
 
     def audit_rows(self, case_id: str | None = None) -> list[AuditRow]:
-        sql = "SELECT op_id, actor, device_id, case_id, kind, outcome, code, received_at, applied_at, flags FROM audit"
+        sql = f"SELECT {_AUDIT_COLUMNS} FROM op_log"
         rows = (
             self._all_rows(sql + " WHERE case_id = ? ORDER BY id", (case_id,))
             if case_id

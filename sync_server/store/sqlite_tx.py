@@ -12,21 +12,34 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from shared.ledger import DevicePosition
-from shared.model import ENDED, Case, Location, Status, case_from_dict, case_to_dict
+from shared.model import ENDED, Case, Status, case_from_dict, case_to_dict
 from sync_server.store.base import (
-    AuditRow,
     DeviceRecord,
     EnrollmentCode,
     HeldSegment,
-    OutcomeRow,
+    Nearby,
+    OpLogRow,
     PhotoRecord,
     QuarantineRecord,
     WorkerRecord,
 )
+from sync_server.store.cells import cell_key
 
 CASE_COLUMNS = (
     "case_id, case_no, status, category, grid_code, department, handler, reporter, lat, lon, "
-    "reported_at, closed_at, deadline, overdue, open_conflicts, version, change_seq, doc"
+    "reported_at, closed_at, deadline, overdue, open_conflicts, version, change_seq, near, doc"
+)
+_UPSERT_CASE = (
+    f"INSERT INTO cases ({CASE_COLUMNS}) VALUES ({', '.join('?' * 19)}) ON CONFLICT(case_id) DO UPDATE SET "
+    "case_no = excluded.case_no, status = excluded.status, category = excluded.category, "
+    "grid_code = excluded.grid_code, department = excluded.department, handler = excluded.handler, "
+    "lat = excluded.lat, lon = excluded.lon, closed_at = excluded.closed_at, "
+    "deadline = excluded.deadline, overdue = excluded.overdue, open_conflicts = excluded.open_conflicts, "
+    "version = excluded.version, change_seq = excluded.change_seq, near = excluded.near, doc = excluded.doc"
+)
+_INSERT_OP = (
+    "INSERT INTO op_log (device_id, seq, op_id, actor, case_id, kind, outcome, code, version, detail, change_seq, "
+    "received_at, applied_at, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(str(s) for s in Status if s not in ENDED)
 
@@ -55,6 +68,7 @@ def case_row(case: Case, change_seq: int) -> tuple[Any, ...]:
         len(case.open_conflicts()),
         case.version,
         change_seq,
+        None if loc is None else cell_key(case.category, loc.lat, loc.lon),
         dump_json(case_to_dict(case)),
     )
 
@@ -110,21 +124,14 @@ class SqliteTransaction:
         found = (load_case(row[0]) for row in rows)
         return {case.case_id: case for case in found}
 
-    def duplicate_candidates(
-        self, category: str, box: tuple[float, float, float, float], since: int
-    ) -> list[Case]:
-        """Only the fields the duplicate rule reads (no JSON document is parsed: this runs per create)."""
-        min_lat, max_lat, min_lon, max_lon = box
+    def duplicate_candidates(self, keys: Collection[int], since: int) -> list[Nearby]:
+        """One indexed query for a whole segment's creates; no JSON document is parsed."""
         rows = self.db.execute(
-            "SELECT case_id, status, lat, lon, reported_at FROM cases WHERE category = ? AND lat BETWEEN ? AND ? "
-            "AND lon BETWEEN ? AND ? AND reported_at >= ? LIMIT 200",
-            (category, min_lat, max_lat, min_lon, max_lon, since),
+            "SELECT near, case_id, category, status, lat, lon, reported_at FROM cases "
+            "WHERE near IN (SELECT value FROM json_each(?)) AND reported_at >= ?",
+            (dump_json(sorted(keys)), since),
         ).fetchall()
-        return [
-            Case(case_id=r[0], category=category, reporter="", status=r[1], location=Location(r[2], r[3], 0.0, "gps"),
-                 reported_at=r[4])
-            for r in rows
-        ]  # fmt: skip
+        return [Nearby(*row) for row in rows]
 
     def _bump(self, name: str, count: int) -> int:
         row = self.db.execute(
@@ -141,40 +148,13 @@ class SqliteTransaction:
         return self._bump(f"case_no:{year}", count)
 
     def save_cases(self, cases: Sequence[tuple[Case, int]]) -> None:
-        self.db.executemany(
-            f"INSERT INTO cases ({CASE_COLUMNS}) VALUES ({', '.join('?' * 18)}) ON CONFLICT(case_id) DO UPDATE SET "
-            "case_no = excluded.case_no, status = excluded.status, category = excluded.category, "
-            "grid_code = excluded.grid_code, department = excluded.department, handler = excluded.handler, "
-            "lat = excluded.lat, lon = excluded.lon, closed_at = excluded.closed_at, "
-            "deadline = excluded.deadline, overdue = excluded.overdue, open_conflicts = excluded.open_conflicts, "
-            "version = excluded.version, change_seq = excluded.change_seq, doc = excluded.doc",
-            [case_row(case, seq) for case, seq in cases],
-        )
+        self.db.executemany(_UPSERT_CASE, [case_row(case, seq) for case, seq in cases])
         refs = [(p.sha256, case.case_id) for case, _ in cases for p in case.photos]
         if refs:
             self.db.executemany("INSERT OR IGNORE INTO photo_refs (sha256, case_id) VALUES (?, ?)", refs)
 
-    def record_outcomes(self, rows: Sequence[OutcomeRow]) -> None:
-        self.db.executemany(
-            "INSERT INTO outcomes (device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, "
-            "received_at, applied_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (r.device_id, r.seq, r.op_id, r.case_id, r.outcome, r.code, r.version, r.detail, r.change_seq,
-                 r.received_at, r.applied_at)
-                for r in rows
-            ],
-        )  # fmt: skip
-
-    def record_audit(self, rows: Sequence[AuditRow]) -> None:
-        self.db.executemany(
-            "INSERT INTO audit (op_id, actor, device_id, case_id, kind, outcome, code, received_at, applied_at, "
-            "flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (r.op_id, r.actor, r.device_id, r.case_id, r.kind, r.outcome, r.code, r.received_at, r.applied_at,
-                 r.flags)
-                for r in rows
-            ],
-        )  # fmt: skip
+    def record_ops(self, rows: Sequence[OpLogRow]) -> None:
+        self.db.executemany(_INSERT_OP, rows)
 
     def cases_due_before(self, now: int) -> list[Case]:
         rows = self.db.execute(

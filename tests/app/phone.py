@@ -51,7 +51,10 @@ class Phone:
     def settle(self, seconds: float = 0.8) -> None:
         time.sleep(seconds)
 
-    def shot(self, path: Path) -> None:
+    def shot(self, path: Path, *, top: bool = False) -> None:
+        self.page.mouse.move(200, 300)
+        if top:
+            self.page.mouse.wheel(0, -5000)
         self.page.mouse.move(0, 0)  # no hover tooltips in the picture
         self.settle(1.0)
         self.page.screenshot(path=str(path))
@@ -77,7 +80,17 @@ class Phone:
         """A destination of the bottom bar (from a case, the system back gesture first)."""
         if "/case/" in self.page.url:
             self.page.go_back()
-        self.page.get_by_role("tab", name=label).first.click()
+            self.page.get_by_role("tab").first.wait_for()
+            self.settle(0.6)  # let the page-pop animation finish, or the tap lands on it
+        chosen = self.page.get_by_role("tab", name=label, selected=True)
+        for _ in range(3):
+            self.page.get_by_role("tab", name=label).first.click()
+            try:
+                chosen.first.wait_for(timeout=5_000)
+                return
+            except Exception:  # noqa: BLE001 - a tap lost in a transition: tap again, as a person would
+                continue
+        chosen.first.wait_for()
 
     def choose_files(self, button: str, *files: Path) -> None:
         with self.page.expect_file_chooser() as chooser:

@@ -9,6 +9,7 @@ browser by tapping what a person would tap.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,18 @@ def handler_reports_back(city: City, folder: Path, photo: bytes) -> str:
 
 
 def sync_now(phone: Phone, tab: str, button: str, done: str | re.Pattern[str]) -> None:
+    """Tap "sync now" and wait for *this* round: the sync screen shows when the last round ended, to
+    the second, so a new round shows a new time (the tap waits for the next second first)."""
     phone.tab(tab)
+    stamp = phone.page.get_by_text(re.compile(r"(最近一次同步|Last sync round)：?:? ?\d\d:\d\d:\d\d|还没有成功同步过|Not synced yet")).first
+    stamp.wait_for()
+    before = stamp.inner_text()
+    time.sleep(1.05 - (time.time() % 1))
     phone.tap(button)
+    end = time.monotonic() + 30
+    while stamp.inner_text() == before:
+        assert time.monotonic() < end, f"no new sync round after tapping {button}"
+        time.sleep(0.2)
     phone.see(done)
 
 
@@ -89,7 +100,7 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     worker.choose_files("添加照片", before)
     worker.see("照片 (1)")
     worker.fill("问题描述（可选）", "井盖破裂，已放锥桶")
-    worker.shot(screenshots / "report-zh.png")
+    worker.shot(screenshots / "report-zh.png", top=True)
     worker.tap("保存上报")
     worker.see("待立案")  # the case screen of the new case
     worker.see("未同步")
@@ -119,10 +130,10 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     supervisor.tap_text(MANHOLE_EN)
     supervisor.see("File and dispatch")
     supervisor.tap("File and dispatch")
-    supervisor.see("Department")
-    supervisor.tap("OK")
+    supervisor.tap("OK")  # the dialog offers the category's own department first
     supervisor.see("Saved: File and dispatch")
-    sync_now(supervisor, "Sync", "Sync now", re.compile("Synced: sent 1"))
+    sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))  # the filing may have gone up already
+    supervisor.see("Everything is uploaded.")
 
     # --- the handler fixes it (virtual phone) --------------------------------------------------------
     case_id = handler_reports_back(city, tmp_path / "handler", pictures.street_scene("fixed"))
@@ -141,7 +152,8 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     worker.see("已保存：核查")
     worker.see("已核查")
     worker.shot(screenshots / "case-verified-zh.png")
-    sync_now(worker, "同步", "立即同步", re.compile("同步完成：上传 2 项"))
+    sync_now(worker, "同步", "立即同步", re.compile("同步完成"))
+    worker.see("所有内容都已上传。")
 
     # --- the supervisor approves the closure from the approval queue ------------------------------
     sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))
@@ -153,7 +165,8 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     supervisor.shot(screenshots / "case-approve-en.png")
     supervisor.tap("Approve closure")
     supervisor.see("Saved: Approve closure")
-    sync_now(supervisor, "Sync", "Sync now", re.compile("Synced: sent 1"))
+    sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))
+    supervisor.see("Everything is uploaded.")
 
     # --- the worker's phone shows it closed ----------------------------------------------------------
     sync_now(worker, "同步", "立即同步", re.compile("同步完成"))
@@ -184,4 +197,49 @@ def test_an_unreachable_server_is_a_network_message_not_a_crash(app_server: AppS
     phone.fill("Enrollment code", "AAAA-BBBB-CCCC")
     phone.tap("Enroll", exact=True)
     phone.see("Cannot reach the server. Check the network and the server address, then try again.")
+    phone.close()
+
+
+SCREENS = [  # (tab in zh, tab in en, file name, something the screen says in zh, in en)
+    ("我的工作", "My work", "home", "全部", "All"),
+    ("上报", "Report", "report", "问题类别", "Category"),
+    ("地图", "Map", "map", "底图需要网络", "The base map needs a network"),
+    ("同步", "Sync", "sync", "导出交接文件", "Export hand-over file"),
+    ("设置", "Settings", "settings", "语言", "Language"),
+]
+
+
+def test_switching_language_changes_the_screen_text_and_every_main_screen_is_pictured(
+    city: City, app_server: AppServer, browser: Any, screenshots: Path
+) -> None:
+    for locale, title in (("zh-CN", "设备注册"), ("en-US", "Enroll this device")):
+        fresh = Phone(browser, app_server.url, locale=locale, lat=GRID_1[0], lon=GRID_1[1])
+        fresh.see(title)  # the device's language decides at first
+        fresh.shot(screenshots / f"enroll-{locale[:2]}.png")
+        fresh.close()
+
+    phone = Phone(browser, app_server.url, locale="zh-CN", lat=GRID_1[0], lon=GRID_1[1])
+    code, _ = city.enroll_code("li.na")
+    phone.fill("服务器地址", city.url)
+    phone.fill("注册码", code)
+    phone.tap("注册", exact=True)
+    phone.tap("开始工作")
+    sync_now(phone, "同步", "立即同步", re.compile("同步完成"))
+    for lang in ("zh", "en"):
+        for zh_tab, en_tab, name, zh_word, en_word in SCREENS:
+            phone.tab(zh_tab if lang == "zh" else en_tab)
+            phone.see(zh_word if lang == "zh" else en_word)
+            if name == "map":
+                phone.settle(2)  # markers and grid outlines; tiles stay grey with no network
+            phone.shot(screenshots / f"{name}-{lang}.png", top=True)
+        if lang == "zh":
+            phone.page.get_by_role("radio", name="English").click()
+            phone.see("Language")
+            phone.see("Follow the device")
+            assert not phone.sees_now("跟随系统")
+    phone.tab("My work")
+    if phone.sees_now(MANHOLE_EN):
+        phone.tap_text(MANHOLE_EN)
+        phone.see("Timeline")
+        phone.shot(screenshots / "case-en.png", top=True)
     phone.close()

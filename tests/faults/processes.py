@@ -63,7 +63,9 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return
@@ -88,7 +90,9 @@ class ServeProcess:
 
 
 def signed_post(client: httpx.AsyncClient, m: fleet.Member, blob: bytes) -> object:
-    headers = sign_request(m.signing, m.device_id, "POST", "/v1/segments", "", blob, int(time.time()), new_nonce())
+    headers = sign_request(
+        m.signing, m.device_id, "POST", "/v1/segments", "", blob, int(time.time()), new_nonce()
+    )
     headers["Content-Type"] = "application/octet-stream"
     return client.post("/v1/segments", content=blob, headers=headers)
 
@@ -100,7 +104,9 @@ def reference(pristine: Path, work: Path, streams: dict[str, list[bytes]]) -> Pa
     shutil.copytree(pristine, target)
     store = open_store(target)
     try:
-        reconciler = Reconciler(store, load_config(target), load_keys(target, fleet.PASSPHRASE), CityCache(store))
+        reconciler = Reconciler(
+            store, load_config(target), load_keys(target, fleet.PASSPHRASE), CityCache(store)
+        )
         now = int(time.time())
         for blobs in streams.values():
             for blob in blobs:

@@ -104,7 +104,9 @@ async def _run(seed: int, root: Path) -> None:
         server.close()
 
 
-def _assert_converged(server: harness.Server, phones: list[Device], people: list[fleet.Member], seed: int) -> None:
+def _assert_converged(
+    server: harness.Server, phones: list[Device], people: list[fleet.Member], seed: int
+) -> None:
     store = server.services.store
     sent = {}
     for phone in phones:

@@ -86,7 +86,9 @@ async def _night_under_fire(server: ServeProcess, members: list[fleet.Member], s
     rng = random.Random(seed)
     done = asyncio.Event()
     killer = asyncio.create_task(_killer(server, random.Random(seed + 1), done))
-    await asyncio.gather(*(_push(server, m, streams[m.device_id], random.Random(rng.random())) for m in members))
+    await asyncio.gather(
+        *(_push(server, m, streams[m.device_id], random.Random(rng.random())) for m in members)
+    )
     done.set()
     await killer
 

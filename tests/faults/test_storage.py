@@ -84,8 +84,12 @@ class Phone:
 
     async def request(self, method: str, path: str, body: bytes = b"", query: str = "") -> httpx.Response:
         m = self.writer.member
-        headers = sign_request(m.signing, m.device_id, method, path, query, body, self.server.clock(), new_nonce())
-        async with httpx.AsyncClient(transport=self.server.transport(), base_url=harness.SERVER_URL) as client:
+        headers = sign_request(
+            m.signing, m.device_id, method, path, query, body, self.server.clock(), new_nonce()
+        )
+        async with httpx.AsyncClient(
+            transport=self.server.transport(), base_url=harness.SERVER_URL
+        ) as client:
             url = f"{path}?{query}" if query else path
             return await client.request(method, url, content=body, headers=headers)
 
@@ -127,7 +131,9 @@ def _assert_whole(data_dir: Path, phone: Phone) -> None:
     and its applied segments agree, and the store holds no op twice."""
     db = inventory.connect(data_dir)
     try:
-        last = db.execute("SELECT last_seq FROM devices WHERE device_id = ?", (phone.writer.member.device_id,)).fetchone()[0]
+        last = db.execute(
+            "SELECT last_seq FROM devices WHERE device_id = ?", (phone.writer.member.device_id,)
+        ).fetchone()[0]
     finally:
         db.close()
     assert inventory.problems(data_dir, {phone.writer.member.device_id: last}) == []
@@ -164,7 +170,9 @@ def test_disk_full_on_a_tiny_tmpfs_refuses_clearly_and_recovers(tmp_path: Path) 
             # Uploading a photo onto the full disk is refused the same way, and leaves no partial file.
             blob = random.Random(1).randbytes(300_000)
             sha = hashlib.sha256(blob).hexdigest()
-            _refusal(asyncio.run(phone.request("PUT", f"/v1/photos/{sha}", blob, f"offset=0&size={len(blob)}")))
+            _refusal(
+                asyncio.run(phone.request("PUT", f"/v1/photos/{sha}", blob, f"offset=0&size={len(blob)}"))
+            )
             assert server.services.store.photo(sha) is None or not server.services.store.photo(sha).complete
             _remount(disk, "size=64m")  # space returns
             phone.resend()
@@ -175,7 +183,9 @@ def test_disk_full_on_a_tiny_tmpfs_refuses_clearly_and_recovers(tmp_path: Path) 
 
 
 @pytest.mark.xfail(strict=True, reason=TX_FIX)
-def test_database_full_inside_sqlite_refuses_clearly_and_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_full_inside_sqlite_refuses_clearly_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server, phone = _world(tmp_path / "server")
     try:
         for _ in range(3):
@@ -237,7 +247,9 @@ def test_serving_from_a_read_only_data_dir_is_a_clear_error_and_recovers(tmp_pat
             server.close()
 
 
-def test_read_only_database_inside_sqlite_refuses_clearly_and_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_only_database_inside_sqlite_refuses_clearly_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server, phone = _world(tmp_path / "server")
     try:
         assert phone.push_next().status_code == 200

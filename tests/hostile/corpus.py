@@ -81,7 +81,9 @@ def _with_op(writer: fleet.Writer, change: Callable[[dict[str, Any]], Any], coun
     ops = writer.branch().ops(count)  # never applied: the device's own chain does not move
     header = header_for(writer, ops)
     change(ops[-1])
-    return craft(header, zlib.compress(ops_json(ops)), signer=writer.member.signing, seal_to=writer.server_public)
+    return craft(
+        header, zlib.compress(ops_json(ops)), signer=writer.member.signing, seal_to=writer.server_public
+    )
 
 
 def corpus(writer: fleet.Writer, *, stranger: fleet.Member, seed: int = 0, flips: int = 24) -> list[Hostile]:
@@ -93,7 +95,9 @@ def corpus(writer: fleet.Writer, *, stranger: fleet.Member, seed: int = 0, flips
     m, pub = writer.member, writer.server_public
     seq = writer.next_seq
     good_ops = writer.branch().ops(5)
-    good = craft(header_for(writer, good_ops), zlib.compress(ops_json(good_ops)), signer=m.signing, seal_to=pub)
+    good = craft(
+        header_for(writer, good_ops), zlib.compress(ops_json(good_ops)), signer=m.signing, seal_to=pub
+    )
     other_server = crypto.public_raw(crypto.new_encryption_key())
     out: list[Hostile] = []
 
@@ -121,7 +125,11 @@ def corpus(writer: fleet.Writer, *, stranger: fleet.Member, seed: int = 0, flips
         "op.sequence", "segment.malformed")  # fmt: skip
 
     # --- who sent it ----------------------------------------------------------------------------------
-    add("forged signature (another key, same device id)", resign(good, stranger.signing), "segment.bad_signature")
+    add(
+        "forged signature (another key, same device id)",
+        resign(good, stranger.signing),
+        "segment.bad_signature",
+    )
     add("signature bytes flipped", good[:-1] + bytes([good[-1] ^ 1]), "segment.bad_signature")
     add("device key id of another key", craft(header_for(writer, good_ops,
                                                          device_key_id=crypto.key_id(crypto.public_raw(stranger.signing))),
@@ -156,7 +164,9 @@ def corpus(writer: fleet.Writer, *, stranger: fleet.Member, seed: int = 0, flips
 
     # --- the ops inside ------------------------------------------------------------------------------
     def sealed_plain(plain: bytes, **changes: Any) -> bytes:
-        return craft(header_for(writer, good_ops, **changes), zlib.compress(plain), signer=m.signing, seal_to=pub)
+        return craft(
+            header_for(writer, good_ops, **changes), zlib.compress(plain), signer=m.signing, seal_to=pub
+        )
 
     add("body not JSON", sealed_plain(b"\xff\xfenot json"), "op.malformed")
     add("body a JSON object", sealed_plain(b'{"ops": []}'), "op.malformed")

@@ -10,9 +10,9 @@ that code's HTTP status.
 from __future__ import annotations
 
 import json
-from collections import Counter
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,11 @@ def _check(response: Any, door: str) -> None:
 
 
 _SETTINGS = settings(
-    max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
 )
 
 

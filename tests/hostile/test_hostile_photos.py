@@ -40,7 +40,12 @@ def _bomb_png(side: int = 30_000) -> bytes:
     packer = zlib.compressobj(9)
     pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", pixels) + _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", pixels)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _jpeg_declaring(width: int, height: int) -> bytes:
@@ -81,8 +86,10 @@ HOSTILE_PHOTOS = {
     "not an image (text)": (lambda: "这不是图片 / not a picture".encode() * 50, {"photo.not_image"}),
     "not an image (empty)": (lambda: b"", {"photo.not_image"}),
     "gif (not accepted)": (lambda: b"GIF89a" + b"\x01\x00\x01\x00\x00\x00\x00;", {"photo.not_image"}),
-    "svg (not accepted)": (lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="1e9" height="1e9"/>',
-                           {"photo.not_image"}),  # fmt: skip
+    "svg (not accepted)": (
+        lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="1e9" height="1e9"/>',
+        {"photo.not_image"},
+    ),
     "input past 40 MiB": (lambda: b"\xff\xd8\xff" + b"\x00" * (40 * 1024 * 1024), {"photo.too_large"}),
 }
 
@@ -125,7 +132,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[harness.S
     srv.close()
 
 
-def _put(srv: harness.Server, m: fleet.Member, sha: str, offset: int, size: int, chunk: bytes) -> httpx.Response:
+def _put(
+    srv: harness.Server, m: fleet.Member, sha: str, offset: int, size: int, chunk: bytes
+) -> httpx.Response:
     query = f"offset={offset}&size={size}"
     path = f"/v1/photos/{sha}"
     headers = sign_request(m.signing, m.device_id, "PUT", path, query, chunk, srv.clock(), new_nonce())
@@ -147,7 +156,9 @@ def _leftovers(data_dir: Path) -> list[str]:
     return sorted(p.name for p in (data_dir / "photos").rglob("*") if p.is_file())
 
 
-def test_upload_whose_bytes_do_not_match_the_hash_is_dropped_whole(server: tuple[harness.Server, fleet.Member, Path]) -> None:
+def test_upload_whose_bytes_do_not_match_the_hash_is_dropped_whole(
+    server: tuple[harness.Server, fleet.Member, Path],
+) -> None:
     srv, m, data_dir = server
     claimed = hashlib.sha256(b"what the phone promised").hexdigest()
     assert _put(srv, m, claimed, 0, 10, b"0123456789").status_code >= 400
@@ -156,7 +167,9 @@ def test_upload_whose_bytes_do_not_match_the_hash_is_dropped_whole(server: tuple
     assert srv.services.store.photo(claimed) is None
 
 
-def test_upload_lies_about_offset_and_size_are_refused(server: tuple[harness.Server, fleet.Member, Path]) -> None:
+def test_upload_lies_about_offset_and_size_are_refused(
+    server: tuple[harness.Server, fleet.Member, Path],
+) -> None:
     srv, m, _ = server
     blob = random.Random(3).randbytes(3000)
     sha = hashlib.sha256(blob).hexdigest()

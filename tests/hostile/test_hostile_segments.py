@@ -51,7 +51,9 @@ class World:
         headers["Content-Type"] = "application/octet-stream"
 
         async def go() -> httpx.Response:
-            async with httpx.AsyncClient(transport=self.server.transport(), base_url=harness.SERVER_URL) as client:
+            async with httpx.AsyncClient(
+                transport=self.server.transport(), base_url=harness.SERVER_URL
+            ) as client:
                 return await client.post("/v1/segments", content=blob, headers=headers)
 
         return asyncio.run(go())
@@ -98,7 +100,9 @@ def test_hostile_segment_is_refused_over_http_and_nothing_is_written(world: Worl
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_hostile_segment_is_refused_by_the_ingest_path_and_nothing_is_written(world: World, name: str) -> None:
+def test_hostile_segment_is_refused_by_the_ingest_path_and_nothing_is_written(
+    world: World, name: str
+) -> None:
     entry = world.entries[name]
     before = inventory.digest(world.data_dir)
     with pytest.raises(GridsyncError) as refused:
@@ -134,7 +138,9 @@ def test_replayed_request_and_resent_segment_change_nothing(world: World) -> Non
                            new_nonce())  # fmt: skip
 
     async def twice() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
-        async with httpx.AsyncClient(transport=world.server.transport(), base_url=harness.SERVER_URL) as client:
+        async with httpx.AsyncClient(
+            transport=world.server.transport(), base_url=harness.SERVER_URL
+        ) as client:
             first = await client.post("/v1/segments", content=blob, headers=headers)
             replay = await client.post("/v1/segments", content=blob, headers=headers)  # same nonce
             return first, replay, await client.get("/health")

@@ -20,7 +20,7 @@ from PIL import Image
 from mobile.core.device import Device
 from mobile.core.identity import DeviceKeys, Identity, ServerKeys
 from mobile.core.location import Fix
-from mobile.core.secrets import MemorySecretStore
+from mobile.core.secrets import MemorySecretStore, SecretStore
 from mobile.core.store import Store
 from shared import crypto
 from shared.catalogue import categories_csv_parse, departments_csv_parse, grids_from_geojson
@@ -82,7 +82,12 @@ def clock() -> Clock:
 
 
 def enroll_offline(
-    folder: Path, clock: Clock, *, role: str = "worker", grids: tuple[str, ...] = (GRID_A,)
+    folder: Path,
+    clock: Clock,
+    *,
+    role: str = "worker",
+    grids: tuple[str, ...] = (GRID_A,),
+    secrets: SecretStore | None = None,
 ) -> Device:
     """A device enrolled without a server: identity and demo catalogue written straight to its store."""
     store = Store(folder, clock())
@@ -93,7 +98,7 @@ def enroll_offline(
         crypto.key_id(crypto.public_raw(server_sign)).hex(),
     )
     identity = Identity("0" * 31 + "1", "zhang.wei", "张伟", role, grids, None, "http://127.0.0.1:9", False)
-    secrets = MemorySecretStore()
+    secrets = secrets if secrets is not None else MemorySecretStore()
     DeviceKeys.generate().save(secrets)
     with store.transaction() as conn:
         store.save_identity(conn, identity, keys, apply_mode="now", now=clock(), genesis=GENESIS_HASH)

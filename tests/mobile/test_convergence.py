@@ -3,7 +3,9 @@ offline periods and syncs always end with every phone equal to the server."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,8 +38,11 @@ def shared_server() -> Iterator[tuple[object, httpx.AsyncBaseTransport, Clock]]:
 
 
 FIELDS = ("description", "address")
+OUTCOMES: Counter[str] = Counter()
+report_step = st.tuples(st.just("report"), st.integers(0, 2), st.sampled_from(["0101", "5101", "0103"]))
 step = st.one_of(
-    st.tuples(st.just("report"), st.integers(0, 2), st.sampled_from(["0101", "5101", "0103"])),
+    report_step,
+    report_step,
     st.tuples(
         st.just("edit"), st.integers(0, 2), st.integers(0, 5), st.sampled_from(FIELDS), st.integers(0, 3)
     ),
@@ -51,6 +56,8 @@ step = st.one_of(
     st.tuples(st.just("offline"), st.integers(0, 2)),
     st.tuples(st.just("sync"), st.integers(0, 2)),
     st.tuples(st.just("wait"), st.integers(1, 3)),
+    # two phones edit one case they both hold: same field (hard conflict) or not (soft conflict)
+    st.tuples(st.just("both_edit"), st.integers(0, 2), st.sampled_from(FIELDS), st.sampled_from(FIELDS)),
 )
 
 
@@ -76,6 +83,16 @@ def _converge_script(
         for action in script:
             kind, who = action[0], action[1]
             phone = phones[who] if kind != "wait" else phones[0]
+            if kind == "both_edit":
+                other = phones[(who + 1) % 3]
+                for holder in (phone, other):  # both pick up the latest, then go apart and edit
+                    assert run(holder.sync()).ok
+                both = sorted(v.case_id for v in phone.cases() if other.case(v.case_id) is not None)
+                for editor, name in ((phone, action[2]), (other, action[3])):
+                    if both:
+                        with contextlib.suppress(GridsyncError):
+                            editor.edit(both[0], **{name: f"{name} by {editor.identity.worker_id}"})  # type: ignore[union-attr]
+                continue
             cases = sorted(v.case_id for v in phone.cases())
             target = cases[action[2] % len(cases)] if kind in ("edit", "note", "move") and cases else None
             try:
@@ -95,14 +112,18 @@ def _converge_script(
                 elif kind == "offline":
                     offline[who] = not offline[who]
                 elif kind == "sync" and not offline[who]:
-                    assert run(phone.sync()).ok
+                    report = run(phone.sync())
+                    assert report.ok
+                    OUTCOMES.update(report.outcomes)
                 elif kind == "wait":
                     clock.advance(3600 * who)
             except GridsyncError:
                 pass  # refused locally, exactly as the person would be told
         for _ in range(4):  # everyone back in coverage: sync until quiet
             for phone in phones:
-                assert run(phone.sync()).ok
+                report = run(phone.sync())
+                assert report.ok
+                OUTCOMES.update(report.outcomes)
         for phone in phones:
             assert phone.pending().empty
             actor = phone.identity.actor()  # type: ignore[union-attr]
@@ -127,8 +148,10 @@ def test_random_multi_phone_scripts_end_with_every_phone_equal_to_the_server() -
             database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         )
-        @given(st.lists(step, min_size=5, max_size=30))
+        @given(st.lists(step, min_size=8, max_size=40))
         def check(script: list[tuple]) -> None:  # type: ignore[type-arg]
             _converge_script(services, transport, clock, next(counter), script)
 
         check()
+    # the scripts reached the interesting cases, not only the easy ones
+    assert OUTCOMES["applied"] and OUTCOMES["hard_conflict"] and OUTCOMES["soft_conflict"], OUTCOMES

@@ -134,3 +134,24 @@ def test_the_handover_file_is_ingested_by_the_server_and_the_phone_then_agrees(
     assert report.ok, report.problems
     assert phone.pending().empty and report.bytes_uploaded == 0  # the photo came with the hand-over
     _agree(server, phone)
+
+
+def test_edits_of_different_fields_from_a_stale_base_are_both_kept_as_a_soft_conflict(
+    server: Server, tmp_path: Path
+) -> None:
+    a = server.device(tmp_path / "a", "zhang.wei")
+    b = server.device(tmp_path / "b", "li.na")
+    case_id = a.report(category="0101", location=fix_in(GRID_A), description="one")
+    run(a.sync())
+    run(b.sync())
+    a.edit(case_id, description="two")
+    b.edit(case_id, address="人民路 5 号")
+    run(a.sync())
+    report = run(b.sync())
+    assert report.outcomes == {"soft_conflict": 1}
+    assert [r.state for r in outbox.all_records(b.store)] == ["applied"]
+    run(a.sync())
+    _agree(server, a, b)
+    case = server.case(case_id)
+    assert (case.description, case.address, case.hard_conflict) == ("two", "人民路 5 号", False)
+    assert a.pending().empty and b.pending().empty

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.server.conftest import MONDAY_10AM
 from tests.server.device import SPOT_B, hex32
 
 
@@ -91,16 +92,32 @@ def test_a_report_outside_the_workers_grids_is_rejected(worker: Any) -> None:
     assert receipt["outcomes"][0]["code"] == "case.outside_grid"
 
 
-def test_the_overdue_sweep_flags_cases_past_their_deadline(
+def test_the_overdue_sweep_flags_cases_past_their_deadline_in_working_time(
     worker: Any, supervisor: Any, services: Any, clock: Any
 ) -> None:
     case_id = hex32()
     worker.push_ops([worker.create(case_id)])
-    supervisor.push_ops([supervisor.move(case_id, "file")])
+    supervisor.push_ops([supervisor.move(case_id, "file")])  # 0101: 2 working hours from Monday 10:00
     deadline = services.store.case(case_id).deadline
+    assert deadline == MONDAY_10AM + 2 * 3600  # 12:00, when the lunch break starts
     assert services.reconciler.sweep_overdue(deadline) == 0
+    assert services.reconciler.sweep_overdue(deadline + 3600) == 0  # 13:00: lunch is not working time
     before = services.store.change_seq()
-    assert services.reconciler.sweep_overdue(deadline + 1) == 1
+    assert services.reconciler.sweep_overdue(MONDAY_10AM + 3 * 3600 + 30 * 60 + 1) == 1  # 13:30:01
     case = services.store.case(case_id)
     assert case.overdue and case.version == 2
     assert services.store.change_seq() == before + 1
+
+
+def test_a_case_due_friday_evening_is_not_overdue_over_the_weekend(
+    worker: Any, supervisor: Any, services: Any, clock: Any
+) -> None:
+    clock.now = MONDAY_10AM + 4 * 86_400 + 7 * 3600 + 30 * 60  # Friday 17:30, half an hour before 18:00
+    case_id = hex32()
+    worker.push_ops([worker.create(case_id)])
+    supervisor.push_ops([supervisor.move(case_id, "file")])  # due Monday 10:00 (2 working hours)
+    saturday = MONDAY_10AM + 5 * 86_400
+    assert services.reconciler.sweep_overdue(saturday) == 0
+    next_monday = MONDAY_10AM + 7 * 86_400
+    assert services.reconciler.sweep_overdue(next_monday) == 0
+    assert services.reconciler.sweep_overdue(next_monday + 1) == 1

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from mobile.app.i18n import Translator
 from mobile.app.state.problems import problem_text
 from mobile.core.views import CaseView
+from shared.catalogue import Department
 from shared.errors import GridsyncError
 from shared.model import STAGES, Conflict, Note, Photo
 from shared.workflow import TRANSITIONS
@@ -94,9 +95,10 @@ class CaseState:
             rows.append(("", t("case.reworks", count=c.reworks)))
         return rows
 
-    def _departments(self) -> list:
+    def _departments(self) -> list[Department]:
+        # The core's Device offers no departments() yet; its store holds them from enrollment.
         departments = getattr(self.device, "departments", None)
-        return list(departments()) if callable(departments) else []
+        return list(departments()) if callable(departments) else self.device.store.departments()
 
     def photos_by_stage(self) -> list[tuple[str, list[Photo]]]:
         v = self.view()

@@ -47,6 +47,14 @@ class SyncState:
             return self.tr.t("sync.never") if last is None else self.tr.t("sync.result_offline")
         return self.tr.t("sync.last_ok", when=self.tr.ago(last.finished_at or last.started_at, self.clock()))
 
+    def last_round_text(self) -> str:
+        """When the last round ended, to the second (so a person sees that "sync now" did run)."""
+        last = self.last()
+        if last is None:
+            return self.tr.t("sync.never")
+        stamp = time.strftime("%H:%M:%S", time.localtime(last.finished_at or last.started_at))
+        return self.tr.t("sync.last_round", time=stamp)
+
     def result_text(self, report: SyncReport | None = None) -> str:
         """The round's result in words people understand (no codes unless nothing better exists)."""
         report = report if report is not None else self.last()

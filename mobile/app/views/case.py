@@ -79,7 +79,7 @@ class CaseScreen(Screen):
         if not actions:
             return widgets.section(self.t("case.actions"), ft.Text(self.t("case.no_actions"), size=16))
         buttons = [
-            widgets.big_button(a.label, lambda e, a=a: self._act(a), primary=a.action not in DANGER,
+            widgets.big_button(a.label, self._act_handler(a), primary=a.action not in DANGER,
                                        colour=ft.Colors.GREEN_800 if a.action == "close" else None)  # fmt: skip
             for a in actions
         ]
@@ -153,6 +153,12 @@ class CaseScreen(Screen):
         if self.state.resolve(conflict_id, choice):
             self.shell.kick_sync()
         self.redraw()
+
+    def _act_handler(self, spec: ActionSpec):  # type: ignore[no-untyped-def]
+        async def tapped(e: ft.Event) -> None:
+            await self._act(spec)
+
+        return tapped
 
     async def _act(self, spec: ActionSpec) -> None:
         if not spec.needs_input:

@@ -60,6 +60,7 @@ class Shell:
         self.file_picker = file_picker
         self.device_name = device_name
         self.route = ""
+        self._echoes: list[str] = []
         self.screen: Screen | None = None
         self._column: ft.Column | None = None
         self._view: ft.View | None = None
@@ -79,12 +80,18 @@ class Shell:
             self.start_sync_loop()
 
     def go(self, route: str) -> None:
-        """Show a route now and record it in the browser's history."""
+        """Show a route now and record it in the browser's history. The client echoes every pushed
+        route back as a route change, possibly after the person has tapped on: those echoes are
+        expected and ignored, only routes the person reached otherwise (back, a typed URL) count."""
         self.show(route)
+        self._echoes.append(route)
         with contextlib.suppress(Exception):  # no client (headless tests): the screen is shown anyway
             self.page.run_task(self.page.push_route, route)
 
     async def _route_changed(self, e: ft.RouteChangeEvent) -> None:
+        if e.route in self._echoes:
+            del self._echoes[: self._echoes.index(e.route) + 1]
+            return
         if e.route != self.route:
             self.show(e.route)
 
@@ -174,8 +181,6 @@ class Shell:
         self._column.controls = self.screen.body()
         self._view.appbar = self._appbar(self.screen)
         self._view.floating_action_button = self.screen.floating()
-        if self._view.navigation_bar is not None:
-            self._view.navigation_bar = self._navbar(self.screen)
         self._safe_update()
 
     def _appbar(self, screen: Screen) -> ft.AppBar:

@@ -39,6 +39,7 @@ class SyncScreen(Screen):
                 )
             )
         out.append(widgets.message_box(s.result_text(), error=bad))
+        out.append(ft.Text(s.last_round_text(), size=15, color=ft.Colors.GREY_800))
         out.append(ft.Text(s.last_success_text(), size=15, color=ft.Colors.GREY_800))
         out.append(widgets.big_button(self.t("sync.now"), self._sync, icon=ft.Icons.SYNC,
                                               disabled=s.running or self.shell.syncing))  # fmt: skip

@@ -1,0 +1,135 @@
+"""`python -m bench` (`make bench`): every figure beside its same-run baseline; writes results.json.
+
+Sizes: the night's backlog runs at 100k and 300k ops by default; `BENCH_FULL=1` adds the 1M-op night.
+`python -m bench reconcile phone` runs only the named parts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import backlog, catchup, phone, push, throughput
+from bench.measure import HERE, machine
+
+FULL = os.environ.get("BENCH_FULL") == "1"
+
+
+def _reconcile() -> dict[str, Any]:
+    return {
+        "sizes": [throughput.reconcile(n) for n in (20_000, 100_000)],
+        "profile": throughput.profile(20_000),
+    }
+
+
+def _backlog() -> dict[str, Any]:
+    sizes = [100_000, 300_000, *([1_000_000] if FULL else [])]
+    return {"full": FULL, "sizes": [backlog.ingest(n, 2000) for n in sizes]}
+
+
+def _push() -> dict[str, Any]:
+    return {"sizes": [push.push(50, 2), push.push(200, 2)]}
+
+
+def _catchup() -> dict[str, Any]:
+    return {"sizes": [catchup.catchup(n) for n in (10_000, 50_000)]}
+
+
+def _phone() -> dict[str, Any]:
+    return {"reports": phone.reports((100, 5000)), "photos": phone.photo(7)}
+
+
+PARTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "reconcile": _reconcile,
+    "backlog": _backlog,
+    "push": _push,
+    "catchup": _catchup,
+    "phone": _phone,
+}
+
+
+def _table(results: dict[str, Any]) -> Table:
+    table = Table(title="gridsync bench — ratios against a baseline measured in the same run")
+    for name in ("figure", "size", "measured", "baseline (same run)", "ratio", "target"):
+        table.add_column(name, justify="left" if name in ("figure", "size") else "right")
+    r = results.get("reconcile")
+    if r:
+        for s in r["sizes"]:
+            table.add_row("1. reconcile throughput", f"{s['ops']:,} ops / {s['devices']} devices",
+                          f"{s['ops_per_s']:,.0f} ops/s", f"{s['baseline_ops_per_s']:,.0f} ops/s plain SQLite",
+                          f"{s['ratio']:.3f}", "≥ 0.35")  # fmt: skip
+    b = results.get("backlog")
+    if b:
+        for s in b["sizes"]:
+            table.add_row("2. night's backlog (ingest)", f"{s['ops']:,} ops / {s['devices']:,} devices",
+                          f"{s['seconds']:.1f} s, peak {s['peak_rss_mb']:.0f} MB",
+                          f"{s['baseline_seconds']:.2f} s plain SQLite", f"{s['ratio']:.3f}",
+                          "1M in ~60 s")  # fmt: skip
+        if not b["full"]:
+            table.add_row("", "1M ops: set BENCH_FULL=1", "", "", "", "")
+    p = results.get("push")
+    if p:
+        for s in p["sizes"]:
+            table.add_row("3. online push", f"{s['devices']} devices × {s['segments'] // s['devices']} × 100 ops",
+                          f"{s['segments_per_s']:.0f} seg/s, p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms",
+                          "", "", "")  # fmt: skip
+    c = results.get("catchup")
+    if c:
+        for s in c["sizes"]:
+            table.add_row("4. catch-up (fresh phone)", f"{s['cases']:,} cases", f"{s['seconds']:.1f} s "
+                          f"({s['cases_per_s']:,.0f}/s)", f"{s['baseline_seconds']:.2f} s SELECT+json.loads",
+                          f"{s['ratio']:.3f}", "a few seconds")  # fmt: skip
+    ph = results.get("phone")
+    if ph:
+        for size, s in ph["reports"].items():
+            table.add_row("5. report saved locally", size, f"p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms",
+                          "", "", "milliseconds")  # fmt: skip
+        for size, s in ph["photos"].items():
+            table.add_row("5. photo made ready", size, f"p50 {s['prepare_p50_s'] * 1000:.0f} ms",
+                          f"{s['decode_p50_s'] * 1000:.0f} ms Pillow decode", f"{s['ratio_vs_decode']:.2f}",
+                          "< 500 ms (12 MP)")  # fmt: skip
+    return table
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or list(PARTS)
+    unknown = set(wanted) - set(PARTS)
+    if unknown:
+        print(f"unknown parts {sorted(unknown)}; choose from {list(PARTS)}", file=sys.stderr)
+        return 2
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    results: dict[str, Any] = {"machine": machine(), "command": "python -m bench " + " ".join(argv)}
+    started = time.perf_counter()
+    for name in wanted:
+        with console.status(f"bench: {name}"):
+            t = time.perf_counter()
+            results[name] = PARTS[name]()
+            console.log(f"{name} done in {time.perf_counter() - t:.0f} s")
+    results["seconds"] = time.perf_counter() - started
+    console.print(_table(results))
+    prof = results.get("reconcile", {}).get("profile")
+    if prof:
+        where = Table(title=f"where reconcile time goes (cProfile, {prof['ops']:,} ops)")
+        where.add_column("stage")
+        where.add_column("seconds", justify="right")
+        where.add_column("share", justify="right")
+        for s in prof["stages"]:
+            where.add_row(s["stage"], f"{s['seconds']:.3f}", f"{s['share']:.0%}")
+        console.print(where)
+    m = results["machine"]
+    console.print(f"machine: {m['nproc']} cores, {m['cpu']}, {m['memory']}, Python {m['python']}, "
+                  f"SQLite {m['sqlite']}")  # fmt: skip
+    (HERE / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    console.print(f"wrote {HERE / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
