@@ -108,7 +108,7 @@ def problems(data_dir: Path, expected_ops: dict[str, int], *, quarantined: int =
             if last and (n, lo, hi) != (last, 1, last):
                 found.append(f"device {device_id[:8]}: {n} outcomes for seqs {lo}..{hi}, expected 1..{last}")
         twice = db.execute(
-            "SELECT op_id, COUNT(*) FROM audit GROUP BY op_id HAVING COUNT(*) > 1 LIMIT 5"
+            f"SELECT op_id, COUNT(*) FROM ({_ops_query(db)}) GROUP BY op_id HAVING COUNT(*) > 1 LIMIT 5"
         ).fetchall()
         found += [f"op {op_id[:8]} applied {n} times" for op_id, n in twice]
         for table, allowed in (("backlog", 0), ("quarantine", quarantined)):

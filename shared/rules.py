@@ -11,12 +11,13 @@ resolves it with a `resolve_conflict` op ("keep" the standing value or "take" th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.catalogue import Category
-from shared.geo import haversine_m
+from shared.geo import EARTH_RADIUS_M, haversine_m
 from shared.model import (
     ENDED,
     Actor,
@@ -357,7 +358,11 @@ def _resolve(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcom
 # --- duplicate suggestions (rule 7) -----------------------------------------------------------------
 
 
-_NEVER_DUPLICATED = (Status.REJECTED, Status.VOIDED, Status.DUPLICATE)
+_NEVER_DUPLICATED = frozenset({Status.REJECTED, Status.VOIDED, Status.DUPLICATE})
+_STATUSES = frozenset(Status)
+# Two fixes further apart in latitude than this are further apart than the radius on any path:
+# a cheap test before the trigonometry (with a margin far above float error, so no answer changes).
+_MAX_D_LAT_DEG = DUPLICATE_RADIUS_M * 1.001 / (EARTH_RADIUS_M * math.pi / 180)
 
 
 def is_possible_duplicate(a: Case, b: Case) -> bool:
@@ -378,8 +383,12 @@ def could_duplicate(
     `other` (category, status, place, time) could be a duplicate of a new case (category, place, time)."""
     if category != other_category:
         return False
-    if Status(other_status) in _NEVER_DUPLICATED:
+    if other_status not in _STATUSES:
+        Status(other_status)  # an unknown status is a ValueError, as it always was
+    if other_status in _NEVER_DUPLICATED:
         return False
     if abs(reported_at - other_reported_at) > DUPLICATE_WINDOW_S:
+        return False
+    if abs(lat - other_lat) > _MAX_D_LAT_DEG:
         return False
     return haversine_m(lat, lon, other_lat, other_lon) <= DUPLICATE_RADIUS_M

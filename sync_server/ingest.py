@@ -1,31 +1,27 @@
 """The overnight ingest: apply every segment and hand-over file found in a spool folder.
 
 Files: `*.seg` is one sealed segment (what `POST /v1/segments` carries, byte for byte); `*.gsho` is a
-phone's offline hand-over file, a container of segments and photo blobs (format below). All headers
-are read first, then each device's segments are applied in sequence order, each in its own
-transaction. A file moves to `done/` or `rejected/` (with `<name>.reason.json`) only after all its
-segments' transactions have committed, so the ingest is safe to stop and run again: a segment
-already applied comes back `resent` and changes nothing.
+phone's offline hand-over file, a container of segments and photo blobs (`shared/handover.py`).
 
-Hand-over file format (version 1, all integers big-endian):
+Two cores: all headers are read first and each device's segments put in sequence order; then
+worker processes (`unsealer`) verify, decrypt, decompress and validate segments a little ahead of
+the main process, which applies them. Memory stays flat: only a bounded window of segments is in
+flight. Applying commits in groups: each segment is a savepoint (its ops, its cases, the device's
+new position and its receipt, all or nothing), and a group of segments shares one commit, which
+is where SQLite spends its time. A segment refused inside a group rolls back alone.
 
-    magic   4 bytes  b"GSHO"
-    version u8       1
-    count   u32      number of entries
-    entry × count:
-        kind    u8       1 = segment, 2 = photo
-        sha256  32 bytes only for a photo: the sha256 of its sealed blob (its content address)
-        length  u32      byte length of the data
-        data    length bytes: a sealed segment, or a sealed photo blob
+A file moves to `done/` or `rejected/` (with `<name>.reason.json`) only after the group holding
+its last segment has committed, so the ingest is safe to stop and run again: a segment already
+applied comes back `resent` and changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import struct
 import time
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,72 +30,40 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from shared import crypto
 from shared.envelope import read_header
 from shared.errors import GridsyncError
+from shared.handover import (
+    KIND_PHOTO,
+    KIND_SEGMENT,
+    HandoverEntry,
+    HandoverLimits,
+    read_handover,
+    write_handover,
+)
+from sync_server.config import ServerConfig
+from sync_server.reconcile import Opened
 from sync_server.services import Services
+from sync_server.store.base import DeviceRecord
+from sync_server.unsealer import Task, Unsealed, Unsealer
 
-HANDOVER_MAGIC = b"GSHO"
-HANDOVER_VERSION = 1
-KIND_SEGMENT = 1
-KIND_PHOTO = 2
-MAX_HANDOVER_ENTRIES = 100_000
-_HEAD = struct.Struct(">4sBI")
-_LEN = struct.Struct(">I")
+__all__ = [
+    "KIND_PHOTO",
+    "KIND_SEGMENT",
+    "HandoverEntry",
+    "Summary",
+    "read_handover",
+    "run_ingest",
+    "summary_table",
+    "write_handover",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class HandoverEntry:
-    kind: int
-    data: bytes
-    sha256: str | None = None  # photos only
-
-
-def write_handover(entries: list[HandoverEntry]) -> bytes:
-    """The container a phone writes (here for tests and as the format's reference)."""
-    parts = [_HEAD.pack(HANDOVER_MAGIC, HANDOVER_VERSION, len(entries))]
-    for entry in entries:
-        parts.append(bytes([entry.kind]))
-        if entry.kind == KIND_PHOTO:
-            assert entry.sha256 is not None
-            parts.append(bytes.fromhex(entry.sha256))
-        parts.append(_LEN.pack(len(entry.data)))
-        parts.append(entry.data)
-    return b"".join(parts)
+GROUP_SEGMENTS = 64  # segments per commit
+GROUP_SECONDS = 0.5  # ... or fewer, so a server writing beside the ingest never waits long
 
 
-def read_handover(blob: bytes, max_entry_bytes: int = 64 * 1024 * 1024) -> list[HandoverEntry]:
-    """Parse a hand-over file; a damaged one is `segment.malformed` as a whole."""
-    if len(blob) < _HEAD.size:
-        raise GridsyncError("segment.malformed", "hand-over file cut short")
-    magic, version, count = _HEAD.unpack_from(blob)
-    if magic != HANDOVER_MAGIC:
-        raise GridsyncError("segment.malformed", "not a hand-over file")
-    if version != HANDOVER_VERSION:
-        raise GridsyncError("segment.bad_version", f"hand-over version {version}")
-    if count > MAX_HANDOVER_ENTRIES:
-        raise GridsyncError("segment.too_many_ops", f"{count} entries")
-    entries: list[HandoverEntry] = []
-    at = _HEAD.size
-    for _ in range(count):
-        if at >= len(blob) or blob[at] not in (KIND_SEGMENT, KIND_PHOTO):
-            raise GridsyncError("segment.malformed", f"bad entry at byte {at}")
-        kind = blob[at]
-        at += 1
-        sha = None
-        if kind == KIND_PHOTO:
-            sha = blob[at : at + 32].hex()
-            at += 32
-        if at + _LEN.size > len(blob):
-            raise GridsyncError("segment.malformed", "hand-over file cut short")
-        (length,) = _LEN.unpack_from(blob, at)
-        at += _LEN.size
-        if length > max_entry_bytes or at + length > len(blob):
-            raise GridsyncError("segment.malformed", f"entry at byte {at} runs past the end")
-        entries.append(HandoverEntry(kind, blob[at : at + length], sha))
-        at += length
-    if at != len(blob):
-        raise GridsyncError("segment.malformed", "trailing bytes after the last entry")
-    return entries
+def handover_limits(config: ServerConfig) -> HandoverLimits:
+    return HandoverLimits(max_segment_bytes=config.max_segment_bytes, max_photo_bytes=config.max_photo_bytes)
 
 
 # --- the run ------------------------------------------------------------------------------------------
@@ -133,7 +97,7 @@ class _Unit:
     device_id: str
     first_seq: int
     file: _SpoolFile
-    index: int  # entry index in a hand-over file; 0 for a .seg file
+    index: int  # the segment's index among a hand-over file's segments; -1 for a .seg file
 
 
 def _segments_of(spool_file: _SpoolFile, services: Services, summary: Summary) -> list[bytes]:
@@ -141,7 +105,7 @@ def _segments_of(spool_file: _SpoolFile, services: Services, summary: Summary) -
     if spool_file.path.suffix == ".seg":
         return [blob]
     segments = []
-    for entry in read_handover(blob, services.config.max_photo_bytes):
+    for entry in read_handover(blob, handover_limits(services.config)):
         if entry.kind == KIND_SEGMENT:
             segments.append(entry.data)
         elif entry.sha256 is not None and services.photos.store_whole(entry.sha256, entry.data):
@@ -166,7 +130,8 @@ def _index(services: Services, files: list[_SpoolFile], summary: Summary) -> lis
                 spool_file.problems.append({"entry": index, **_problem(exc)})
                 summary.segments["rejected"] += 1
                 continue
-            units.append(_Unit(header.device_id, header.first_seq, spool_file, index))
+            entry = -1 if spool_file.path.suffix == ".seg" else index
+            units.append(_Unit(header.device_id, header.first_seq, spool_file, entry))
             spool_file.pending += 1
     units.sort(key=lambda u: (u.device_id, u.first_seq, u.file.path.name))
     return units
@@ -190,8 +155,9 @@ def _finish(spool: Path, spool_file: _SpoolFile) -> None:
 
 
 def run_ingest(
-    services: Services, spool: Path, *, progress: bool = True, console: Console | None = None
+    services: Services, spool: Path, *, progress: bool = True, console: Console | None = None, workers: int = 1
 ) -> Summary:
+    """Apply a spool folder. `workers` processes open segments beside this one (0: all in-process)."""
     started = time.perf_counter()
     summary = Summary()
     paths = sorted(
@@ -205,15 +171,20 @@ def run_ingest(
     for spool_file in files:
         if spool_file.pending == 0:
             _finish(spool, spool_file)
-    with Progress(disable=not progress, console=console, transient=True) as bar:
+    devices: dict[str, DeviceRecord | None] = {}
+    unsealer = Unsealer(
+        crypto.private_raw(services.keys.encryption), services.config.limits, handover_limits(services.config),
+        workers=workers,
+    )  # fmt: skip
+    tasks = (
+        Task(number, str(unit.file.path), unit.index, _key(services, devices, unit.device_id))
+        for number, unit in enumerate(units)
+    )
+    with Progress(disable=not progress, console=console, transient=True) as bar, closing(unsealer.run(tasks)) as out:
         task = bar.add_task("ingest", total=len(units))
-        cache: dict[Path, list[bytes]] = {}
-        for unit in units:
-            _apply(services, unit, summary, cache)
-            bar.advance(task)
-            unit.file.pending -= 1
-            if unit.file.pending == 0:
-                _finish(spool, unit.file)
+        pending = iter(units)
+        while _apply_group(services, spool, pending, out, devices, summary):
+            bar.update(task, completed=sum(summary.segments.values()))
     summary.forced = services.reconciler.sweep_backlog(services.clock())
     summary.seconds = time.perf_counter() - started
     if progress or console is not None:
@@ -221,31 +192,59 @@ def run_ingest(
     return summary
 
 
-def _apply(services: Services, unit: _Unit, summary: Summary, cache: dict[Path, list[bytes]]) -> None:
-    blob = _segments_of_unit(unit, services, cache)
+def _key(services: Services, devices: dict[str, DeviceRecord | None], device_id: str) -> bytes | None:
+    """The key a worker verifies with; None (unknown or revoked) leaves the refusal to the main process."""
+    if device_id not in devices:
+        device = services.store.device(device_id)
+        devices[device_id] = device if device is not None and device.revoked_at is None else None
+    found = devices[device_id]
+    return None if found is None else found.signing_key
+
+
+def _apply_group(
+    services: Services, spool: Path, pending: Any, out: Any, devices: dict[str, DeviceRecord | None],
+    summary: Summary,
+) -> bool:  # fmt: skip
+    """Apply up to a group of segments under one commit; then move the files they completed.
+    False when nothing was left."""
+    finished: list[_SpoolFile] = []
+    applied = 0
+    with services.store.group():
+        until = time.perf_counter() + GROUP_SECONDS
+        for unit in pending:
+            _apply(services, unit, next(out), devices, summary)
+            unit.file.pending -= 1
+            if unit.file.pending == 0:
+                finished.append(unit.file)
+            applied += 1
+            if applied == GROUP_SEGMENTS or time.perf_counter() > until:
+                break
+    for spool_file in finished:
+        _finish(spool, spool_file)
+    return applied > 0
+
+
+def _apply(
+    services: Services, unit: _Unit, result: Unsealed, devices: dict[str, DeviceRecord | None], summary: Summary
+) -> None:
+    reconciler = services.reconciler
     try:
-        receipt = services.reconciler.apply_segment(blob, unit.file.received_at, services.clock())
+        device = devices.get(unit.device_id)
+        if result.code:
+            raise reconciler.refuse(GridsyncError(result.code, result.detail))
+        if result.header is None or device is None:  # not opened in a worker: the whole way here
+            receipt = reconciler.apply_segment(result.blob, unit.file.received_at, services.clock())
+        else:
+            opened = Opened(device, result.header, result.op_list())
+            receipt = reconciler.apply_opened(opened, result.blob, unit.file.received_at, services.clock())
     except GridsyncError as exc:
         summary.segments["rejected"] += 1
-        unit.file.problems.append({"entry": unit.index, "first_seq": unit.first_seq, **_problem(exc)})
+        unit.file.problems.append({"entry": max(unit.index, 0), "first_seq": unit.first_seq, **_problem(exc)})
         return
     unit.file.accepted += 1
     summary.segments[receipt["status"]] += 1
     if receipt["status"] == "applied":
         summary.ops.update(o["outcome"] for o in receipt["outcomes"])
-
-
-def _segments_of_unit(unit: _Unit, services: Services, cache: dict[Path, list[bytes]]) -> bytes:
-    """The unit's bytes. A hand-over file's segments are usually consecutive in the sorted order
-    (one phone, one file), so the last file parsed is kept: read once, not once per segment."""
-    if unit.file.path.suffix == ".seg":
-        return unit.file.path.read_bytes()
-    segments = cache.get(unit.file.path)
-    if segments is None:
-        cache.clear()
-        entries = read_handover(unit.file.path.read_bytes(), services.config.max_photo_bytes)
-        segments = cache[unit.file.path] = [e.data for e in entries if e.kind == KIND_SEGMENT]
-    return segments[unit.index]
 
 
 def summary_table(summary: Summary) -> Table:

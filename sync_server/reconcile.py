@@ -102,6 +102,11 @@ class Reconciler:
             self.drain_backlog(device.device_id, now)
         return receipt
 
+    def refuse(self, error: GridsyncError) -> GridsyncError:
+        """Count a refusal made outside `apply_segment` (the ingest's workers); returns it to raise."""
+        self.tally.count({"status": error.code})
+        return error
+
     def apply_opened(self, opened: Opened, blob: bytes, received_at: int, now: int) -> dict[str, Any]:
         """Reconcile a segment already verified, opened and validated elsewhere (the ingest's worker
         process, with the device key it was given). The device is checked again here, at apply time:

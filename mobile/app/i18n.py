@@ -92,7 +92,10 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "enroll.all_grids": ("全部网格", "All grids"),
     "enroll.department": ("部门：{department}", "Department: {department}"),
     "enroll.continue": ("开始工作", "Start work"),
-    "enroll.need_server": ("请填写服务器地址（http:// 或 https:// 开头）。", "Enter the server address (starting with http:// or https://)."),
+    "enroll.need_server": (
+        "请填写服务器地址（http:// 或 https:// 开头）。",
+        "Enter the server address (starting with http:// or https://).",
+    ),
     "enroll.need_code": ("请填写 12 位注册码。", "Enter the 12-character enrollment code."),
     "enroll.link_read": ("已从链接读取服务器地址和注册码。", "Server address and code read from the link."),
     # errors the app itself explains
@@ -149,7 +152,10 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "report.source.photo": ("照片中的位置", "Photo position"),
     "report.source.manual": ("手动标记", "Pinned by hand"),
     "report.locked": ("已锁定", "Locked"),
-    "report.no_location": ("还没有位置。可获取定位，或在地图上标记。", "No position yet. Get a GPS fix or pin it on the map."),
+    "report.no_location": (
+        "还没有位置。可获取定位，或在地图上标记。",
+        "No position yet. Get a GPS fix or pin it on the map.",
+    ),
     "report.gps_failed": ("无法获取定位：{reason}", "No GPS position: {reason}"),
     "report.gps_timeout": ("定位超时", "timed out"),
     "report.grid": ("网格：{grid}", "Grid: {grid}"),
@@ -181,7 +187,10 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "case.reported_at": ("上报时间", "Reported"),
     "case.description": ("描述", "Description"),
     "case.location": ("位置", "Location"),
-    "case.extension_pending": ("延期申请待批准：{hours} 小时", "Extension asked: {hours} h, waiting for approval"),
+    "case.extension_pending": (
+        "延期申请待批准：{hours} 小时",
+        "Extension asked: {hours} h, waiting for approval",
+    ),
     "case.photos": ("照片", "Photos"),
     "case.no_photos": ("暂无照片", "No photos yet"),
     "case.photo_missing": ("照片尚未下载", "Photo not downloaded yet"),
@@ -199,8 +208,14 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "case.done": ("已保存：{action}", "Saved: {action}"),
     "case.pending": ("{count} 项等待同步", "{count} waiting to sync"),
     "case.problems": ("需要注意", "Needs attention"),
-    "case.rejected_op": ("“{action}”被服务器拒绝：{message}", "“{action}” was refused by the server: {message}"),
-    "case.conflict": ("字段“{field}”有冲突：现为 {kept}，另一人提交 {proposed}", "Conflict on “{field}”: kept {kept}, other value {proposed}"),
+    "case.rejected_op": (
+        "“{action}”被服务器拒绝：{message}",
+        "“{action}” was refused by the server: {message}",
+    ),
+    "case.conflict": (
+        "字段“{field}”有冲突：现为 {kept}，另一人提交 {proposed}",
+        "Conflict on “{field}”: kept {kept}, other value {proposed}",
+    ),
     "case.keep": ("保留现值", "Keep current"),
     "case.take": ("采用新值", "Take other value"),
     "case.not_found": ("找不到此案件。", "This case is not on this device."),
@@ -217,7 +232,10 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "map.title": ("地图", "Map"),
     "map.my_position": ("我的位置", "My position"),
     "map.legend": ("图例", "Legend"),
-    "map.no_tiles": ("底图需要网络；没有网络时仍显示网格和案件。", "The base map needs a network; grids and cases still show without it."),
+    "map.no_tiles": (
+        "底图需要网络；没有网络时仍显示网格和案件。",
+        "The base map needs a network; grids and cases still show without it.",
+    ),
     "map.cases": ("{count} 个案件", "{count} cases"),
     # supervisor
     "sup.title": ("审批与评价", "Approvals and figures"),
@@ -249,13 +267,25 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "sync.last_ok": ("上次成功同步：{when}", "Last successful sync: {when}"),
     "sync.last_round": ("最近一次同步：{time}", "Last sync round: {time}"),
     "sync.never": ("还没有成功同步过。", "Not synced yet."),
-    "sync.result_ok": ("同步完成：上传 {sent} 项，收到 {received} 个更新。", "Synced: sent {sent}, received {received} updates."),
-    "sync.result_offline": ("没有网络，内容已安全保存在手机上，有网络时会自动上传。", "No network. Everything is saved on this phone and uploads when the network is back."),
+    "sync.result_ok": (
+        "同步完成：上传 {sent} 项，收到 {received} 个更新。",
+        "Synced: sent {sent}, received {received} updates.",
+    ),
+    "sync.result_offline": (
+        "没有网络，内容已安全保存在手机上，有网络时会自动上传。",
+        "No network. Everything is saved on this phone and uploads when the network is back.",
+    ),
     "sync.result_error": ("同步未完成：{message}", "Sync did not finish: {message}"),
-    "sync.rejected": ("{count} 项被服务器拒绝，请在案件中查看原因。", "{count} changes were refused; open the case to see why."),
+    "sync.rejected": (
+        "{count} 项被服务器拒绝，请在案件中查看原因。",
+        "{count} changes were refused; open the case to see why.",
+    ),
     "sync.export": ("导出交接文件", "Export hand-over file"),
     "sync.exported": ("已导出到 {path}", "Exported to {path}"),
-    "sync.export_hint": ("没有网络时，可把交接文件拷给管理员导入。", "With no network, copy the hand-over file to your administrator."),
+    "sync.export_hint": (
+        "没有网络时，可把交接文件拷给管理员导入。",
+        "With no network, copy the hand-over file to your administrator.",
+    ),
     "sync.progress": ("{done}/{total}", "{done}/{total}"),
     # settings
     "settings.title": ("设置", "Settings"),
@@ -268,9 +298,15 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "settings.device_id": ("设备编号", "Device id"),
     "settings.worker": ("人员", "Worker"),
     "settings.tile_url": ("地图底图地址", "Map tile address"),
-    "settings.tile_hint": ("例如 https://tile.openstreetmap.org/{z}/{x}/{y}.png", "e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
+    "settings.tile_hint": (
+        "例如 https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+    ),
     "settings.sign_out": ("退出登录", "Sign out"),
-    "settings.sign_out_confirm": ("确定退出？本机数据将被清除，需要重新注册。", "Sign out? This device's data is erased and it must be enrolled again."),
+    "settings.sign_out_confirm": (
+        "确定退出？本机数据将被清除，需要重新注册。",
+        "Sign out? This device's data is erased and it must be enrolled again.",
+    ),
     "settings.sign_out_pending": (
         "还有 {count} 项未上传！现在退出会丢失这些内容。请先同步，或导出交接文件。",
         "{count} changes are not uploaded! Signing out now loses them. Sync first, or export a hand-over file.",

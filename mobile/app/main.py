@@ -156,7 +156,9 @@ def run(argv: list[str] | None = None) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m mobile.app")
-    parser.add_argument("--web", action="store_true", help="serve to browsers (default on a headless machine)")
+    parser.add_argument(
+        "--web", action="store_true", help="serve to browsers (default on a headless machine)"
+    )
     parser.add_argument("--port", type=int, default=8550)
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)

@@ -26,7 +26,7 @@ from mobile.core.server_api import ServerApi
 from mobile.core.store import Store, default_data_dir
 from mobile.core.sync_client import SyncClient, SyncParts
 from mobile.core.views import CaseView, PendingCounts, Problem, SyncProblem, SyncProgress, SyncReport
-from shared.catalogue import Category, GridCell
+from shared.catalogue import Category, Department, GridCell
 from shared.errors import GridsyncError
 from shared.geo import GridIndex
 from shared.model import Case, Role
@@ -54,6 +54,9 @@ class Device:
         self.photo_store = PhotoStore(store.folder / "photos")
         self._listeners: list[Callable[[], None]] = []
         self._sync_lock: asyncio.Lock | None = None
+        #: a failed connection is retried this many times within a round, backing off from retry_delay
+        self.network_retries = 2
+        self.retry_delay = 0.5
         self._load()
 
     @classmethod
@@ -140,6 +143,9 @@ class Device:
 
     def recent_categories(self, n: int = 5) -> list[Category]:
         return [self._categories[c] for c in self.store.recent_category_codes(n) if c in self._categories]
+
+    def departments(self) -> list[Department]:
+        return self.store.departments()
 
     def grids(self) -> list[GridCell]:
         return list(self._grids)
@@ -316,6 +322,8 @@ class Device:
             device_id=self._identity.device_id,
             signing_key=self._keys.signing,
             clock_offset=int(self.store.state("clock_offset") or 0),
+            retries=self.network_retries,
+            retry_delay=self.retry_delay,
         )
 
     async def sync(self, progress: Callable[[SyncProgress], None] | None = None) -> SyncReport:

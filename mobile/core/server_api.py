@@ -8,8 +8,10 @@ the response's `Date` header and the request is signed again once.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +62,8 @@ class ServerApi:
         signing_key: Ed25519PrivateKey | None = None,
         clock_offset: int = 0,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        retries: int = 2,
+        retry_delay: float = 0.5,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.clock = clock
@@ -68,17 +72,30 @@ class ServerApi:
         self.clock_offset = clock_offset
         self.client = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
         self.bytes_sent = 0
+        self.retries = retries
+        self.retry_delay = retry_delay
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await self.client.send(request)
-        except httpx.TimeoutException as exc:
-            raise NetworkError(f"the server did not answer in time ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise NetworkError(f"cannot reach the server: {exc!s}"[:300]) from exc
+        """Send. A connection that could not be made is retried a few times with exponential backoff
+        and jitter: nothing left the phone, so nothing is sent twice. A request cut after it left is
+        not retried here; the next round asks the server where things stand (photo status, segment
+        receipts) and continues from there."""
+        attempt = 0
+        while True:
+            try:
+                return await self.client.send(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                if attempt >= self.retries:
+                    raise NetworkError(f"cannot reach the server: {exc!s}"[:300]) from exc
+            except httpx.TimeoutException as exc:
+                raise NetworkError(f"the server did not answer in time ({type(exc).__name__})") from exc
+            except httpx.TransportError as exc:
+                raise NetworkError(f"the connection to the server broke: {exc!s}"[:300]) from exc
+            await asyncio.sleep(self.retry_delay * 2**attempt * random.uniform(0.5, 1.5))
+            attempt += 1
 
     async def request(
         self,

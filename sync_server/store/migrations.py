@@ -98,7 +98,8 @@ CREATE TABLE conflict_resolutions (
 def _op_log_and_cells(db: sqlite3.Connection) -> None:
     """Outcomes and audit rows said the same thing twice per op: one `op_log` row now holds both
     (one insert per op instead of two). Cases get `near`, the duplicate rule's neighbourhood key
-    (see `store.cells`), so a segment's candidates are one indexed query."""
+    (see `store.cells`), so a segment's candidates are one indexed query; the index covers every
+    column the rule reads, so the query never reads a case's row (and its large document)."""
     for statement in _SCHEMA_V2.split(";\n"):
         if statement.strip():
             db.execute(statement)
@@ -125,7 +126,7 @@ DROP TABLE outcomes;
 DROP TABLE audit;
 ALTER TABLE cases ADD COLUMN near INTEGER;
 DROP INDEX cases_duplicates;
-CREATE INDEX cases_near ON cases(near, reported_at) WHERE near IS NOT NULL
+CREATE INDEX cases_near ON cases(near, reported_at, case_id, category, status, lat, lon)
 """
 
 

@@ -27,9 +27,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-]  # fmt: skip
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 PASSPHRASE = "e2e passphrase"
 SCREENSHOTS = REPO / "docs" / "screenshots"
 T = TypeVar("T")
@@ -44,9 +49,8 @@ def free_port() -> int:
 def wait_http(url: str, timeout: float = 60) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2):
-                return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2):
+            return
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
@@ -85,14 +89,27 @@ class City:
     def cli(self, *args: str) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "sync_server.cli", "--data-dir", str(self.data_dir), *args],
-            env=self.env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if done.returncode:
             raise RuntimeError(f"gridsync-server {' '.join(args)} failed: {done.stderr}")
         return done.stdout
 
-    def add_worker(self, worker_id: str, name: str, role: str, *, grids: str = "", department: str = "",
-                   all_grids: bool = False) -> None:  # fmt: skip
+    def add_worker(
+        self,
+        worker_id: str,
+        name: str,
+        role: str,
+        *,
+        grids: str = "",
+        department: str = "",
+        all_grids: bool = False,
+    ) -> None:
         args = ["admin", "add-worker", worker_id, "--name", name, "--role", role]
         if grids:
             args += ["--grids", grids]
@@ -104,7 +121,9 @@ class City:
 
     def enroll_code(self, worker_id: str) -> tuple[str, str]:
         """(code, gridsync:// link)."""
-        lines = [line.strip() for line in self.cli("admin", "enroll-code", worker_id).splitlines() if line.strip()]
+        lines = [
+            line.strip() for line in self.cli("admin", "enroll-code", worker_id).splitlines() if line.strip()
+        ]
         code = next(line for line in lines if len(line) == 14 and line.count("-") == 2)
         link = next(line for line in lines if line.startswith("gridsync://"))
         return code, link
@@ -114,10 +133,23 @@ class City:
             return
         with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "sync_server.cli", "--data-dir", str(self.data_dir), "serve",
-                 "--host", "127.0.0.1", "--port", str(self.port)],
-                env=self.env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "sync_server.cli",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                env=self.env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         wait_http(self.url + "/health")
 
     def stop(self) -> None:
@@ -157,8 +189,11 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     with (root / "app.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "mobile.app", "--web", "--port", str(port)],
-            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url)

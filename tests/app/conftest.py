@@ -13,7 +13,6 @@ import pytest
 from tests.app.browser_fixtures import app_server, browser, city, screenshots  # noqa: F401
 from tests.mobile.conftest import clock, offline_device, server  # noqa: F401
 
-
 FAILURE_SHOTS = Path(tempfile.gettempdir()) / "gridsync-e2e-failures"
 
 

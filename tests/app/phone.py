@@ -9,16 +9,18 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 TIMEOUT_MS = 30_000
 
 
 class Phone:
     #: open phones, so a failing test can leave a screenshot of each behind (see conftest)
-    open_phones: list[Phone] = []
+    open_phones: ClassVar[list[Phone]] = []
 
-    def __init__(self, browser: Any, url: str, *, locale: str, lat: float, lon: float, accuracy: float = 8) -> None:
+    def __init__(
+        self, browser: Any, url: str, *, locale: str, lat: float, lon: float, accuracy: float = 8
+    ) -> None:
         self.context = browser.new_context(
             locale=locale,
             viewport={"width": 412, "height": 915},
@@ -88,7 +90,7 @@ class Phone:
             try:
                 chosen.first.wait_for(timeout=5_000)
                 return
-            except Exception:  # noqa: BLE001 - a tap lost in a transition: tap again, as a person would
+            except Exception:
                 continue
         chosen.first.wait_for()
 

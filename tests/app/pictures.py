@@ -23,7 +23,9 @@ def street_scene(kind: str, size: tuple[int, int] = (1200, 900)) -> bytes:
         draw.polygon([(cx - r, cy), (cx - r // 3, cy - r // 2), (cx, cy + r // 3)], fill=(70, 70, 70))
         draw.polygon([(cx - 40, cy - 60), (cx + 60, cy - 10), (cx + 20, cy + 70)], fill=(200, 60, 40))  # cone
     else:
-        draw.ellipse([cx - r, cy - r // 2, cx + r, cy + r // 2], fill=(60, 60, 62), outline=(30, 30, 30), width=8)
+        draw.ellipse(
+            [cx - r, cy - r // 2, cx + r, cy + r // 2], fill=(60, 60, 62), outline=(30, 30, 30), width=8
+        )
         for i in range(-2, 3):
             draw.line([cx - r + 30, cy + i * 18, cx + r - 30, cy + i * 18], fill=(90, 90, 95), width=6)
         if kind == "verification":

@@ -56,7 +56,9 @@ def sync_now(phone: Phone, tab: str, button: str, done: str | re.Pattern[str]) -
     """Tap "sync now" and wait for *this* round: the sync screen shows when the last round ended, to
     the second, so a new round shows a new time (the tap waits for the next second first)."""
     phone.tab(tab)
-    stamp = phone.page.get_by_text(re.compile(r"(最近一次同步|Last sync round)：?:? ?\d\d:\d\d:\d\d|还没有成功同步过|Not synced yet")).first
+    stamp = phone.page.get_by_text(
+        re.compile(r"(最近一次同步|Last sync round)：?:? ?\d\d:\d\d:\d\d|还没有成功同步过|Not synced yet")
+    ).first
     stamp.wait_for()
     before = stamp.inner_text()
     time.sleep(1.05 - (time.time() % 1))
@@ -235,8 +237,8 @@ def test_switching_language_changes_the_screen_text_and_every_main_screen_is_pic
         if lang == "zh":
             phone.page.get_by_role("radio", name="English").click()
             phone.see("Language")
-            phone.see("Follow the device")
-            assert not phone.sees_now("跟随系统")
+            phone.page.get_by_role("radio", name="Follow the device").wait_for()
+            assert phone.page.get_by_role("radio", name="跟随系统").count() == 0
     phone.tab("My work")
     if phone.sees_now(MANHOLE_EN):
         phone.tap_text(MANHOLE_EN)

@@ -17,8 +17,12 @@ APP = Path(__file__).resolve().parents[2] / "mobile" / "app"
 def test_every_key_has_chinese_and_english_text() -> None:
     for key, (zh, en) in STRINGS.items():
         assert zh.strip() and en.strip(), key
-        assert zh != en or key.startswith("settings.language.") or not re.search(r"[A-Za-z]{3}", en) or key in {
-            "home.hello", "case.timeline_entry", "sync.progress"}, f"{key} is not translated"
+        assert (
+            zh != en
+            or key.startswith("settings.language.")
+            or not re.search(r"[A-Za-z]{3}", en)
+            or key in {"home.hello", "case.timeline_entry", "sync.progress"}
+        ), f"{key} is not translated"
 
 
 def test_both_languages_use_the_same_placeholders() -> None:

@@ -165,6 +165,7 @@ class Server:
     ) -> Device:
         code = self.add_worker(worker_id, role, grids, department, all_grids)
         device = Device.open(folder, MemorySecretStore(), clock=self.clock, transport=self.transport)
+        device.retry_delay = 0.0  # faults here are injected on purpose; no need to wait them out
         run(device.enroll(self.url, code))
         self.devices.append(device)
         return device

@@ -53,7 +53,7 @@ def test_an_ingest_stopped_halfway_can_be_run_again(
     worker: TestDevice, services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spool, _ = _spool(tmp_path, worker, 4)
-    real = Reconciler.apply_segment
+    real = Reconciler.apply_opened
     calls = {"n": 0}
 
     def stop_on_third(self: Reconciler, *args: Any, **kwargs: Any) -> Any:
@@ -62,7 +62,7 @@ def test_an_ingest_stopped_halfway_can_be_run_again(
             raise KeyboardInterrupt
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Reconciler, "apply_segment", stop_on_third)
+    monkeypatch.setattr(Reconciler, "apply_opened", stop_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_ingest(services, spool, progress=False)
     monkeypatch.undo()

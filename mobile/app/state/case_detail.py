@@ -82,7 +82,9 @@ class CaseState:
             rows.append((t("case.deadline"), self.tr.when(c.deadline) + mark))
         if c.location is not None:
             loc = c.location
-            rows.append((t("case.location"), f"{loc.lat:.6f}, {loc.lon:.6f} · {t(f'report.source.{loc.source}')}"))
+            rows.append(
+                (t("case.location"), f"{loc.lat:.6f}, {loc.lon:.6f} · {t(f'report.source.{loc.source}')}")
+            )
         if c.address:
             rows.append((t("report.address"), c.address))
         if c.description:
@@ -234,4 +236,6 @@ class CaseState:
         return True
 
 
-_OUTCOMES = {f"case.outcome.{o}" for o in ("applied", "rejected", "soft_conflict", "hard_conflict", "duplicate")}
+_OUTCOMES = {
+    f"case.outcome.{o}" for o in ("applied", "rejected", "soft_conflict", "hard_conflict", "duplicate")
+}

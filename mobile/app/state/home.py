@@ -68,7 +68,9 @@ class HomeState:
                     status=str(c.status),
                     status_label=self.tr.status(str(c.status)),
                     place=c.address or grids.get(c.grid_code, c.grid_code),
-                    deadline="" if not c.deadline else self.tr.t("home.deadline", when=self.tr.when(c.deadline)),
+                    deadline=""
+                    if not c.deadline
+                    else self.tr.t("home.deadline", when=self.tr.when(c.deadline)),
                     overdue=bool(v.overdue),
                     pending=bool(v.pending),
                     problem=any(p.kind == "rejected" for p in v.problems),

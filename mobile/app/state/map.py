@@ -56,7 +56,9 @@ class MapState:
         for g in self.device.grids():
             ring = g.polygon[0]
             out.append(
-                GridOutline(g.code, g.name(self.tr.lang), [(lat, lon) for lon, lat in ring], every or g.code in mine)
+                GridOutline(
+                    g.code, g.name(self.tr.lang), [(lat, lon) for lon, lat in ring], every or g.code in mine
+                )
             )
         return out
 

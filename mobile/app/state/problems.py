@@ -22,6 +22,11 @@ def problem_text(problem: Problem, tr: Translator) -> str:
 def op_label(op_kind: str, tr: Translator) -> str:
     """An op kind ("transition:close", "note", "create"…) as the name of what the person did."""
     kind = op_kind.split(":", 1)[-1] if ":" in op_kind else op_kind
-    kind = {"add_note": "note", "note": "note", "add_photo": "photo", "photo": "photo",
-            "resolve_conflict": "resolve"}.get(kind, kind)  # fmt: skip
+    kind = {
+        "add_note": "note",
+        "note": "note",
+        "add_photo": "photo",
+        "photo": "photo",
+        "resolve_conflict": "resolve",
+    }.get(kind, kind)
     return tr.action(kind)

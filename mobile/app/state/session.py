@@ -45,7 +45,10 @@ class AppSession:
         self.tr = Translator(self.settings.effective_language(self.device_locales))
         self.secrets = secrets if secrets is not None else FileSecretStore(self.folder / "secrets")
         self.device = Device.open(
-            self.folder, self.secrets, clock=lambda: int(clock()), transport=transport  # type: ignore[arg-type]
+            self.folder,
+            self.secrets,
+            clock=lambda: int(clock()),
+            transport=transport,  # type: ignore[arg-type]
         )
 
     @property

@@ -52,8 +52,14 @@ class SupervisorState:
             else:
                 why = "other"
             out.append(
-                QueueRow(c.case_id, names.get(c.category, c.category), c.case_no or self.tr.t("case.number_pending"),
-                         str(c.status), self.tr.status(str(c.status)), self.tr.t(f"sup.why.{why}"))  # fmt: skip
+                QueueRow(
+                    c.case_id,
+                    names.get(c.category, c.category),
+                    c.case_no or self.tr.t("case.number_pending"),
+                    str(c.status),
+                    self.tr.status(str(c.status)),
+                    self.tr.t(f"sup.why.{why}"),
+                )
             )
         return out
 
@@ -80,6 +86,8 @@ class SupervisorState:
             (self.tr.t("sup.valid_reports"), int(d.get("valid", 0))),
             (self.tr.t("sup.overdue"), int(d.get("overdue", 0))),
         ]
-        rows += [(self.tr.status(s), n) for s, n in sorted(d.get("by_status", {}).items(), key=lambda kv: -kv[1])]
+        rows += [
+            (self.tr.status(s), n) for s, n in sorted(d.get("by_status", {}).items(), key=lambda kv: -kv[1])
+        ]
         top = max((n for _, n in rows), default=0) or 1
         return [Bar(label, n, str(n), n / top) for label, n in rows]

@@ -29,8 +29,13 @@ class ApprovalsScreen(Screen):
                     ft.Column(
                         [
                             ft.Text(r.title, size=18, weight=ft.FontWeight.BOLD),
-                            ft.Row([widgets.status_chip(r.status, r.status_label),
-                                    widgets.chip(r.why, ft.Colors.PURPLE_800)], wrap=True),  # fmt: skip
+                            ft.Row(
+                                [
+                                    widgets.status_chip(r.status, r.status_label),
+                                    widgets.chip(r.why, ft.Colors.PURPLE_800),
+                                ],
+                                wrap=True,
+                            ),
                             ft.Text(r.number, size=14, color=ft.Colors.GREY_800),
                         ],
                         spacing=6,
@@ -48,8 +53,12 @@ class ApprovalsScreen(Screen):
             rows.append(ft.Text(self.t("sup.queue_empty"), size=16))
         return [
             widgets.section(f"{self.t('sup.queue')} ({len(queue)})", *rows),
-            widgets.section(self.t("sup.dashboard"), *[self._bar(b, ft.Colors.BLUE_800) for b in self.state.rate_bars()]),
-            widgets.section(self.t("sup.by_status"), *[self._bar(b, ft.Colors.TEAL_800) for b in self.state.count_bars()]),
+            widgets.section(
+                self.t("sup.dashboard"), *[self._bar(b, ft.Colors.BLUE_800) for b in self.state.rate_bars()]
+            ),
+            widgets.section(
+                self.t("sup.by_status"), *[self._bar(b, ft.Colors.TEAL_800) for b in self.state.count_bars()]
+            ),
         ]
 
     def _bar(self, bar: Bar, colour: str) -> ft.Control:
@@ -60,7 +69,9 @@ class ApprovalsScreen(Screen):
                 ft.Stack(
                     [
                         ft.Container(width=width, height=22, bgcolor=ft.Colors.GREY_300, border_radius=6),
-                        ft.Container(width=max(2, width * bar.fraction), height=22, bgcolor=colour, border_radius=6),
+                        ft.Container(
+                            width=max(2, width * bar.fraction), height=22, bgcolor=colour, border_radius=6
+                        ),
                     ],
                     width=width,
                     height=22,

@@ -37,14 +37,20 @@ class CaseScreen(Screen):
         c = v.case
         category = next((x for x in self.device.categories() if x.code == c.category), None)
         head: list[ft.Control] = [
-            ft.Text(category.name(self.session.tr.lang) if category else c.category, size=22,
-                    weight=ft.FontWeight.BOLD, color=widgets.INK),  # fmt: skip
+            ft.Text(
+                category.name(self.session.tr.lang) if category else c.category,
+                size=22,
+                weight=ft.FontWeight.BOLD,
+                color=widgets.INK,
+            ),
         ]
         marks: list[ft.Control] = [widgets.status_chip(str(c.status), self.session.tr.status(str(c.status)))]
         if v.overdue:
             marks.append(widgets.chip(self.t("home.overdue"), widgets.WARN, icon=ft.Icons.ALARM))
         if v.pending:
-            marks.append(widgets.chip(self.t("home.not_synced"), ft.Colors.ORANGE_900, icon=ft.Icons.CLOUD_UPLOAD))
+            marks.append(
+                widgets.chip(self.t("home.not_synced"), ft.Colors.ORANGE_900, icon=ft.Icons.CLOUD_UPLOAD)
+            )
         head.append(ft.Row(marks, wrap=True, spacing=6))
         out: list[ft.Control] = [ft.Column(head, spacing=8)]
         if s.error:
@@ -53,8 +59,11 @@ class CaseScreen(Screen):
             out.append(widgets.message_box(s.message))
         problems = s.problems()
         if problems:
-            out.append(widgets.section(self.t("case.problems"),
-                                       *[ft.Text(p, size=16, color=widgets.WARN) for p in problems]))  # fmt: skip
+            out.append(
+                widgets.section(
+                    self.t("case.problems"), *[ft.Text(p, size=16, color=widgets.WARN) for p in problems]
+                )
+            )
         if s.actions():
             out.append(self._actions())
         conflicts = s.open_conflicts()
@@ -79,8 +88,12 @@ class CaseScreen(Screen):
         if not actions:
             return widgets.section(self.t("case.actions"), ft.Text(self.t("case.no_actions"), size=16))
         buttons = [
-            widgets.big_button(a.label, self._act_handler(a), primary=a.action not in DANGER,
-                                       colour=ft.Colors.GREEN_800 if a.action == "close" else None)  # fmt: skip
+            widgets.big_button(
+                a.label,
+                self._act_handler(a),
+                primary=a.action not in DANGER,
+                colour=ft.Colors.GREEN_800 if a.action == "close" else None,
+            )
             for a in actions
         ]
         return widgets.section(self.t("case.actions"), *buttons)
@@ -88,12 +101,18 @@ class CaseScreen(Screen):
     def _conflicts(self, conflicts: list) -> ft.Control:  # type: ignore[type-arg]
         rows: list[ft.Control] = []
         for cf in conflicts:
-            rows.append(ft.Text(self.t("case.conflict", field=cf.field, kept=cf.kept, proposed=cf.proposed), size=16))
+            rows.append(
+                ft.Text(self.t("case.conflict", field=cf.field, kept=cf.kept, proposed=cf.proposed), size=16)
+            )
             rows.append(
                 ft.Row(
                     [
-                        widgets.small_button(self.t("case.keep"), lambda e, i=cf.conflict_id: self._resolve(i, "keep")),
-                        widgets.small_button(self.t("case.take"), lambda e, i=cf.conflict_id: self._resolve(i, "take")),
+                        widgets.small_button(
+                            self.t("case.keep"), lambda e, i=cf.conflict_id: self._resolve(i, "keep")
+                        ),
+                        widgets.small_button(
+                            self.t("case.take"), lambda e, i=cf.conflict_id: self._resolve(i, "take")
+                        ),
                     ],
                     wrap=True,
                 )
@@ -116,8 +135,12 @@ class CaseScreen(Screen):
         if data is None:
             inner: ft.Control = ft.Container(
                 ft.Text(self.t("case.photo_missing"), size=12, text_align=ft.TextAlign.CENTER),
-                width=110, height=110, bgcolor=ft.Colors.GREY_300, alignment=ft.Alignment.CENTER, border_radius=8,
-            )  # fmt: skip
+                width=110,
+                height=110,
+                bgcolor=ft.Colors.GREY_300,
+                alignment=ft.Alignment.CENTER,
+                border_radius=8,
+            )
         else:
             inner = ft.Image(src=data, width=110, height=110, fit=ft.BoxFit.COVER, border_radius=8)
         return ft.Container(inner, on_click=lambda e: self._enlarge(photo), tooltip=self.t("case.enlarge"))
@@ -129,7 +152,10 @@ class CaseScreen(Screen):
         ]
         field = widgets.text_field(self.t("case.note_text"), multiline=True)
         self._note_field = field
-        lines += [field, widgets.small_button(self.t("case.add_note"), self._add_note, icon=ft.Icons.NOTE_ADD)]
+        lines += [
+            field,
+            widgets.small_button(self.t("case.add_note"), self._add_note, icon=ft.Icons.NOTE_ADD),
+        ]
         return widgets.section(self.t("case.notes"), *lines)
 
     # --- handlers ---------------------------------------------------------------------------------
@@ -186,14 +212,20 @@ class ActionDialog:
     def open(self) -> None:
         t, spec = self.screen.t, self.spec
         self.reason = widgets.text_field(t("case.reason"), multiline=True) if spec.needs_reason else None
-        self.hours = widgets.text_field(t("case.hours"), "8", keyboard_type=ft.KeyboardType.NUMBER) if spec.needs_hours else None
+        self.hours = (
+            widgets.text_field(t("case.hours"), "8", keyboard_type=ft.KeyboardType.NUMBER)
+            if spec.needs_hours
+            else None
+        )
         self.department = None
         if spec.needs_department:
             pairs = self.screen.state.departments()
             self.department = ft.Dropdown(
-                label=t("case.department_pick"), value=pairs[0][0] if pairs else None,
-                options=[ft.DropdownOption(key=code, text=name) for code, name in pairs], width=320,
-            )  # fmt: skip
+                label=t("case.department_pick"),
+                value=pairs[0][0] if pairs else None,
+                options=[ft.DropdownOption(key=code, text=name) for code, name in pairs],
+                width=320,
+            )
         self.column = ft.Column(tight=True, width=340, spacing=12)
         self._fill()
         self.screen.page.show_dialog(
@@ -215,8 +247,14 @@ class ActionDialog:
             if spec.photo_required:
                 controls.append(ft.Text(t("case.needs_photo", stage=stage), size=15))
             if self.thumb is not None:
-                controls.append(ft.Image(src=self.thumb, width=120, height=120, fit=ft.BoxFit.COVER, border_radius=8))
-            controls.append(widgets.small_button(t("case.add_stage_photo", stage=stage), self._pick, icon=ft.Icons.ADD_A_PHOTO))
+                controls.append(
+                    ft.Image(src=self.thumb, width=120, height=120, fit=ft.BoxFit.COVER, border_radius=8)
+                )
+            controls.append(
+                widgets.small_button(
+                    t("case.add_stage_photo", stage=stage), self._pick, icon=ft.Icons.ADD_A_PHOTO
+                )
+            )
         if self.problem:
             controls.append(ft.Text(self.problem, color=widgets.WARN, size=15))
         self.column.controls = controls

@@ -27,8 +27,10 @@ class GeolocatorSource:
     async def current(self, timeout_s: float) -> Fix:
         config = fg.GeolocatorConfiguration(accuracy=fg.GeolocatorPositionAccuracy.BEST)
         try:
-            position = await asyncio.wait_for(self.geolocator.get_current_position(config), max(1.0, timeout_s))
-        except (TimeoutError, asyncio.TimeoutError) as exc:
+            position = await asyncio.wait_for(
+                self.geolocator.get_current_position(config), max(1.0, timeout_s)
+            )
+        except TimeoutError as exc:
             raise LocationUnavailable(self.tr.t("report.gps_timeout")) from exc
         except RuntimeError as exc:  # no permission, location off (the client reports it)
             raise LocationUnavailable(str(exc) or type(exc).__name__) from exc
@@ -48,9 +50,11 @@ class PickerPhotoSource:
 
     async def pick(self) -> list[bytes]:
         files = await self.picker.pick_files(
-            file_type=ft.FilePickerFileType.IMAGE, allow_multiple=True, with_data=self.web,
+            file_type=ft.FilePickerFileType.IMAGE,
+            allow_multiple=True,
+            with_data=self.web,
             cancel_upload_on_window_blur=False,
-        )  # fmt: skip
+        )
         out = []
         for f in files or []:
             if f.bytes is not None:

@@ -27,13 +27,17 @@ class EnrollScreen(Screen):
         link = widgets.text_field(self.t("enroll.link"), on_submit=self._link_submitted, multiline=False)
         self._link = link
         server = widgets.text_field(
-            self.t("enroll.server"), s.server, on_change=lambda e: s.set_server(e.control.value or ""),
+            self.t("enroll.server"),
+            s.server,
+            on_change=lambda e: s.set_server(e.control.value or ""),
             keyboard_type=ft.KeyboardType.URL,
-        )  # fmt: skip
+        )
         code = widgets.text_field(
-            self.t("enroll.code"), s.code, on_change=lambda e: s.set_code(e.control.value or ""),
+            self.t("enroll.code"),
+            s.code,
+            on_change=lambda e: s.set_code(e.control.value or ""),
             capitalization=ft.TextCapitalization.CHARACTERS,
-        )  # fmt: skip
+        )
         out: list[ft.Control] = [
             ft.Text(self.t("enroll.intro"), size=16, color=widgets.INK),
             server,
@@ -41,7 +45,9 @@ class EnrollScreen(Screen):
             widgets.big_button(self.t("enroll.submit"), self._submit, icon=ft.Icons.LOGIN, disabled=s.busy),
         ]
         if s.busy:
-            out.append(ft.Row([ft.ProgressRing(width=24, height=24), ft.Text(self.t("enroll.working"), size=16)]))
+            out.append(
+                ft.Row([ft.ProgressRing(width=24, height=24), ft.Text(self.t("enroll.working"), size=16)])
+            )
         if s.problem is not None:
             out.append(widgets.message_box(s.problem.message, error=True))
         out += [
@@ -56,7 +62,9 @@ class EnrollScreen(Screen):
         assert ident is not None
         lang = self.session.tr.lang
         names = {g.code: g.name(lang) for g in self.device.grids()}
-        grids = self.t("enroll.all_grids") if ident.all_grids else "、".join(names.get(g, g) for g in ident.grids)
+        grids = (
+            self.t("enroll.all_grids") if ident.all_grids else "、".join(names.get(g, g) for g in ident.grids)
+        )
         facts = [
             ft.Text(self.t("enroll.welcome", name=ident.name), size=24, weight=ft.FontWeight.BOLD),
             ft.Text(self.session.tr.role(ident.role), size=18),

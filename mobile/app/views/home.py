@@ -26,15 +26,21 @@ class HomeScreen(Screen):
         out: list[ft.Control] = []
         if ident is not None:
             out.append(
-                ft.Text(self.t("home.hello", name=ident.name, role=self.session.tr.role(ident.role)),
-                        size=16, color=ft.Colors.GREY_800)  # fmt: skip
+                ft.Text(
+                    self.t("home.hello", name=ident.name, role=self.session.tr.role(ident.role)),
+                    size=16,
+                    color=ft.Colors.GREY_800,
+                )
             )
         out.append(ft.Text(s.sync_line(), size=14, color=ft.Colors.GREY_800))
         out.append(
             widgets.text_field(
-                self.t("home.search"), s.text, prefix_icon=ft.Icons.SEARCH, on_submit=self._search,
+                self.t("home.search"),
+                s.text,
+                prefix_icon=ft.Icons.SEARCH,
+                on_submit=self._search,
                 on_change=self._typed,
-            )  # fmt: skip
+            )
         )
         out.append(
             ft.Row(
@@ -61,31 +67,42 @@ class HomeScreen(Screen):
         if ident is None or ident.role != "worker":
             return None
         return ft.FloatingActionButton(
-            icon=ft.Icons.ADD_A_PHOTO, content=self.t("home.new_report"), on_click=lambda e: self.shell.go("/report"),
+            icon=ft.Icons.ADD_A_PHOTO,
+            content=self.t("home.new_report"),
+            on_click=lambda e: self.shell.go("/report"),
             tooltip=self.t("home.new_report"),
-        )  # fmt: skip
+        )
 
     def _card(self, r: CaseRow) -> ft.Control:
         marks: list[ft.Control] = [widgets.status_chip(r.status, r.status_label)]
         if r.overdue:
             marks.append(widgets.chip(self.t("home.overdue"), widgets.WARN, icon=ft.Icons.ALARM))
         if r.pending:
-            marks.append(widgets.chip(self.t("home.not_synced"), ft.Colors.ORANGE_900, icon=ft.Icons.CLOUD_UPLOAD))
+            marks.append(
+                widgets.chip(self.t("home.not_synced"), ft.Colors.ORANGE_900, icon=ft.Icons.CLOUD_UPLOAD)
+            )
         if r.problem:
             marks.append(widgets.chip(self.t("home.problem"), widgets.WARN, icon=ft.Icons.ERROR))
         if r.conflict:
-            marks.append(widgets.chip(self.t("home.conflict"), ft.Colors.PURPLE_800, icon=ft.Icons.CALL_SPLIT))
+            marks.append(
+                widgets.chip(self.t("home.conflict"), ft.Colors.PURPLE_800, icon=ft.Icons.CALL_SPLIT)
+            )
         lines: list[ft.Control] = [
             ft.Text(r.title, size=18, weight=ft.FontWeight.BOLD, color=widgets.INK),
             ft.Row(marks, wrap=True, spacing=6),
             ft.Text(f"{r.number} · {r.place}", size=14, color=ft.Colors.GREY_800),
         ]
         if r.deadline:
-            lines.append(ft.Text(r.deadline, size=14, color=widgets.WARN if r.overdue else ft.Colors.GREY_900))
+            lines.append(
+                ft.Text(r.deadline, size=14, color=widgets.WARN if r.overdue else ft.Colors.GREY_900)
+            )
         return ft.Container(
             content=ft.Column(lines, spacing=6, tight=True),
             bgcolor=ft.Colors.WHITE,
-            border=ft.Border.all(2 if r.overdue or r.problem else 1, widgets.WARN if r.overdue or r.problem else ft.Colors.GREY_400),
+            border=ft.Border.all(
+                2 if r.overdue or r.problem else 1,
+                widgets.WARN if r.overdue or r.problem else ft.Colors.GREY_400,
+            ),
             border_radius=12,
             padding=ft.Padding.all(14),
             on_click=lambda e, cid=r.case_id: self.shell.go(f"/case/{cid}"),

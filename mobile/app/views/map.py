@@ -38,7 +38,11 @@ def build_map(
     markers = [
         fm.Marker(
             content=ft.Container(
-                ft.Icon(ft.Icons.LOCATION_ON, color=widgets.STATUS_COLOURS.get(m.status, ft.Colors.GREY_700), size=34),
+                ft.Icon(
+                    ft.Icons.LOCATION_ON,
+                    color=widgets.STATUS_COLOURS.get(m.status, ft.Colors.GREY_700),
+                    size=34,
+                ),
                 tooltip=m.label,
                 on_click=(lambda e, cid=m.case_id: on_marker(cid)) if on_marker else None,
             ),
@@ -57,8 +61,12 @@ def build_map(
         )
     if pin is not None:
         markers.append(
-            fm.Marker(content=ft.Icon(ft.Icons.PUSH_PIN, color=ft.Colors.BLACK, size=34),
-                      coordinates=fm.MapLatitudeLongitude(*pin), width=36, height=36)  # fmt: skip
+            fm.Marker(
+                content=ft.Icon(ft.Icons.PUSH_PIN, color=ft.Colors.BLACK, size=34),
+                coordinates=fm.MapLatitudeLongitude(*pin),
+                width=36,
+                height=36,
+            )
         )
     layers: list[fm.MapLayer] = []
     if tile_url:
@@ -98,8 +106,12 @@ class MapScreen(Screen):
             for s in ("reported", "dispatched", "handling", "reported_back", "verified", "closed")
         ]
         return [
-            build_map(self.state, self.session.settings.tile_url, height=480,
-                      on_marker=lambda cid: self.shell.go(f"/case/{cid}")),  # fmt: skip
+            build_map(
+                self.state,
+                self.session.settings.tile_url,
+                height=480,
+                on_marker=lambda cid: self.shell.go(f"/case/{cid}"),
+            ),
             ft.Text(self.t("map.cases", count=len(self.state.markers())), size=16),
             ft.Row(legend, wrap=True, spacing=6),
             ft.Text(self.t("map.no_tiles"), size=13, color=ft.Colors.GREY_800),

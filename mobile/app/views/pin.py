@@ -26,8 +26,12 @@ class PinDialog:
 
     def open(self) -> None:
         t = self.screen.t
-        self.lat = widgets.text_field(t("report.pin_lat"), f"{self.point[0]:.6f}", keyboard_type=ft.KeyboardType.NUMBER)
-        self.lon = widgets.text_field(t("report.pin_lon"), f"{self.point[1]:.6f}", keyboard_type=ft.KeyboardType.NUMBER)
+        self.lat = widgets.text_field(
+            t("report.pin_lat"), f"{self.point[0]:.6f}", keyboard_type=ft.KeyboardType.NUMBER
+        )
+        self.lon = widgets.text_field(
+            t("report.pin_lon"), f"{self.point[1]:.6f}", keyboard_type=ft.KeyboardType.NUMBER
+        )
         self.holder = ft.Container(self._map(), height=300, width=340)
         self.screen.page.show_dialog(
             ft.AlertDialog(
@@ -41,8 +45,14 @@ class PinDialog:
         )
 
     def _map(self) -> ft.Control:
-        return build_map(self.map_state, self.screen.session.settings.tile_url, height=300, on_tap=self._tapped,
-                         pin=self.point, zoom=17)  # fmt: skip
+        return build_map(
+            self.map_state,
+            self.screen.session.settings.tile_url,
+            height=300,
+            on_tap=self._tapped,
+            pin=self.point,
+            zoom=17,
+        )
 
     def _tapped(self, lat: float, lon: float) -> None:
         self.point = (lat, lon)

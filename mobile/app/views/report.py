@@ -44,11 +44,19 @@ class ReportScreen(Screen):
         out.append(
             widgets.section(
                 self.t("case.description"),
-                widgets.text_field(self.t("report.description"), s.description, multiline=True, min_lines=2,
-                                   on_change=lambda e: setattr(s, "description", e.control.value or "")),
-                widgets.text_field(self.t("report.address"), s.address,
-                                   on_change=lambda e: setattr(s, "address", e.control.value or "")),
-            )  # fmt: skip
+                widgets.text_field(
+                    self.t("report.description"),
+                    s.description,
+                    multiline=True,
+                    min_lines=2,
+                    on_change=lambda e: setattr(s, "description", e.control.value or ""),
+                ),
+                widgets.text_field(
+                    self.t("report.address"),
+                    s.address,
+                    on_change=lambda e: setattr(s, "address", e.control.value or ""),
+                ),
+            )
         )
         out.append(self._on_spot())
         if self.show_missing and s.missing():
@@ -62,20 +70,36 @@ class ReportScreen(Screen):
         if s.category is not None:
             c, lang = s.category, self.session.tr.lang
             chosen.append(
-                ft.Text(f"{c.major_name(lang)} › {c.name(lang)} ({c.code})", size=18, weight=ft.FontWeight.BOLD,
-                        color=ft.Colors.BLUE_900)  # fmt: skip
+                ft.Text(
+                    f"{c.major_name(lang)} › {c.name(lang)} ({c.code})",
+                    size=18,
+                    weight=ft.FontWeight.BOLD,
+                    color=ft.Colors.BLUE_900,
+                )
             )
         recent = self.device.recent_categories(5)
         quick = [
-            ft.Chip(label=ft.Text(c.name(self.session.tr.lang), size=15), selected=s.category == c,
-                    on_select=lambda e, code=c.code: self._pick(code))  # fmt: skip
+            ft.Chip(
+                label=ft.Text(c.name(self.session.tr.lang), size=15),
+                selected=s.category == c,
+                on_select=lambda e, code=c.code: self._pick(code),
+            )
             for c in recent
         ]
         parts: list[ft.Control] = [*chosen]
         if quick:
-            parts += [ft.Text(self.t("report.recent"), size=14, color=ft.Colors.GREY_800), ft.Row(quick, wrap=True)]
-        parts.append(widgets.big_button(self.t("report.category_pick"), self._open_picker,
-                                                icon=ft.Icons.CATEGORY, primary=s.category is None))  # fmt: skip
+            parts += [
+                ft.Text(self.t("report.recent"), size=14, color=ft.Colors.GREY_800),
+                ft.Row(quick, wrap=True),
+            ]
+        parts.append(
+            widgets.big_button(
+                self.t("report.category_pick"),
+                self._open_picker,
+                icon=ft.Icons.CATEGORY,
+                primary=s.category is None,
+            )
+        )
         return widgets.section(self.t("report.category"), *parts)
 
     def _photos(self) -> ft.Control:
@@ -86,8 +110,11 @@ class ReportScreen(Screen):
             parts.append(ft.Row(thumbs, wrap=True, spacing=8))
         if self.photo_problem:
             parts.append(widgets.message_box(self.photo_problem, error=True))
-        parts.append(widgets.big_button(self.t("report.add_photo"), self._add_before,
-                                                icon=ft.Icons.PHOTO_CAMERA, primary=not thumbs))  # fmt: skip
+        parts.append(
+            widgets.big_button(
+                self.t("report.add_photo"), self._add_before, icon=ft.Icons.PHOTO_CAMERA, primary=not thumbs
+            )
+        )
         return widgets.section(self.t("report.photos") + (f" ({len(thumbs)})" if thumbs else ""), *parts)
 
     def _thumb(self, index: int, data: bytes) -> ft.Control:
@@ -95,11 +122,19 @@ class ReportScreen(Screen):
             [
                 ft.Image(src=data, width=96, height=96, fit=ft.BoxFit.COVER, border_radius=8),
                 ft.Container(
-                    ft.IconButton(ft.Icons.CLOSE, icon_color=ft.Colors.WHITE, icon_size=18,
-                                  tooltip=self.t("report.remove_photo"), on_click=lambda e: self._remove(index)),
-                    bgcolor=ft.Colors.with_opacity(0.6, ft.Colors.BLACK), border_radius=20, right=0, top=0,
+                    ft.IconButton(
+                        ft.Icons.CLOSE,
+                        icon_color=ft.Colors.WHITE,
+                        icon_size=18,
+                        tooltip=self.t("report.remove_photo"),
+                        on_click=lambda e: self._remove(index),
+                    ),
+                    bgcolor=ft.Colors.with_opacity(0.6, ft.Colors.BLACK),
+                    border_radius=20,
+                    right=0,
+                    top=0,
                 ),
-            ],  # fmt: skip
+            ],
             width=96,
             height=96,
         )
@@ -110,11 +145,19 @@ class ReportScreen(Screen):
         parts: list[ft.Control] = [ft.Text(s.location_text(), size=16, color=widgets.INK)]
         if fix is not None:
             grid_ok = s.grid() is not None
-            parts.append(ft.Text(s.grid_text(), size=16, weight=ft.FontWeight.W_600,
-                                 color=ft.Colors.GREEN_900 if grid_ok else widgets.WARN))  # fmt: skip
+            parts.append(
+                ft.Text(
+                    s.grid_text(),
+                    size=16,
+                    weight=ft.FontWeight.W_600,
+                    color=ft.Colors.GREEN_900 if grid_ok else widgets.WARN,
+                )
+            )
         waiting = s.waiting_message()
         if self.locating:
-            parts.append(ft.Row([ft.ProgressRing(width=20, height=20), ft.Text(waiting or self.t("report.locating"))]))
+            parts.append(
+                ft.Row([ft.ProgressRing(width=20, height=20), ft.Text(waiting or self.t("report.locating"))])
+            )
         elif waiting and fix is not None and fix.source == "gps":
             parts.append(ft.Text(waiting, size=14, color=ft.Colors.ORANGE_900))
         if self.gps_problem:
@@ -123,11 +166,15 @@ class ReportScreen(Screen):
             widgets.small_button(self.t("report.locate"), self._locate_tapped, icon=ft.Icons.MY_LOCATION)
         ]
         if s.choice.locked is not None:
-            buttons.append(widgets.small_button(self.t("report.unlock"), self._unlock, icon=ft.Icons.LOCK_OPEN))
+            buttons.append(
+                widgets.small_button(self.t("report.unlock"), self._unlock, icon=ft.Icons.LOCK_OPEN)
+            )
         elif fix is not None:
             buttons.append(widgets.small_button(self.t("report.lock"), self._lock, icon=ft.Icons.LOCK))
         if s.choice.pinned is not None:
-            buttons.append(widgets.small_button(self.t("report.unpin"), self._unpin, icon=ft.Icons.WRONG_LOCATION))
+            buttons.append(
+                widgets.small_button(self.t("report.unpin"), self._unpin, icon=ft.Icons.WRONG_LOCATION)
+            )
         buttons.append(widgets.small_button(self.t("report.pin"), self._open_pin, icon=ft.Icons.PUSH_PIN))
         parts.append(ft.Row(buttons, wrap=True, spacing=8))
         return widgets.section(self.t("report.location"), *parts)
@@ -135,14 +182,20 @@ class ReportScreen(Screen):
     def _on_spot(self) -> ft.Control:
         s = self.state
         parts: list[ft.Control] = [
-            ft.Switch(label=self.t("report.on_spot"), value=s.on_spot, on_change=self._toggle_on_spot,
-                      label_text_style=ft.TextStyle(size=17, font_family=widgets.FONT_FAMILY))  # fmt: skip
+            ft.Switch(
+                label=self.t("report.on_spot"),
+                value=s.on_spot,
+                on_change=self._toggle_on_spot,
+                label_text_style=ft.TextStyle(size=17, font_family=widgets.FONT_FAMILY),
+            )
         ]
         if s.on_spot:
             thumbs = [self._thumb(i, p.thumb) for i, p in enumerate(s.photos) if p.stage == "after"]
             if thumbs:
                 parts.append(ft.Row(thumbs, wrap=True, spacing=8))
-            parts.append(widgets.small_button(self.t("report.after_photo"), self._add_after, icon=ft.Icons.ADD_A_PHOTO))
+            parts.append(
+                widgets.small_button(self.t("report.after_photo"), self._add_after, icon=ft.Icons.ADD_A_PHOTO)
+            )
         return widgets.section(self.t("case.on_spot"), *parts)
 
     # --- category picker --------------------------------------------------------------------------
@@ -153,14 +206,19 @@ class ReportScreen(Screen):
             listing.controls = []
             for group in self.state.category_groups(query):
                 listing.controls.append(
-                    ft.Container(ft.Text(group.title, size=15, weight=ft.FontWeight.BOLD, color=ft.Colors.BLUE_900),
-                                 padding=ft.Padding.only(top=10, bottom=2))  # fmt: skip
+                    ft.Container(
+                        ft.Text(group.title, size=15, weight=ft.FontWeight.BOLD, color=ft.Colors.BLUE_900),
+                        padding=ft.Padding.only(top=10, bottom=2),
+                    )
                 )
                 for c in group.categories:
                     listing.controls.append(
-                        ft.ListTile(title=ft.Text(c.name(self.session.tr.lang), size=17),
-                                    subtitle=ft.Text(c.code), dense=False,
-                                    on_click=lambda e, code=c.code: self._picked(code))  # fmt: skip
+                        ft.ListTile(
+                            title=ft.Text(c.name(self.session.tr.lang), size=17),
+                            subtitle=ft.Text(c.code),
+                            dense=False,
+                            on_click=lambda e, code=c.code: self._picked(code),
+                        )
                     )
 
         def searched(e: ft.Event) -> None:
@@ -168,7 +226,9 @@ class ReportScreen(Screen):
             listing.update()
 
         fill("")
-        search = widgets.text_field(self.t("report.category_search"), on_change=searched, prefix_icon=ft.Icons.SEARCH)
+        search = widgets.text_field(
+            self.t("report.category_search"), on_change=searched, prefix_icon=ft.Icons.SEARCH
+        )
         self.page.show_dialog(
             ft.AlertDialog(
                 title=ft.Text(self.t("report.category_pick")),

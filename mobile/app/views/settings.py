@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import flet as ft
 
+from mobile.app import VERSION
 from mobile.app.state.settings import LANGUAGE_CHOICES
 from mobile.app.views import widgets
 from mobile.app.views.screen import Screen
-from mobile.app import VERSION
 
 
 class SettingsScreen(Screen):
@@ -19,13 +19,23 @@ class SettingsScreen(Screen):
 
     def body(self) -> list[ft.Control]:
         ident = self.device.identity
-        lang_names = {"auto": "settings.language.auto", "zh-CN": "settings.language.zh", "en": "settings.language.en"}
+        lang_names = {
+            "auto": "settings.language.auto",
+            "zh-CN": "settings.language.zh",
+            "en": "settings.language.en",
+        }
         language = ft.RadioGroup(
             value=self.session.settings.language,
             on_change=self._language,
             content=ft.Column(
-                [ft.Radio(value=c, label=self.t(lang_names[c]), label_style=ft.TextStyle(size=17, font_family=widgets.FONT_FAMILY))
-                 for c in LANGUAGE_CHOICES]  # fmt: skip
+                [
+                    ft.Radio(
+                        value=c,
+                        label=self.t(lang_names[c]),
+                        label_style=ft.TextStyle(size=17, font_family=widgets.FONT_FAMILY),
+                    )
+                    for c in LANGUAGE_CHOICES
+                ]
             ),
         )
         out: list[ft.Control] = [widgets.section(self.t("settings.language"), language)]
@@ -35,19 +45,30 @@ class SettingsScreen(Screen):
                     self.t("settings.device"),
                     *widgets.fact_rows(
                         [
-                            (self.t("settings.worker"), f"{ident.name} ({ident.worker_id}) · {self.session.tr.role(ident.role)}"),
+                            (
+                                self.t("settings.worker"),
+                                f"{ident.name} ({ident.worker_id}) · {self.session.tr.role(ident.role)}",
+                            ),
                             (self.t("settings.server"), ident.server_url),
                             (self.t("settings.device_id"), ident.device_id),
                         ]
                     ),
                 )
             )
-        tile = widgets.text_field(self.t("settings.tile_url"), self.session.settings.tile_url,
-                                  hint_text=self.t("settings.tile_hint"), on_blur=self._tile, on_submit=self._tile)  # fmt: skip
+        tile = widgets.text_field(
+            self.t("settings.tile_url"),
+            self.session.settings.tile_url,
+            hint_text=self.t("settings.tile_hint"),
+            on_blur=self._tile,
+            on_submit=self._tile,
+        )
         out.append(widgets.section(self.t("map.title"), tile))
         if ident is not None:
-            out.append(widgets.big_button(self.t("settings.sign_out"), self._sign_out, icon=ft.Icons.LOGOUT,
-                                                  primary=False))  # fmt: skip
+            out.append(
+                widgets.big_button(
+                    self.t("settings.sign_out"), self._sign_out, icon=ft.Icons.LOGOUT, primary=False
+                )
+            )
         out.append(ft.Text(self.t("settings.version", version=VERSION), size=13, color=ft.Colors.GREY_700))
         return out
 
@@ -62,7 +83,11 @@ class SettingsScreen(Screen):
         pending = self.device.pending()
         count = pending.ops + pending.photos
         if count:
-            text, action, force = self.t("settings.sign_out_pending", count=count), self.t("settings.sign_out_anyway"), True
+            text, action, force = (
+                self.t("settings.sign_out_pending", count=count),
+                self.t("settings.sign_out_anyway"),
+                True,
+            )
         else:
             text, action, force = self.t("settings.sign_out_confirm"), self.t("settings.sign_out"), False
 

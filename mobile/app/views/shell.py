@@ -155,7 +155,10 @@ class Shell:
     # --- drawing ----------------------------------------------------------------------------------
     def _build_view(self, screen: Screen, *, top: bool = False) -> ft.View:
         column = ft.Column(
-            screen.body(), scroll=ft.ScrollMode.AUTO, expand=True, spacing=12,
+            screen.body(),
+            scroll=ft.ScrollMode.AUTO,
+            expand=True,
+            spacing=12,
             horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         )
         is_case = screen.route.startswith("/case/")
@@ -188,14 +191,23 @@ class Shell:
         if self.session.enrolled:
             pending = self.session.device.pending()
             count = pending.ops + pending.photos
-            label = self.session.tr.t("home.pending", count=count) if count else self.session.tr.t("home.all_synced")
+            label = (
+                self.session.tr.t("home.pending", count=count)
+                if count
+                else self.session.tr.t("home.all_synced")
+            )
             badge = widgets.chip(
                 label,
                 ft.Colors.ORANGE_900 if count else ft.Colors.GREEN_800,
                 icon=ft.Icons.CLOUD_UPLOAD if count else ft.Icons.CLOUD_DONE,
             )
             actions.append(
-                ft.Container(badge, tooltip=label, on_click=lambda e: self.go("/sync"), padding=ft.Padding.only(right=12))
+                ft.Container(
+                    badge,
+                    tooltip=label,
+                    on_click=lambda e: self.go("/sync"),
+                    padding=ft.Padding.only(right=12),
+                )
             )
         return ft.AppBar(
             title=ft.Text(screen.title(), size=20, weight=ft.FontWeight.BOLD),
@@ -263,6 +275,7 @@ class Shell:
 
     async def sync_now(self, on_progress: Callable[[], None] | None = None, progress_into: Any = None) -> Any:
         """One round (the core serialises rounds); `progress_into.progress` receives the progress."""
+
         def progress(p: Any) -> None:
             if progress_into is not None:
                 progress_into.progress = p

@@ -34,21 +34,31 @@ class SyncScreen(Screen):
         if s.running or self.shell.syncing:
             out.append(
                 ft.Column(
-                    [ft.ProgressBar(value=s.progress_fraction(), height=10), ft.Text(s.progress_text(), size=16)],
+                    [
+                        ft.ProgressBar(value=s.progress_fraction(), height=10),
+                        ft.Text(s.progress_text(), size=16),
+                    ],
                     tight=True,
                 )
             )
         out.append(widgets.message_box(s.result_text(), error=bad))
         out.append(ft.Text(s.last_round_text(), size=15, color=ft.Colors.GREY_800))
         out.append(ft.Text(s.last_success_text(), size=15, color=ft.Colors.GREY_800))
-        out.append(widgets.big_button(self.t("sync.now"), self._sync, icon=ft.Icons.SYNC,
-                                              disabled=s.running or self.shell.syncing))  # fmt: skip
+        out.append(
+            widgets.big_button(
+                self.t("sync.now"), self._sync, icon=ft.Icons.SYNC, disabled=s.running or self.shell.syncing
+            )
+        )
         out.append(
             widgets.section(
                 self.t("sync.export"),
                 ft.Text(self.t("sync.export_hint"), size=15),
                 widgets.small_button(self.t("sync.export"), self._export, icon=ft.Icons.SAVE_ALT),
-                *([ft.Text(self.t("sync.exported", path=str(s.exported)), size=14, selectable=True)] if s.exported else []),
+                *(
+                    [ft.Text(self.t("sync.exported", path=str(s.exported)), size=14, selectable=True)]
+                    if s.exported
+                    else []
+                ),
             )
         )
         return out

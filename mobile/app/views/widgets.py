@@ -33,12 +33,21 @@ FONT_FAMILY: str | None = None
 
 def theme() -> ft.Theme:
     return ft.Theme(
-        color_scheme_seed=ft.Colors.BLUE_800, visual_density=ft.VisualDensity.COMFORTABLE, font_family=FONT_FAMILY
+        color_scheme_seed=ft.Colors.BLUE_800,
+        visual_density=ft.VisualDensity.COMFORTABLE,
+        font_family=FONT_FAMILY,
     )
 
 
-def big_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = None, primary: bool = True,
-               disabled: bool = False, colour: str | None = None) -> ft.Control:  # fmt: skip
+def big_button(
+    text: str,
+    on_click: Callable[..., Any] | None,
+    *,
+    icon: Any = None,
+    primary: bool = True,
+    disabled: bool = False,
+    colour: str | None = None,
+) -> ft.Control:
     style = ft.ButtonStyle(
         padding=ft.Padding.symmetric(horizontal=20, vertical=14),
         text_style=ft.TextStyle(size=18, weight=ft.FontWeight.W_600, font_family=FONT_FAMILY),
@@ -55,7 +64,10 @@ def small_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = 
         icon=icon,
         on_click=on_click,
         height=48,
-        style=ft.ButtonStyle(text_style=ft.TextStyle(size=16, font_family=FONT_FAMILY), shape=ft.RoundedRectangleBorder(radius=10)),
+        style=ft.ButtonStyle(
+            text_style=ft.TextStyle(size=16, font_family=FONT_FAMILY),
+            shape=ft.RoundedRectangleBorder(radius=10),
+        ),
     )
 
 
@@ -79,7 +91,9 @@ def chip(label: str, colour: str, *, icon: Any = None) -> ft.Control:
 def section(title: str, *controls: ft.Control) -> ft.Control:
     return ft.Container(
         content=ft.Column(
-            [ft.Text(title, size=18, weight=ft.FontWeight.BOLD, color=INK), *controls], spacing=10, tight=True,
+            [ft.Text(title, size=18, weight=ft.FontWeight.BOLD, color=INK), *controls],
+            spacing=10,
+            tight=True,
             horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         ),
         padding=ft.Padding.all(14),
@@ -123,7 +137,9 @@ def fact_rows(pairs: list[tuple[str, str]]) -> list[ft.Control]:
     return rows
 
 
-def text_field(label: str, value: str = "", on_change: Callable[..., Any] | None = None, **kw: Any) -> ft.TextField:
+def text_field(
+    label: str, value: str = "", on_change: Callable[..., Any] | None = None, **kw: Any
+) -> ft.TextField:
     return ft.TextField(
         label=label,
         value=value,

@@ -1,0 +1,284 @@
+"""`make demo` (`python -m mobile.demo`): a whole small city on this machine, from a fresh clone.
+
+1. a sync server data dir with the demo city (`./demo-data/server`), its workers and handlers;
+2. the server on 127.0.0.1:8000 (or the next free port);
+3. a short field simulation (`mobile.sim.cli`, four virtual phones), so there is history;
+4. fresh enrollment codes for a worker and the supervisor;
+5. the app served to browsers (web mode, no CDN) on a free port.
+
+It prints the URLs, the codes and their `gridsync://` links, then waits. Ctrl-C or SIGTERM stops
+everything it started (each child in its own process group, terminated then killed), so nothing is
+left running. It never opens a browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+DEMO_PASSPHRASE = "gridsync demo passphrase"  # a demo: anyone may know it; never use it for real data
+GRIDS_A = "441502001001001,441502001001002,441502001001003"
+GRIDS_B = "441502001002001,441502001002002,441502001002003"
+#: (worker id, name, role, extra admin flags)
+PEOPLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("zhang.wei", "张伟", "worker", ("--grids", GRIDS_A)),
+    ("li.na", "李娜", "worker", ("--grids", GRIDS_B)),
+    ("chen.gang", "陈刚", "handler", ("--department", "municipal", "--all-grids")),
+    ("zhao.min", "赵敏", "handler", ("--department", "sanitation", "--all-grids")),
+    ("wang.fang", "王芳", "supervisor", ("--all-grids",)),
+)
+
+
+class Demo:
+    def __init__(self, root: Path, *, fresh: bool, sim_devices: int) -> None:
+        self.root = root
+        self.fresh = fresh
+        self.sim_devices = sim_devices
+        self.server_dir = root / "server"
+        self.children: list[subprocess.Popen[bytes]] = []
+        passphrase = os.environ.get("GRIDSYNC_PASSPHRASE")
+        self.passphrase_given = bool(passphrase)
+        self.env = {
+            **os.environ,
+            "GRIDSYNC_PASSPHRASE": passphrase or DEMO_PASSPHRASE,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH", "")])),
+        }
+
+    # --- steps ------------------------------------------------------------------------------------
+    def server_cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "sync_server.cli", "--data-dir", str(self.server_dir), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode:
+            raise SystemExit(f"gridsync-server {' '.join(args)} failed:\n{done.stderr}")
+        return done.stdout
+
+    def init_server(self, url: str) -> None:
+        if self.fresh and self.root.exists():
+            shutil.rmtree(self.root)
+        if (self.server_dir / "config.json").exists():
+            say(f"using the existing server data in {self.server_dir} (--fresh starts over)")
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.server_cli("init", "--demo", "--server-url", url)
+        for worker_id, name, role, extra in PEOPLE:
+            self.server_cli("admin", "add-worker", worker_id, "--name", name, "--role", role, *extra)
+        say(f"server data in {self.server_dir}: demo city, {len(PEOPLE)} people")
+
+    def start(
+        self, args: Sequence[str], log: Path, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            child = subprocess.Popen(
+                [sys.executable, *args],
+                env={**self.env, **(extra_env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: stopped with its children
+            )
+        self.children.append(child)
+        return child
+
+    def simulate(self, url: str) -> None:
+        say(f"field simulation: {self.sim_devices} virtual phones…")
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mobile.sim.cli",
+                "--server",
+                url,
+                "--data-dir",
+                str(self.server_dir),
+                "--devices",
+                str(self.sim_devices),
+                "--seed",
+                "1",
+                "--workdir",
+                str(self.root / "sim"),
+            ],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        (self.root / "sim.log").write_text(done.stdout + done.stderr, "utf-8")
+        last = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
+        if done.returncode:
+            say(f"the simulation reported a problem (see {self.root / 'sim.log'}): {last}")
+        else:
+            say(f"simulation done: {last}")
+
+    def codes(self) -> list[tuple[str, str, str]]:
+        out = []
+        for worker_id in ("zhang.wei", "wang.fang"):
+            lines = [line.strip() for line in self.server_cli("admin", "enroll-code", worker_id).splitlines()]
+            code = next(line for line in lines if len(line) == 14 and line.count("-") == 2)
+            link = next(line for line in lines if line.startswith("gridsync://"))
+            out.append((worker_id, code, link))
+        return out
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                with _quiet():
+                    os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in self.children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with _quiet():
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait(5)
+        self.children.clear()
+
+    # --- the whole thing --------------------------------------------------------------------------
+    def run(self, server_port: int, app_port: int) -> int:
+        server_port = free_port(server_port)
+        server_url = f"http://127.0.0.1:{server_port}"
+        self.init_server(server_url)
+        server = self.start(
+            [
+                "-m",
+                "sync_server.cli",
+                "--data-dir",
+                str(self.server_dir),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(server_port),
+            ],
+            self.root / "server.log",
+        )
+        wait_http(server_url + "/health", server)
+        say(f"sync server at {server_url} (log: {self.root / 'server.log'})")
+        if self.sim_devices:
+            self.simulate(server_url)
+        codes = self.codes()
+        app_port = free_port(app_port)
+        app_url = f"http://127.0.0.1:{app_port}"
+        app = self.start(
+            ["-m", "mobile.app", "--web", "--port", str(app_port)],
+            self.root / "app.log",
+            {"FLET_APP_STORAGE_DATA": str(self.root / "app")},
+        )
+        wait_http(app_url, app)
+        self.banner(server_url, app_url, codes)
+        while all(child.poll() is None for child in self.children):
+            time.sleep(0.5)
+        gone = next(child for child in self.children if child.poll() is not None)
+        say(f"a part of the demo stopped ({' '.join(map(str, gone.args[1:4]))}); see the logs in {self.root}")
+        return 1
+
+    def banner(self, server_url: str, app_url: str, codes: list[tuple[str, str, str]]) -> None:
+        lines = [
+            "",
+            "gridsync demo is running",
+            f"  the app (open in a browser; each browser is its own phone):  {app_url}",
+            f"  the sync server:                                              {server_url}  (API docs {server_url}/docs)",
+            "",
+            "  enroll in the app with the server address above and one of these one-time codes",
+            "  (or paste the link into the 'Enrollment link' field):",
+        ]
+        for worker_id, code, link in codes:
+            who = next(f"{name} ({role})" for w, name, role, _ in PEOPLE if w == worker_id)
+            lines += [f"    {who:<22} {code}", f"      {link}"]
+        if not self.passphrase_given:
+            lines += [
+                "",
+                f"  server key passphrase (demo only): {DEMO_PASSPHRASE!r} — set GRIDSYNC_PASSPHRASE to choose one",
+            ]
+        lines += [
+            f"  more codes: GRIDSYNC_PASSPHRASE=… python -m sync_server.cli --data-dir {self.server_dir} admin enroll-code WORKER",
+            f"  logs and data: {self.root}",
+            "",
+            "  stop: Ctrl-C (or kill -TERM this process); everything started here stops with it",
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return isinstance(exc[1], ProcessLookupError | PermissionError)
+
+
+def say(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+def free_port(start: int) -> int:
+    """`start` if nothing listens there, else the next free one."""
+    for port in range(start, start + 100):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit(f"no free port in {start}..{start + 99}")
+
+
+def wait_http(url: str, child: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if child.poll() is not None:
+            raise SystemExit(
+                f"{' '.join(map(str, child.args[1:4]))} exited with {child.returncode} before {url} answered"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f}s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mobile.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=Path("demo-data"), help="where the demo keeps everything")
+    parser.add_argument("--fresh", action="store_true", help="delete the demo data and start over")
+    parser.add_argument("--server-port", type=int, default=8000)
+    parser.add_argument("--app-port", type=int, default=8550)
+    parser.add_argument(
+        "--sim-devices", type=int, default=4, help="virtual phones in the simulation (0: none)"
+    )
+    args = parser.parse_args(argv)
+    demo = Demo(args.dir.resolve(), fresh=args.fresh, sim_devices=args.sim_devices)
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        return demo.run(args.server_port, args.app_port)
+    except KeyboardInterrupt:
+        say("stopping…")
+        return 0
+    finally:
+        demo.stop()
+        say("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
