@@ -26,10 +26,13 @@ $(PHONE_STAMP): pyproject.toml
 	@touch $(PHONE_STAMP)
 
 # Debian's chromium for the browser tests (Playwright's own browser download cannot work here).
+# A CJK font too: served with no CDN, Flutter cannot fetch its fallback fonts and Chinese shows as boxes.
+BROWSER_PKGS := chromium fonts-droid-fallback
 browser-deps:
-	@command -v chromium >/dev/null || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+	@if ! command -v chromium >/dev/null || ! dpkg -s fonts-droid-fallback >/dev/null 2>&1; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -360,9 +360,14 @@ def _resolve(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcom
 
 _NEVER_DUPLICATED = frozenset({Status.REJECTED, Status.VOIDED, Status.DUPLICATE})
 _STATUSES = frozenset(Status)
-# Two fixes further apart in latitude than this are further apart than the radius on any path:
-# a cheap test before the trigonometry (with a margin far above float error, so no answer changes).
-_MAX_D_LAT_DEG = DUPLICATE_RADIUS_M * 1.001 / (EARTH_RADIUS_M * math.pi / 180)
+# Cheap tests before the haversine, each with a margin (0.1%, 5 cm) far above their error (under
+# 1e-5 at these distances) and float error, so no answer changes: fixes further apart in latitude
+# than the radius are too far on any path; otherwise the flat-earth distance decides unless it is
+# within the margin of the radius, where the haversine decides as before.
+_M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
+_MAX_D_LAT_DEG = DUPLICATE_RADIUS_M * 1.001 / _M_PER_DEG
+_SURELY_FAR_DEG2 = (DUPLICATE_RADIUS_M * 1.001 / _M_PER_DEG) ** 2
+_SURELY_NEAR_DEG2 = (DUPLICATE_RADIUS_M * 0.999 / _M_PER_DEG) ** 2
 
 
 def is_possible_duplicate(a: Case, b: Case) -> bool:
@@ -389,6 +394,14 @@ def could_duplicate(
         return False
     if abs(reported_at - other_reported_at) > DUPLICATE_WINDOW_S:
         return False
-    if abs(lat - other_lat) > _MAX_D_LAT_DEG:
+    d_lat = lat - other_lat
+    if abs(d_lat) > _MAX_D_LAT_DEG:
         return False
+    d_lon = lon - other_lon
+    if abs(d_lon) < 1.0 and abs(lat) < 80.0:  # away from the antimeridian and the poles
+        flat = d_lat * d_lat + (d_lon * math.cos(math.radians((lat + other_lat) / 2))) ** 2
+        if flat > _SURELY_FAR_DEG2:
+            return False
+        if flat < _SURELY_NEAR_DEG2:
+            return True
     return haversine_m(lat, lon, other_lat, other_lon) <= DUPLICATE_RADIUS_M

@@ -63,21 +63,24 @@ class DuplicateFinder:
     """Possible duplicates of new cases (rule 7): same category, within 50 m, within a day.
 
     Candidates come from the store — one indexed query for every create of the segment, by
-    neighbourhood key (`store.cells`) — and from the cases this segment created or moved, as they
-    stand now. The rule itself is `shared.rules.is_possible_duplicate` (`could_duplicate` on the
+    neighbourhood key (`store.cells`) and a coarse distance test — and from the cases this segment
+    created or moved, as they stand now. The rule itself is `shared.rules.is_possible_duplicate` (`could_duplicate` on the
     stored values), in one place. At most `MAX_SUGGESTIONS`, the lowest case ids first.
     """
 
     def __init__(self, tx: Transaction, ops: Sequence[Op], now: int) -> None:
-        keys: set[int] = set()
-        for op in ops:
-            if op.kind == "create":
-                place = op.payload["location"]
-                keys.update(neighbourhood(op.payload["category"], place["lat"], place["lon"]))
-        self.stored: dict[int, list[Nearby]] = {}
-        if keys:
-            for row in tx.duplicate_candidates(keys, now - DUPLICATE_WINDOW_S):
-                self.stored.setdefault(row.key, []).append(row)
+        creates = [op for op in ops if op.kind == "create"]
+        self.around: dict[str, list[int]] = {}  # a create's op id -> its neighbourhood keys
+        self.stored: dict[str, list[Nearby]] = {}  # a create's op id -> stored cases near it
+        points = []
+        for op in creates:
+            category, place = op.payload["category"], op.payload["location"]
+            self.around[op.op_id] = neighbourhood(category, place["lat"], place["lon"])
+            self.stored[op.op_id] = []
+            points.append((category, place["lat"], place["lon"]))
+        if points:
+            for row in tx.duplicate_candidates(points, now - DUPLICATE_WINDOW_S):
+                self.stored[creates[row.point].op_id].append(row)
         self.fresh: dict[int, list[str]] = {}  # key -> ids of cases this segment created or moved
 
     def track(self, case: Case) -> None:
@@ -85,28 +88,29 @@ class DuplicateFinder:
             key = cell_key(case.category, case.location.lat, case.location.lon)
             self.fresh.setdefault(key, []).append(case.case_id)
 
-    def suggest(self, new: Case, cases: dict[str, Case]) -> list[str]:
+    def suggest(self, op: Op, new: Case, cases: dict[str, Case]) -> list[str]:
+        """`new` is the case `op` (a create) made; candidates are judged as they stand now."""
         if new.location is None:
             return []
-        lat, lon = new.location.lat, new.location.lon
-        stored: dict[str, Nearby] = {}
-        fresh: set[str] = set()
-        for key in neighbourhood(new.category, lat, lon):
-            for row in self.stored.get(key, ()):
-                stored[row.case_id] = row
-            fresh.update(self.fresh.get(key, ()))
+        found: dict[str, Nearby | None] = {row.case_id: row for row in self.stored[op.op_id]}
+        fresh = self.fresh
+        for key in self.around[op.op_id]:
+            for case_id in fresh.get(key, ()):
+                found.setdefault(case_id, None)
+        if not found:
+            return []
+        lat, lon, category, reported_at = new.location.lat, new.location.lon, new.category, new.reported_at
         chosen: list[str] = []
-        for case_id in sorted(fresh.union(stored)):
-            # a case this segment loaded or changed is judged as it stands now (e.g. just voided)
-            current = cases.get(case_id)
+        for case_id in sorted(found):
+            current = cases.get(case_id)  # loaded or changed by this segment: as it stands now
             if current is not None:
                 possible = is_possible_duplicate(new, current)
             else:
-                row = stored[case_id]
+                row = found[case_id]
+                assert row is not None  # only stored rows can be absent from `cases`
                 possible = case_id != new.case_id and could_duplicate(
-                    new.category, lat, lon, new.reported_at,
-                    row.category, row.status, row.lat, row.lon, row.reported_at,
-                )  # fmt: skip
+                    category, lat, lon, reported_at, row.category, row.status, row.lat, row.lon, row.reported_at
+                )
             if possible:
                 chosen.append(case_id)
                 if len(chosen) == MAX_SUGGESTIONS:
@@ -136,7 +140,7 @@ def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext
         if new is None:
             continue
         if op.kind == "create":
-            new.possible_duplicates = duplicates.suggest(new, cases)
+            new.possible_duplicates = duplicates.suggest(op, new, cases)
             created.append(new.case_id)
         cases[new.case_id] = changed[new.case_id] = new
         if op.kind in _MOVES_A_CASE:

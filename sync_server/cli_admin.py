@@ -1,7 +1,8 @@
 """`gridsync-server admin …`: workers, enrollment codes, devices, the city's catalogue, conflicts.
 
-None of these needs the passphrase except `resolve` (which writes a case the same way the API does,
-and so needs nothing secret either: it uses the store and the city only).
+None of these needs the passphrase except `sweep`, which may have to open held segments to apply
+them. (`resolve` writes a case the same way the API does, and needs nothing secret: it uses the
+store and the city only.)
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) ->
     resolve.add_argument("case_id")
     resolve.add_argument("conflict_id")
     resolve.add_argument("choice", choices=("keep", "take"))
+    sub.add_parser(
+        "sweep", help="apply held segments past their wait and flag overdue cases (what `serve` does every minute)"
+    )
     admin.set_defaults(run=run)
 
 
@@ -76,6 +80,8 @@ def run_admin(args: argparse.Namespace) -> int:
     from sync_server.cli import data_dir_of
 
     data_dir = data_dir_of(args)
+    if args.admin_command == "sweep":
+        return _sweep(data_dir)
     store = open_store(data_dir)
     try:
         return _dispatch(args, data_dir, store)
@@ -127,6 +133,24 @@ def _dispatch(args: argparse.Namespace, data_dir: Path, store: Store) -> int:
             store, load_city(store), ADMIN_ACTOR, CLI_DEVICE, args.case_id, args.conflict_id, args.choice, now
         )
         print(f"case {case['case_no']} now at version {case['version']}")
+    return 0
+
+
+def _sweep(data_dir: Path) -> int:
+    from sync_server.cli import CommandError, read_passphrase
+    from sync_server.keys import KeyFileError
+    from sync_server.services import open_services
+    from sync_server.sweeps import sweep
+
+    try:
+        services = open_services(load_config(data_dir), read_passphrase())
+    except KeyFileError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        result = sweep(services)
+    finally:
+        services.close()
+    print(f"{result.forced} held segments applied, {result.overdue} cases flagged overdue")
     return 0
 
 

@@ -39,6 +39,7 @@ class ServerConfig:
     replay_window_s: int = 300
     enrollment_code_ttl_s: int = 7 * 24 * 3600
     changes_limit_max: int = 1000
+    sweep_interval_s: int = 60  # `serve`: force-apply expired backlog, flag overdue cases; 0: never
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

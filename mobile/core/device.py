@@ -54,6 +54,7 @@ class Device:
         self.photo_store = PhotoStore(store.folder / "photos")
         self._listeners: list[Callable[[], None]] = []
         self._sync_lock: asyncio.Lock | None = None
+        self._sync_lock_loop: asyncio.AbstractEventLoop | None = None
         #: a failed connection is retried this many times within a round, backing off from retry_delay
         self.network_retries = 2
         self.retry_delay = 0.5
@@ -328,8 +329,10 @@ class Device:
 
     async def sync(self, progress: Callable[[SyncProgress], None] | None = None) -> SyncReport:
         """One full round. Never raises for network or server trouble: read the report."""
-        if self._sync_lock is None:
-            self._sync_lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._sync_lock is None or self._sync_lock_loop is not loop:
+            # one round at a time; a lock belongs to one event loop (tests and tools run several)
+            self._sync_lock, self._sync_lock_loop = asyncio.Lock(), loop
         async with self._sync_lock:
             return await self._sync(progress)
 

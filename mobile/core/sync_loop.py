@@ -11,7 +11,6 @@ safe because the store commits step by step and no transaction spans an await.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable
 
@@ -51,6 +50,7 @@ class SyncLoop:
         self._urgent = False
         self._dirty = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
         self._unsubscribe: Callable[[], None] | None = None
 
     # --- control ----------------------------------------------------------------------------------
@@ -61,20 +61,28 @@ class SyncLoop:
             return self._task
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._unsubscribe = self.device.subscribe(self._written)
         self._task = asyncio.create_task(self._run(), name="gridsync-sync-loop")
         return self._task
 
     async def stop(self) -> None:
-        """Cancel the loop (mid-round is fine) and wait for it to end."""
+        """End the loop (mid-round is fine) and wait for it. Asks politely (a flag the loop checks)
+        and by cancellation, repeatedly: on Python 3.11 a cancellation racing a finishing await can be
+        lost, and a loop that missed it must still end."""
+        self._stopping = True
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        while not task.done():
+            task.cancel()
+            self._set()
+            await asyncio.wait({task}, timeout=0.5)
+        if not task.cancelled():
+            task.exception()  # retrieve it: an ended loop has nothing left to report
 
     @property
     def running(self) -> bool:
@@ -119,21 +127,40 @@ class SyncLoop:
     async def _round(self) -> None:
         self._dirty = False
         self._urgent = False
+        # asyncio.wait rather than wait_for: wait_for on 3.11 can swallow a cancellation.
+        sync = asyncio.create_task(self.device.sync(self.on_progress))
         try:
-            report = await asyncio.wait_for(self.device.sync(self.on_progress), self.stall_timeout)
-        except TimeoutError:
+            done, _ = await asyncio.wait({sync}, timeout=self.stall_timeout)
+        except asyncio.CancelledError:
+            sync.cancel()
+            raise
+        if not done:
+            sync.cancel()  # stalled: cancel (the store stays consistent) and count it as a failure
+            await asyncio.wait({sync})
             self.stalls += 1
             self.failures += 1
             return
+        report = sync.result()
         self.rounds += 1
         self.last_report = report
         self.failures = 0 if report.ok else self.failures + 1
         if self.on_report is not None:
             self.on_report(report)
 
+    async def _pause(self, delay: float) -> None:
+        """Wait `delay` seconds or until woken, whichever comes first."""
+        assert self._wake is not None
+        if delay <= 0:
+            return
+        waiter = asyncio.create_task(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=delay)
+        finally:
+            waiter.cancel()
+
     async def _run(self) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             try:
                 await self._round()
             except asyncio.CancelledError:
@@ -144,8 +171,9 @@ class SyncLoop:
             self._wake.clear()
             if self._urgent or (self._dirty and self.failures == 0):
                 delay = 0 if self._urgent else self.write_delay
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            if self._stopping:
+                return
+            await self._pause(delay)
             if self._wake.is_set() and not self._urgent and self.write_delay:
                 # a write: give the person a moment to finish (a report and its photos) before sending
                 await asyncio.sleep(self.write_delay)

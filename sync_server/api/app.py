@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,6 +27,7 @@ from sync_server.api.telemetry import RequestLog
 from sync_server.config import DATA_DIR_ENV, PASSPHRASE_ENV, ServerConfig, load_config
 from sync_server.open311 import open311_router
 from sync_server.services import Clock, Services, open_services
+from sync_server.sweeps import sweep_forever
 
 
 def error_response(error: GridsyncError) -> JSONResponse:
@@ -60,8 +62,15 @@ def build_app(services: Services) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        services.close()
+        interval = services.config.sweep_interval_s
+        try:
+            async with anyio.create_task_group() as background:
+                if interval > 0:
+                    background.start_soon(sweep_forever, services, interval)
+                yield
+                background.cancel_scope.cancel()
+        finally:
+            services.close()
 
     app = FastAPI(title="gridsync sync server", version=__version__, lifespan=lifespan)
     app.state.services = services

@@ -108,7 +108,7 @@ class OpLogRow(NamedTuple):
 class Nearby(NamedTuple):
     """A stored case as the duplicate rule needs it (no JSON document parsed)."""
 
-    key: int  # `store.cells.cell_key` of its category and location
+    point: int  # which of the asked points it is near
     case_id: str
     category: str
     status: str
@@ -206,8 +206,10 @@ class Transaction(Protocol):
 
     # --- cases ----------------------------------------------------------------------------------
     def load_cases(self, case_ids: Collection[str]) -> dict[str, Case]: ...
-    def duplicate_candidates(self, keys: Collection[int], since: int) -> list[Nearby]:
-        """Cases stored under any of these neighbourhood keys (`store.cells`) reported since a time."""
+    def duplicate_candidates(self, points: Sequence[tuple[str, float, float]], since: int) -> list[Nearby]:
+        """For each (category, lat, lon) point, the stored cases of that category reported since a
+        time, not rejected, voided or duplicate, that may lie within `DUPLICATE_RADIUS_M`: a coarse
+        filter that may return a few too many (the rule decides), never too few."""
         ...
 
     def reserve_change_seqs(self, count: int) -> int: ...

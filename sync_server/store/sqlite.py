@@ -83,6 +83,11 @@ class SqliteStore:
             # Checkpoints (which fsync) every ~64 MiB of WAL rather than every 4 MiB: a night's
             # ingest rewrites the same hot pages (indexes, counters) many times between them.
             db.execute("PRAGMA wal_autocheckpoint=16384")
+            # the points a segment's creates ask about (see SqliteTransaction.duplicate_candidates)
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS near_asked (point INTEGER, key INTEGER, lat REAL, lon REAL, "
+                "lon_scale REAL)"
+            )
             self._local.db = db
             with self._lock:
                 self._all.append(db)

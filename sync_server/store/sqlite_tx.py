@@ -7,12 +7,14 @@ with `executemany`; counters are reserved in blocks, not one row update per op.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from shared.ledger import DevicePosition
 from shared.model import ENDED, Case, Status, case_from_dict, case_to_dict
+from shared.rules import DUPLICATE_RADIUS_M
 from sync_server.store.base import (
     DeviceRecord,
     EnrollmentCode,
@@ -23,7 +25,7 @@ from sync_server.store.base import (
     QuarantineRecord,
     WorkerRecord,
 )
-from sync_server.store.cells import cell_key
+from sync_server.store.cells import cell_key, neighbourhood
 
 CASE_COLUMNS = (
     "case_id, case_no, status, category, grid_code, department, handler, reporter, lat, lon, "
@@ -42,6 +44,7 @@ _INSERT_OP = (
     "received_at, applied_at, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(str(s) for s in Status if s not in ENDED)
+_NEAR_DEG2 = (DUPLICATE_RADIUS_M * 1.02 / 111_195.0) ** 2  # the radius in degrees of latitude, squared
 
 
 def dump_json(value: Any) -> str:
@@ -124,12 +127,22 @@ class SqliteTransaction:
         found = (load_case(row[0]) for row in rows)
         return {case.case_id: case for case in found}
 
-    def duplicate_candidates(self, keys: Collection[int], since: int) -> list[Nearby]:
-        """One indexed query for a whole segment's creates; no JSON document is parsed."""
+    def duplicate_candidates(self, points: Sequence[tuple[str, float, float]], since: int) -> list[Nearby]:
+        """One query for a whole segment's creates, on the covering `cases_near` index: per point,
+        its neighbourhood keys, then a flat-earth distance test with a 2% margin (lat-only where
+        the flat earth is not good enough), so no JSON document is read and few rows come back."""
+        asked = []
+        for index, (category, lat, lon) in enumerate(points):
+            lon_scale = math.cos(math.radians(lat)) * 0.98 if abs(lat) < 80 else 0.0
+            asked += [(index, key, lat, lon, lon_scale) for key in neighbourhood(category, lat, lon)]
+        self.db.execute("DELETE FROM temp.near_asked")
+        self.db.executemany("INSERT INTO temp.near_asked VALUES (?, ?, ?, ?, ?)", asked)
         rows = self.db.execute(
-            "SELECT near, case_id, category, status, lat, lon, reported_at FROM cases "
-            "WHERE near IN (SELECT value FROM json_each(?)) AND reported_at >= ?",
-            (dump_json(sorted(keys)), since),
+            "SELECT a.point, c.case_id, c.category, c.status, c.lat, c.lon, c.reported_at "
+            "FROM temp.near_asked AS a JOIN cases AS c INDEXED BY cases_near "
+            "ON c.near = a.key AND c.reported_at >= ? WHERE c.status NOT IN ('rejected', 'voided', 'duplicate') "
+            "AND (c.lat - a.lat) * (c.lat - a.lat) + (c.lon - a.lon) * a.lon_scale * (c.lon - a.lon) * a.lon_scale <= ?",
+            (since, _NEAR_DEG2),
         ).fetchall()
         return [Nearby(*row) for row in rows]
 

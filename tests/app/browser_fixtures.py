@@ -204,8 +204,10 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
             print((root / "app.log").read_text("utf-8", "replace")[-4000:])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an event loop running on this thread while it is
+    open, and the headless tests in other modules use asyncio.run."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "Debian chromium is needed: make browser-deps"

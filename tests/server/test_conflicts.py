@@ -70,3 +70,33 @@ def test_the_admin_cli_resolves_a_conflict(
     assert main(["--data-dir", str(data_dir), "admin", "resolve", case_id, conflict_id, "keep"]) == 0
     case = services.store.case(case_id)
     assert case.description == "井盖缺失" and not case.hard_conflict
+
+
+def test_a_resolution_over_http_reaches_the_supervisors_phone_as_an_outcome(
+    enrolled: Callable[[str], TestDevice], services: Any
+) -> None:
+    zhang, supervisor = enrolled("zhang.wei"), enrolled("chen.sup")
+    case_id, conflict_id = _conflicted_case(zhang, supervisor)
+    cursor = supervisor.pull_all()["cursor"]
+    case = _post(supervisor, case_id, conflict_id, {"choice": "keep"}).json()
+    page = supervisor.pull(cursor)
+    assert [c["version"] for c in page["cases"]] == [case["version"]]
+    (outcome,) = page["outcomes"]
+    assert (outcome["case_id"], outcome["outcome"], outcome["version"]) == (case_id, "applied", case["version"])
+    audit = services.store.audit_rows(case_id)[-1]
+    assert (audit.op_id, audit.device_id, audit.flags) == (outcome["op_id"], supervisor.device_id, "review")
+    assert zhang.pull(zhang.pull_all()["cursor"])["outcomes"] == []  # only the supervisor's device
+
+
+def test_a_resolution_from_the_cli_is_recorded_as_the_consoles_outcome_and_audited(
+    enrolled: Callable[[str], TestDevice], services: Any, data_dir: Any
+) -> None:
+    from sync_server.cli_admin import CLI_DEVICE
+
+    zhang, supervisor = enrolled("zhang.wei"), enrolled("chen.sup")
+    case_id, conflict_id = _conflicted_case(zhang, supervisor)
+    assert main(["--data-dir", str(data_dir), "admin", "resolve", case_id, conflict_id, "take"]) == 0
+    (outcome,) = [o.outcome for o in services.store.device_outcomes(CLI_DEVICE, 0, 10)]
+    assert (outcome["case_id"], outcome["outcome"]) == (case_id, "applied")
+    audit = services.store.audit_rows(case_id)[-1]
+    assert (audit.actor, audit.kind, audit.flags) == ("admin", "resolve_conflict", "review")

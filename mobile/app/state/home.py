@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mobile.app.i18n import Translator
+from mobile.app.state.sync import SyncState
 from mobile.core.views import CaseView
 from shared.model import ENDED
 
@@ -91,4 +92,5 @@ class HomeState:
         if last is None:
             return self.tr.t("home.never_synced")
         when = self.tr.ago(last.finished_at or last.started_at, self.clock())
-        return self.tr.t("home.last_sync", when=when) + " · " + last.summary(self.tr.lang)
+        result = SyncState(self.device, self.tr, clock=self.clock).result_text(last)
+        return self.tr.t("home.last_sync", when=when) + " · " + result

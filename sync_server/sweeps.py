@@ -1,0 +1,50 @@
+"""Upkeep that no request triggers: held segments whose wait ran out are force-applied (rule 1),
+and open cases past their deadline in working time get the overdue flag.
+
+`serve` runs `sweep` every `sweep_interval_s` in the app's lifespan; `gridsync-server admin sweep`
+runs it once, for cron. Both sweeps are idempotent, so two server processes sweeping at once only
+repeat each other's (empty) work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import anyio
+from starlette.concurrency import run_in_threadpool
+
+from shared.errors import GridsyncError
+from sync_server.services import Services
+
+log = logging.getLogger("gridsync.sweeps")
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    forced: int  # held segments applied
+    overdue: int  # cases newly flagged overdue
+
+
+def sweep(services: Services) -> SweepResult:
+    now = services.clock()
+    forced = services.reconciler.sweep_backlog(now)
+    overdue = services.reconciler.sweep_overdue(now)
+    return SweepResult(forced, overdue)
+
+
+async def sweep_forever(services: Services, interval_s: float) -> None:
+    """Sweep every `interval_s` until cancelled. A failed sweep (the database busy, say) is logged
+    and the next one runs on time."""
+    while True:
+        await anyio.sleep(interval_s)
+        try:
+            result = await run_in_threadpool(sweep, services)
+        except GridsyncError as exc:
+            log.warning("sweep skipped: %s", exc)
+            continue
+        except Exception:
+            log.exception("sweep failed")
+            continue
+        if result.forced or result.overdue:
+            log.info("sweep: %d held segments applied, %d cases overdue", result.forced, result.overdue)
