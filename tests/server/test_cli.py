@@ -89,33 +89,45 @@ def test_admin_commands_manage_workers_codes_and_devices(
     assert main([*d, "admin", "revoke", "ab" * 16]) == 2
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    data = tmp_path / "live"
+def _start(data: Path, *extra: str) -> tuple[str, subprocess.Popen[str]]:
     assert _cli(data, "pw", "init", "--demo").returncode == 0
     assert _cli(data, "pw", "admin", "add-worker", "zhang.wei", "--name", "张伟", "--role", "worker", "--grids",
                 "441502001001001").returncode == 0  # fmt: skip
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sync_server.cli", "serve", "--port", str(port)],
-        env=_env(data, "pw"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "sync_server.cli", "serve", "--port", str(port), *extra],
+        env=_env(data, "pw"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return url, process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the server did not start")
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM, as a service manager stops it; the server's log."""
+    process.terminate()
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server did not start")
+        _, log = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    return log
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    data = tmp_path / "live"
+    url, process = _start(data)
+    try:
         yield url, data
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        assert process.stderr is not None
-        process.stderr.close()
+        _stop(process)
 
 
 def test_a_phone_enrolls_pushes_and_pulls_against_a_real_server(live_server: tuple[str, Path]) -> None:
@@ -133,6 +145,26 @@ def test_a_phone_enrolls_pushes_and_pulls_against_a_real_server(live_server: tup
         metrics = client.get("/metrics").text
         assert 'gridsync_segments_total{status="applied"} 1.0' in metrics
         assert client.get("/open311/v2/services.json").status_code == 200
+
+
+def test_serve_with_two_workers_serves_phones_and_stops_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "live2"
+    url, process = _start(data, "--workers", "2")
+    try:
+        code = _cli(data, "pw", "admin", "enroll-code", "zhang.wei").stdout.splitlines()[0]
+        with httpx.Client(base_url=url) as client:
+            phone = TestDevice(client, Clock())
+            phone.enroll(code)
+            case_ids = [hex32() for _ in range(6)]
+            for case_id in case_ids:  # several connections: both workers take some
+                receipt = phone.push_ops([phone.create(case_id), phone.note(case_id)])
+                assert [o["outcome"] for o in receipt["outcomes"]] == ["applied", "applied"]
+            assert set(phone.pull_all()["cases"]) == set(case_ids)
+    finally:
+        log = _stop(process)
+    assert process.returncode == 0, log
+    assert log.count("Started server process") == 2, log  # two workers, each its own process
+    assert "Traceback" not in log, log
 
 
 @pytest.mark.parametrize("config_overrides", [{"apply_mode": "queue"}])
