@@ -23,3 +23,15 @@ def test_every_workflow_action_and_op_kind_is_documented():
         assert f"| `{action}` | {row.zh} |" in text, action
     for kind in KINDS:
         assert f"| `{kind}` |" in text, kind
+
+
+def test_every_test_named_in_sync_invariants_exists():
+    import re
+
+    root = DOCS.parent
+    text = (DOCS / "sync-invariants.md").read_text(encoding="utf-8")
+    for path, name in re.findall(r"`(tests/[\w/]+\.py)(?:::(\w+))?`", text):
+        source = root / path
+        assert source.is_file(), path
+        if name:
+            assert f"def {name}(" in source.read_text(encoding="utf-8"), f"{path}::{name}"

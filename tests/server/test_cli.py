@@ -156,7 +156,7 @@ def test_serve_with_two_workers_serves_phones_and_stops_cleanly(tmp_path: Path) 
             phone = TestDevice(client, Clock())
             phone.enroll(code)
             case_ids = [hex32() for _ in range(6)]
-            for case_id in case_ids:  # several connections: both workers take some
+            for case_id in case_ids:
                 receipt = phone.push_ops([phone.create(case_id), phone.note(case_id)])
                 assert [o["outcome"] for o in receipt["outcomes"]] == ["applied", "applied"]
             assert set(phone.pull_all()["cases"]) == set(case_ids)

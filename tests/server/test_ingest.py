@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 
 from shared.errors import GridsyncError
-from sync_server.ingest import (
-    KIND_PHOTO,
-    KIND_SEGMENT,
-    HandoverEntry,
-    read_handover,
-    run_ingest,
-    write_handover,
-)
+from shared.handover import KIND_PHOTO, KIND_SEGMENT, HandoverEntry, read_handover, write_handover
+from sync_server.enrollment import revoke_device
+from sync_server.ingest import run_ingest
 from sync_server.reconcile import Reconciler
 from tests.server.device import TestDevice, hex32
 
@@ -134,3 +129,72 @@ def test_a_spool_with_a_gap_holds_the_later_segments(
     summary = run_ingest(services, spool, progress=False)
     assert summary.segments["applied"] == 1 and summary.segments["held"] == 1
     assert services.store.backlog_size() == 1
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_refusals_found_in_a_worker_keep_their_codes_and_the_rest_applies(
+    enrolled: Any, services: Any, tmp_path: Path, workers: int
+) -> None:
+    zhang, li = enrolled("zhang.wei"), enrolled("li.na")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for i in range(3):
+        case_id = hex32()
+        (spool / f"a{i}.seg").write_bytes(zhang.seal([zhang.create(case_id), zhang.note(case_id)]))
+    tampered = bytearray(zhang.seal([zhang.note(hex32())]))
+    tampered[200] ^= 1
+    (spool / "b.seg").write_bytes(bytes(tampered))
+    (spool / "c.seg").write_bytes(li.seal([li.create()]))
+    revoke_device(services.store, li.device_id, 0)
+    summary = run_ingest(services, spool, progress=False, workers=workers)
+    assert summary.segments["applied"] == 3 and summary.ops["applied"] == 6 and summary.rejected == 2
+    codes = {
+        name: json.loads((spool / "rejected" / f"{name}.reason.json").read_text())["problems"][0]["code"]
+        for name in ("b.seg", "c.seg")
+    }
+    assert codes == {"b.seg": "segment.bad_signature", "c.seg": "device.revoked"}
+    assert services.metrics.segments.value(status="segment.bad_signature") == 1
+    assert services.store.device(zhang.device_id).last_seq == 6
+
+
+def test_a_large_spool_is_applied_in_groups_and_every_file_moves_once_committed(
+    worker: TestDevice, services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sync_server.ingest as ingest
+
+    monkeypatch.setattr(ingest, "GROUP_SEGMENTS", 4)
+    spool, ids = _spool(tmp_path, worker, 10)
+    summary = run_ingest(services, spool, progress=False, workers=2)
+    assert summary.segments["applied"] == 10 and summary.ops["applied"] == 20
+    assert len(list((spool / "done").iterdir())) == 10
+    assert [services.store.case(i).case_no for i in ids] == [f"2026{i:06d}" for i in range(1, 11)]
+
+
+def test_a_segment_failing_inside_a_group_rolls_back_alone(
+    worker: TestDevice, services: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync_server.store.sqlite_tx import SqliteTransaction
+
+    spool, ids = _spool(tmp_path, worker, 3)
+    real = SqliteTransaction.record_applied_segment
+
+    def full_on_the_second(self: Any, device_id: str, first_seq: int, *args: Any) -> None:
+        if first_seq == 3:  # after its cases, outcomes and case numbers were written
+            raise GridsyncError("server.storage_full", "disk full")
+        real(self, device_id, first_seq, *args)
+
+    monkeypatch.setattr(SqliteTransaction, "record_applied_segment", full_on_the_second)
+    summary = run_ingest(services, spool, progress=False)
+    assert summary.segments["applied"] == 1 and summary.segments["held"] == 1 and summary.rejected == 1
+    assert services.store.device(worker.device_id).last_seq == 2
+    assert services.store.case(ids[0]).case_no == "2026000001"
+    assert services.store.case(ids[1]) is None  # nothing of the failed segment is left
+    assert [row.case_id for row in services.store.audit_rows()] == [ids[0], ids[0]]
+    monkeypatch.undo()
+    worker_files = sorted((spool / "done").iterdir()) + sorted((spool / "rejected").glob("*.seg"))
+    for path in worker_files:
+        os.replace(path, spool / path.name)
+    again = run_ingest(services, spool, progress=False)  # the held third one follows the second at once
+    assert again.segments["applied"] == 1 and again.segments["resent"] == 2
+    assert services.store.device(worker.device_id).last_seq == 6
+    assert services.store.case(ids[1]).case_no == "2026000002"  # the number was never spent
