@@ -173,7 +173,10 @@ def _payload(kind: str, p: dict[str, Any]) -> dict[str, Any]:
         return out
     if kind == "note":
         _only(p, {"note_id", "text"}, kind)
-        return {"note_id": _match(p.get("note_id"), _HEX32, "note_id"), "text": _text(p.get("text"), "text", MAX_TEXT, required=True)}
+        return {
+            "note_id": _match(p.get("note_id"), _HEX32, "note_id"),
+            "text": _text(p.get("text"), "text", MAX_TEXT, required=True),
+        }
     if kind == "photo":
         _only(p, {"photo_id", "sha256", "size", "stage", "key"}, kind)
         if p.get("stage") not in STAGES:
@@ -187,7 +190,10 @@ def _payload(kind: str, p: dict[str, Any]) -> dict[str, Any]:
         }
     if kind == "link_duplicate":
         _only(p, {"duplicate_of", "reason"}, kind)
-        return {"duplicate_of": _match(p.get("duplicate_of"), _HEX32, "duplicate_of"), "reason": _text(p.get("reason", ""), "reason", MAX_TEXT)}
+        return {
+            "duplicate_of": _match(p.get("duplicate_of"), _HEX32, "duplicate_of"),
+            "reason": _text(p.get("reason", ""), "reason", MAX_TEXT),
+        }
     if kind == "resolve_conflict":
         _only(p, {"conflict_id", "choice"}, kind)
         if p.get("choice") not in ("keep", "take"):

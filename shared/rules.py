@@ -144,7 +144,9 @@ def _commit(
     new.version += 1
     new.overdue = is_overdue(new, ctx.now, ctx.calendar)
     new.timeline.append(
-        TimelineEntry(new.version, op.op_id, actor.worker_id, op.kind, action, str(new.status), outcome, ctx.now)
+        TimelineEntry(
+            new.version, op.op_id, actor.worker_id, op.kind, action, str(new.status), outcome, ctx.now
+        )
     )
     return Outcome(op.op_id, op.seq, op.case_id, outcome, None, new.version, detail), new
 
@@ -248,14 +250,18 @@ def _edit(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, 
         return _commit(new, op, actor, ctx, HARD, detail=",".join(conflicts))
     if not applied:
         return Outcome(op.op_id, op.seq, op.case_id, APPLIED, None, case.version, "no change"), None
-    stale = any(stamp[0] > op.base_version and stamp[1] != op.device_id for stamp in case.field_versions.values())
+    stale = any(
+        stamp[0] > op.base_version and stamp[1] != op.device_id for stamp in case.field_versions.values()
+    )
     return _commit(new, op, actor, ctx, SOFT if stale else APPLIED)
 
 
 # --- workflow moves (rules 4 and 5) ---------------------------------------------------------------
 
 
-def _transition(case: Case, op: Op, actor: Actor, ctx: RuleContext, action: str) -> tuple[Outcome, Case | None]:
+def _transition(
+    case: Case, op: Op, actor: Actor, ctx: RuleContext, action: str
+) -> tuple[Outcome, Case | None]:
     p = op.payload
     category = ctx.categories.get(case.category)
     code = check_transition(
@@ -294,7 +300,9 @@ def _transition(case: Case, op: Op, actor: Actor, ctx: RuleContext, action: str)
     elif action == "approve_extension":
         hours = case.extension_hours or 0.0
         start = case.deadline if case.deadline is not None else ctx.now
-        new.deadline = ctx.calendar.add_working_hours(start, hours) if ctx.calendar else start + int(hours * 3600)
+        new.deadline = (
+            ctx.calendar.add_working_hours(start, hours) if ctx.calendar else start + int(hours * 3600)
+        )
         new.extension_hours = None
         new.extensions += 1
     elif action == "deny_extension":
@@ -327,7 +335,9 @@ def _append_photo(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[O
     if any(ph.photo_id == p["photo_id"] for ph in case.photos):
         return Outcome(op.op_id, op.seq, op.case_id, DUPLICATE, None, case.version), None
     new = copy_case(case)
-    new.photos.append(Photo(p["photo_id"], p["sha256"], p["size"], p["stage"], p["key"], op.actor, op.captured_at))
+    new.photos.append(
+        Photo(p["photo_id"], p["sha256"], p["size"], p["stage"], p["key"], op.actor, op.captured_at)
+    )
     return _commit(new, op, actor, ctx, APPLIED)
 
 
@@ -336,7 +346,9 @@ def _append_photo(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[O
 
 def _resolve(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, Case | None]:
     target = op.payload["conflict_id"]
-    index = next((i for i, c in enumerate(case.conflicts) if c.conflict_id == target and not c.resolved), None)
+    index = next(
+        (i for i, c in enumerate(case.conflicts) if c.conflict_id == target and not c.resolved), None
+    )
     if index is None:
         if any(c.conflict_id == target for c in case.conflicts):
             return Outcome(op.op_id, op.seq, op.case_id, DUPLICATE, None, case.version), None
@@ -345,8 +357,16 @@ def _resolve(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcom
     old = case.conflicts[index]
     choice = op.payload["choice"]
     new.conflicts[index] = Conflict(
-        old.conflict_id, old.field, old.kept, old.proposed, old.proposed_by, old.base_version,
-        old.at_version, True, choice, op.actor,
+        old.conflict_id,
+        old.field,
+        old.kept,
+        old.proposed,
+        old.proposed_by,
+        old.base_version,
+        old.at_version,
+        True,
+        choice,
+        op.actor,
     )
     if choice == "take":
         _set_field(new, old.field, old.proposed, ctx)

@@ -20,7 +20,9 @@ class Transition:
     sources: frozenset[Status]
     target: Status | None  # None: the status stays (extension requests and decisions)
     roles: frozenset[Role]
-    evidence: str = ""  # "" none; a stage name (at least one photo of it); "category": what the category needs
+    evidence: str = (
+        ""  # "" none; a stage name (at least one photo of it); "category": what the category needs
+    )
     reason_required: bool = False
     zh: str = ""
     en: str = ""
@@ -50,11 +52,35 @@ TRANSITIONS: dict[str, Transition] = {
         _t("reject", {S.REPORTED}, S.REJECTED, SUP, "不予立案", "Reject", reason=True),
         _t("dispatch", {S.DISPATCHED, S.RETURNED}, S.DISPATCHED, SUP, "派遣", "Dispatch"),
         _t("start", {S.DISPATCHED}, S.HANDLING, HANDLING_SIDE, "开始处理", "Start handling"),
-        _t("send_back", {S.DISPATCHED, S.HANDLING}, S.RETURNED, HANDLING_SIDE, "回退", "Send back", reason=True),
-        _t("request_extension", {S.HANDLING}, None, HANDLING_SIDE, "申请延期", "Ask for extension", reason=True),
+        _t(
+            "send_back",
+            {S.DISPATCHED, S.HANDLING},
+            S.RETURNED,
+            HANDLING_SIDE,
+            "回退",
+            "Send back",
+            reason=True,
+        ),
+        _t(
+            "request_extension",
+            {S.HANDLING},
+            None,
+            HANDLING_SIDE,
+            "申请延期",
+            "Ask for extension",
+            reason=True,
+        ),
         _t("approve_extension", {S.HANDLING}, None, SUP, "批准延期", "Approve extension"),
         _t("deny_extension", {S.HANDLING}, None, SUP, "驳回延期", "Deny extension", reason=True),
-        _t("report_back", {S.HANDLING}, S.REPORTED_BACK, HANDLING_SIDE, "处理反馈", "Report back", evidence="after"),
+        _t(
+            "report_back",
+            {S.HANDLING},
+            S.REPORTED_BACK,
+            HANDLING_SIDE,
+            "处理反馈",
+            "Report back",
+            evidence="after",
+        ),
         _t(
             "verify",
             {S.REPORTED_BACK},
@@ -65,8 +91,24 @@ TRANSITIONS: dict[str, Transition] = {
             evidence="verification",
         ),
         # Closure: from a verified case, or straight from a report fixed on the spot (当场处置).
-        _t("close", {S.VERIFIED, S.REPORTED}, S.CLOSED, SUP, "批准结案", "Approve closure", evidence="category"),
-        _t("rework", {S.REPORTED_BACK, S.VERIFIED}, S.HANDLING, SUP, "返工", "Send back for rework", reason=True),
+        _t(
+            "close",
+            {S.VERIFIED, S.REPORTED},
+            S.CLOSED,
+            SUP,
+            "批准结案",
+            "Approve closure",
+            evidence="category",
+        ),
+        _t(
+            "rework",
+            {S.REPORTED_BACK, S.VERIFIED},
+            S.HANDLING,
+            SUP,
+            "返工",
+            "Send back for rework",
+            reason=True,
+        ),
         _t("reopen", {S.CLOSED}, S.HANDLING, SUP, "重新打开", "Reopen", reason=True),
         _t(
             "void",
@@ -82,7 +124,13 @@ TRANSITIONS: dict[str, Transition] = {
 
 #: link_duplicate is its own op kind but moves the case like a transition.
 LINK_DUPLICATE = _t(
-    "link_duplicate", {S.REPORTED, S.DISPATCHED}, S.DUPLICATE, SUP, "合并重复", "Link as duplicate", reason=False
+    "link_duplicate",
+    {S.REPORTED, S.DISPATCHED},
+    S.DUPLICATE,
+    SUP,
+    "合并重复",
+    "Link as duplicate",
+    reason=False,
 )
 
 

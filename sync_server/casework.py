@@ -109,7 +109,15 @@ class DuplicateFinder:
                 row = found[case_id]
                 assert row is not None  # only stored rows can be absent from `cases`
                 possible = case_id != new.case_id and could_duplicate(
-                    category, lat, lon, reported_at, row.category, row.status, row.lat, row.lon, row.reported_at
+                    category,
+                    lat,
+                    lon,
+                    reported_at,
+                    row.category,
+                    row.status,
+                    row.lat,
+                    row.lon,
+                    row.reported_at,
                 )
             if possible:
                 chosen.append(case_id)

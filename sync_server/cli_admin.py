@@ -62,7 +62,8 @@ def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) ->
     resolve.add_argument("conflict_id")
     resolve.add_argument("choice", choices=("keep", "take"))
     sub.add_parser(
-        "sweep", help="apply held segments past their wait and flag overdue cases (what `serve` does every minute)"
+        "sweep",
+        help="apply held segments past their wait and flag overdue cases (what `serve` does every minute)",
     )
     admin.set_defaults(run=run)
 

@@ -155,7 +155,12 @@ def _finish(spool: Path, spool_file: _SpoolFile) -> None:
 
 
 def run_ingest(
-    services: Services, spool: Path, *, progress: bool = True, console: Console | None = None, workers: int = 1
+    services: Services,
+    spool: Path,
+    *,
+    progress: bool = True,
+    console: Console | None = None,
+    workers: int = 1,
 ) -> Summary:
     """Apply a spool folder. `workers` processes open segments beside this one (0: all in-process)."""
     started = time.perf_counter()
@@ -180,7 +185,10 @@ def run_ingest(
         Task(number, str(unit.file.path), unit.index, _key(services, devices, unit.device_id))
         for number, unit in enumerate(units)
     )
-    with Progress(disable=not progress, console=console, transient=True) as bar, closing(unsealer.run(tasks)) as out:
+    with (
+        Progress(disable=not progress, console=console, transient=True) as bar,
+        closing(unsealer.run(tasks)) as out,
+    ):
         task = bar.add_task("ingest", total=len(units))
         pending = iter(units)
         while _apply_group(services, spool, pending, out, devices, summary):
@@ -225,7 +233,11 @@ def _apply_group(
 
 
 def _apply(
-    services: Services, unit: _Unit, result: Unsealed, devices: dict[str, DeviceRecord | None], summary: Summary
+    services: Services,
+    unit: _Unit,
+    result: Unsealed,
+    devices: dict[str, DeviceRecord | None],
+    summary: Summary,
 ) -> None:
     reconciler = services.reconciler
     try:

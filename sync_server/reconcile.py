@@ -115,7 +115,9 @@ class Reconciler:
             device = self._device_of(blob, None)
             if device.signing_key != opened.device.signing_key:
                 raise GridsyncError("segment.bad_signature", "the device's key changed")
-            receipt = self._settle(Opened(device, opened.header, opened.ops), blob, received_at, now, forced=False)
+            receipt = self._settle(
+                Opened(device, opened.header, opened.ops), blob, received_at, now, forced=False
+            )
         except GridsyncError as exc:
             self.tally.count({"status": exc.code})
             raise

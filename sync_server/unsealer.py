@@ -19,7 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -92,7 +92,9 @@ def unseal(task: Task, reader: _Reader, server_private: Any, limits: Limits) -> 
     return Unsealed(task.number, blob, header, fields)
 
 
-def work(tasks: Any, results: Any, server_private_raw: bytes, limits: Limits, handover: HandoverLimits) -> None:
+def work(
+    tasks: Any, results: Any, server_private_raw: bytes, limits: Limits, handover: HandoverLimits
+) -> None:
     """A worker process's loop, until it is given None."""
     server_private = crypto.encryption_key_from_raw(server_private_raw)
     reader = _Reader(handover)
@@ -111,7 +113,7 @@ class Unsealer:
         self.workers = workers
         self.window = window
 
-    def run(self, tasks: Iterable[Task]) -> Iterator[Unsealed]:
+    def run(self, tasks: Iterable[Task]) -> Generator[Unsealed, None, None]:
         if self.workers <= 0:
             server_private = crypto.encryption_key_from_raw(self.args[0])
             reader = _Reader(self.args[2])
@@ -140,7 +142,9 @@ class Unsealer:
             inbox.close()
             outbox.close()
 
-    def _pipeline(self, tasks: Iterator[Task], inbox: Any, outbox: Any, processes: list[Any]) -> Iterator[Unsealed]:
+    def _pipeline(
+        self, tasks: Iterator[Task], inbox: Any, outbox: Any, processes: list[Any]
+    ) -> Iterator[Unsealed]:
         order: deque[int] = deque()  # task numbers in the order asked: the order of the answers
         for task in islice(tasks, self.window):
             inbox.put(task)
@@ -151,10 +155,10 @@ class Unsealer:
             while wanted not in done:
                 result = self._get(outbox, processes)
                 done[result.number] = result
-            task = next(tasks, None)
-            if task is not None:
-                inbox.put(task)
-                order.append(task.number)
+            following = next(tasks, None)
+            if following is not None:
+                inbox.put(following)
+                order.append(following.number)
             yield done.pop(wanted)
 
     @staticmethod

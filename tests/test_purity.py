@@ -12,8 +12,14 @@ import pytest
 
 SHARED = Path(__file__).resolve().parent.parent / "shared"
 FORBIDDEN_CALLS = {
-    ("time", "time"), ("time", "monotonic"), ("time", "perf_counter"), ("time", "sleep"),
-    ("datetime", "now"), ("datetime", "utcnow"), ("date", "today"), ("os", "getenv"),
+    ("time", "time"),
+    ("time", "monotonic"),
+    ("time", "perf_counter"),
+    ("time", "sleep"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+    ("os", "getenv"),
 }
 FORBIDDEN_NAMES = {"open", "print", "input"}
 FORBIDDEN_IMPORTS = {"random", "socket", "sqlite3", "subprocess", "pathlib", "threading", "asyncio"}
@@ -30,14 +36,24 @@ def test_shared_module_reads_no_clock_and_does_no_io(path: Path) -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             f = node.func
-            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and (f.value.id, f.attr) in FORBIDDEN_CALLS:
+            if (
+                isinstance(f, ast.Attribute)
+                and isinstance(f.value, ast.Name)
+                and (f.value.id, f.attr) in FORBIDDEN_CALLS
+            ):
                 problems.append(f"{f.value.id}.{f.attr}() at line {node.lineno}")
             if isinstance(f, ast.Name) and f.id in FORBIDDEN_NAMES:
                 problems.append(f"{f.id}() at line {node.lineno}")
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            problems += [f"import {n} at line {node.lineno}" for n in names if n.split(".")[0] in FORBIDDEN_IMPORTS]
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and (node.value.id, node.attr) == ("os", "environ"):
+            problems += [
+                f"import {n} at line {node.lineno}" for n in names if n.split(".")[0] in FORBIDDEN_IMPORTS
+            ]
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and (node.value.id, node.attr) == ("os", "environ")
+        ):
             problems.append(f"os.environ at line {node.lineno}")
     assert not problems, f"{path.name} is not pure: {problems}"
 

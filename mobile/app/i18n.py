@@ -8,13 +8,22 @@ language follows the device unless the worker picks one in Settings.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Final
 
 from shared.errors import CATALOGUE
 
 LANGUAGES: Final = ("zh-CN", "en")
+#: where a phone shows times until it knows its city's calendar: every gridsync city so far is in China
+CHINA_STANDARD_TIME: Final = timezone(timedelta(hours=8))
+
+
+def city_zone(utc_offset_minutes: int) -> tzinfo:
+    """The city's wall clock: a fixed offset from its working calendar (China has no daylight saving
+    time, so no time-zone database is needed, and a phone set to another zone still shows city time)."""
+    return timezone(timedelta(minutes=utc_offset_minutes))
+
 
 #: key -> (zh-CN, en)
 STRINGS: Final[dict[str, tuple[str, str]]] = {
@@ -336,12 +345,16 @@ def detect_language(locales: Iterable[str]) -> str:
 
 
 class Translator:
-    """Looks words up in `STRINGS` for one language."""
+    """Looks words up in `STRINGS` for one language, and writes times on the city's clock.
 
-    def __init__(self, lang: str = "zh-CN") -> None:
+    `zone` is asked at every use (the city is known only after enrollment); by default China.
+    """
+
+    def __init__(self, lang: str = "zh-CN", zone: Callable[[], tzinfo] | None = None) -> None:
         if lang not in LANGUAGES:
             raise ValueError(f"unsupported language {lang!r}")
         self.lang = lang
+        self.zone = zone or (lambda: CHINA_STANDARD_TIME)
 
     @property
     def zh(self) -> bool:
@@ -371,11 +384,19 @@ class Translator:
         key = f"role.{role}"
         return self.t(key) if key in STRINGS else role
 
+    def local(self, epoch: int | float) -> datetime:
+        """The moment on the city's wall clock (not the clock of whatever machine runs the app)."""
+        return datetime.fromtimestamp(epoch, self.zone())
+
     def when(self, epoch: int | float | None) -> str:
-        """A local date and time, short."""
+        """A date and time in the city, short."""
         if not epoch:
             return "—"
-        return time.strftime("%m-%d %H:%M", time.localtime(epoch))
+        return self.local(epoch).strftime("%m-%d %H:%M")
+
+    def time_of_day(self, epoch: int | float) -> str:
+        """A time in the city, to the second."""
+        return self.local(epoch).strftime("%H:%M:%S")
 
     def ago(self, epoch: int | float, now: float) -> str:
         seconds = max(0, int(now - epoch))

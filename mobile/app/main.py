@@ -16,7 +16,9 @@ import uuid
 from pathlib import Path
 
 import flet as ft
+import flet_secure_storage as fss
 
+from mobile.app.state.keychain import AsyncSecureStorage, PhoneKeychain, uses_secure_storage
 from mobile.app.state.session import AppSession, slot_folder
 from mobile.app.views import widgets
 from mobile.app.views.devices import GeolocatorSource, PickerPhotoSource
@@ -33,6 +35,18 @@ CJK_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
 )
 WEB_FONT = "fonts/cjk.ttf"
+#: The app's assets. The repository root is the app path of `flet build` ([tool.flet.app] path = "."),
+#: which makes the launcher icons from `assets/icon.png` (drawn by build/make_icon.py).
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+#: Served as a web app, the icons Flet's page and web manifest name, made from the same icon.
+WEB_ICONS = {
+    "favicon.png": 64,
+    "icons/apple-touch-icon-192.png": 192,
+    "icons/icon-192.png": 192,
+    "icons/icon-512.png": 512,
+    "icons/icon-maskable-192.png": 192,
+    "icons/icon-maskable-512.png": 512,
+}
 
 
 def data_root() -> Path:
@@ -47,24 +61,46 @@ class SessionRegistry:
         self._lock = threading.Lock()
         self._open: dict[Path, tuple[AppSession, int]] = {}
 
-    def acquire(self, folder: Path, locales: list[str]) -> AppSession:
+    def _reuse(self, folder: Path, storage: AsyncSecureStorage | None) -> AppSession | None:
         with self._lock:
             session, users = self._open.get(folder, (None, 0))
             if session is None:
-                session = AppSession(folder, device_locales=locales)
+                return None
             self._open[folder] = (session, users + 1)
-            return session
+        if storage is not None and session.keychain is not None:
+            session.keychain.storage = storage  # write through the service of the page that is alive
+        return session
 
-    def release(self, folder: Path) -> None:
+    async def acquire(
+        self, folder: Path, locales: list[str], storage: AsyncSecureStorage | None = None
+    ) -> AppSession:
+        """The session of `folder`, opened if needed. With `storage` (a phone), the device's keys come
+        from, and go back to, the platform's secure storage; without, from owner-only files."""
+        found = self._reuse(folder, storage)
+        if found is not None:
+            return found
+        keychain = None
+        if storage is not None:
+            keychain = PhoneKeychain(storage)
+            await keychain.load()
+            found = self._reuse(folder, storage)  # another page opened it while the keys were read
+            if found is not None:
+                return found
+        session = AppSession(folder, device_locales=locales, keychain=keychain)
+        with self._lock:
+            self._open[folder] = (session, 1)
+        return session
+
+    async def release(self, folder: Path) -> None:
         with self._lock:
             session, users = self._open.get(folder, (None, 0))
             if session is None:
                 return
-            if users <= 1:
-                del self._open[folder]
-                session.close()
-            else:
+            if users > 1:
                 self._open[folder] = (session, users - 1)
+                return
+            del self._open[folder]
+        await session.aclose()
 
 
 REGISTRY = SessionRegistry()
@@ -105,17 +141,34 @@ def cjk_font() -> Path | None:
 
 
 def web_assets() -> Path:
-    """The folder the web server serves: the app's assets plus a Chinese font when one is found."""
+    """The folder the web server serves: the app's assets, icons in the sizes a browser asks for, and
+    a Chinese font when one is found. Flet serves these before its own (favicon, web-app icons)."""
     folder = data_root() / "web-assets"
     (folder / "fonts").mkdir(parents=True, exist_ok=True)
-    for item in (Path(__file__).parent / "assets").iterdir():
+    for item in ASSETS.iterdir():
         if item.is_file() and not item.name.startswith("."):
             shutil.copyfile(item, folder / item.name)
+    icon = ASSETS / "icon.png"
+    if icon.is_file():
+        web_icons(icon, folder)
     font = cjk_font()
     target = folder / WEB_FONT
     if font is not None and (not target.exists() or target.stat().st_size != font.stat().st_size):
         shutil.copyfile(font, target)
     return folder
+
+
+def web_icons(icon: Path, folder: Path) -> None:
+    from PIL import Image  # only the web server needs it here; a phone build does not run this
+
+    with Image.open(icon) as source:
+        picture = source.convert("RGB")
+    for name, size in WEB_ICONS.items():
+        target = folder / name
+        if target.exists() and target.stat().st_mtime >= icon.stat().st_mtime:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        picture.resize((size, size), Image.Resampling.LANCZOS).save(target, optimize=True)
 
 
 async def main(page: ft.Page) -> None:
@@ -127,9 +180,11 @@ async def main(page: ft.Page) -> None:
     page.padding = 0
     prefs = ft.SharedPreferences()
     picker = ft.FilePicker()
+    platform = page.platform.value if page.platform else None
+    storage = fss.SecureStorage() if uses_secure_storage(platform, web=page.web) else None
     locales = await _locales(page)
     folder = await _device_folder(page, prefs)
-    session = REGISTRY.acquire(folder, locales)
+    session = await REGISTRY.acquire(folder, locales, storage)
     page.title = session.tr.t("app.title")
     shell = Shell(
         page,
@@ -140,11 +195,12 @@ async def main(page: ft.Page) -> None:
         file_picker=picker,
         device_name=f"{page.platform.value if page.platform else 'web'}" + (" browser" if page.web else ""),
     )
-    page.data = {"shell": shell, "services": (prefs, picker)}  # strong references for the services
+    # strong references for the services (dropped otherwise)
+    page.data = {"shell": shell, "services": (prefs, picker, storage)}
 
-    def closed(e: ft.Event) -> None:
+    async def closed(e: ft.Event) -> None:
         shell.stop()
-        REGISTRY.release(folder)
+        await REGISTRY.release(folder)
 
     page.on_close = closed
     shell.start()
@@ -166,7 +222,7 @@ def run(argv: list[str] | None = None) -> None:
         os.environ["FLET_FORCE_WEB_SERVER"] = "1"  # serve only: never open a browser
         os.environ.setdefault("FLET_SERVER_IP", args.host)
     view = ft.AppView.WEB_BROWSER if args.web else ft.AppView.FLET_APP
-    assets = web_assets() if args.web else Path(__file__).parent / "assets"
+    assets = web_assets() if args.web else ASSETS
     ft.run(main, view=view, port=args.port, no_cdn=True, assets_dir=str(assets))
 
 

@@ -31,6 +31,7 @@ class SyncLoop:
         rng: random.Random | None = None,
         on_report: Callable[[SyncReport], None] | None = None,
         on_progress: Callable[[SyncProgress], None] | None = None,
+        on_busy: Callable[[bool], None] | None = None,
     ) -> None:
         self.device = device
         self.interval = interval
@@ -41,6 +42,10 @@ class SyncLoop:
         self.rng = rng or random.Random()
         self.on_report = on_report
         self.on_progress = on_progress
+        #: told True when a round begins and False when it ends, however it ends (a report, a stall,
+        #: an error, a stop): a screen showing "syncing…" needs both, `on_report` alone is not enough
+        self.on_busy = on_busy
+        self.busy = False
         self.failures = 0
         self.rounds = 0
         self.stalls = 0
@@ -125,6 +130,18 @@ class SyncLoop:
         return float(delay * self.rng.uniform(0.5, 1.5))
 
     async def _round(self) -> None:
+        self._busy(True)
+        try:
+            await self._sync_once()
+        finally:
+            self._busy(False)
+
+    def _busy(self, busy: bool) -> None:
+        self.busy = busy
+        if self.on_busy is not None:
+            self.on_busy(busy)
+
+    async def _sync_once(self) -> None:
         self._dirty = False
         self._urgent = False
         # asyncio.wait rather than wait_for: wait_for on 3.11 can swallow a cancellation.

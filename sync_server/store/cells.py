@@ -37,6 +37,4 @@ def neighbourhood(category: str, lat: float, lon: float) -> list[int]:
     base = int(category) << 40
     rows = range(math.floor((lat - d_lat) / CELL_DEG), math.floor((lat + d_lat) / CELL_DEG) + 1)
     cols = range(math.floor((lon - d_lon) / CELL_DEG), math.floor((lon + d_lon) / CELL_DEG) + 1)
-    return [
-        base | ((row + _ROW_OFFSET) << 20) | (col + _COL_OFFSET) for row in rows for col in cols
-    ]
+    return [base | ((row + _ROW_OFFSET) << 20) | (col + _COL_OFFSET) for row in rows for col in cols]

@@ -13,6 +13,7 @@ from mobile.app.state.enroll import EnrollState
 from mobile.app.state.home import HomeState
 from mobile.app.state.session import AppSession
 from mobile.app.state.sync import SyncState
+from mobile.core.views import SyncReport
 from tests.mobile.conftest import GRID_A, Clock, Server, fix_in, jpeg
 
 
@@ -57,7 +58,7 @@ def test_an_offline_round_says_the_work_is_safe_and_a_later_round_sends_it(
         transport=_DeadTransport(),
     )
     app.close()
-    report = asyncio.run(SyncState(offline.device, offline.tr, clock=clock).run())
+    report = asyncio.run(one_background_round(offline))
     assert not report.reached_server
     assert SyncState(offline.device, offline.tr).result_text(report).startswith("No network.")
     offline.close()
@@ -68,8 +69,8 @@ def test_an_offline_round_says_the_work_is_safe_and_a_later_round_sends_it(
         secrets=app.secrets,
         transport=server.transport,
     )
-    state = SyncState(online.device, online.tr, clock=clock)
-    report = asyncio.run(state.run())
+    state = SyncState(online.device, online.tr, clock=clock, background=online.background)
+    report = asyncio.run(one_background_round(online))
     assert report.ok and state.pending_lines() == ["Everything is uploaded."]
     assert state.result_text(report).startswith("Synced: sent 2")
     assert server.case(case_id) is not None
@@ -98,6 +99,19 @@ def test_a_supervisor_files_through_the_case_state_and_a_worker_cannot(
     assert boss.case(case_id).case.status == "dispatched"  # type: ignore[union-attr]
     rows = HomeState(boss, tr).rows()
     assert [(r.status_label, r.pending) for r in rows] == [("Dispatched", True)]
+
+
+async def one_background_round(app: AppSession) -> SyncReport:
+    """Start the session's background sync, which syncs at once, and stop it after that round."""
+    app.background.start()
+    try:
+        while app.background.loop.rounds == 0:
+            await asyncio.sleep(0.01)
+    finally:
+        await app.background.stop()
+    report = app.device.last_sync()
+    assert report is not None
+    return report
 
 
 class _DeadTransport(httpx.AsyncBaseTransport):

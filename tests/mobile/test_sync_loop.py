@@ -115,3 +115,43 @@ def test_stopping_the_loop_mid_round_leaves_the_store_consistent(server: Server,
     faulty.decide = always("pass")
     assert run(phone.sync()).ok
     assert server.case(case_id) is not None and phone.pending().empty
+
+
+def test_busy_is_told_at_the_start_and_end_of_every_round_even_a_stalled_or_stopped_one(
+    server: Server, tmp_path: Path
+) -> None:
+    faulty = FaultyTransport(server.transport)
+    server.transport = faulty
+    phone = server.device(tmp_path / "p", "zhang.wei")
+    stalls = {"left": 1}
+
+    def decide(request: httpx.Request) -> str:
+        if request.url.path == "/v1/segments" and stalls["left"] > 0:
+            stalls["left"] -= 1
+            return "hang"
+        return "pass"
+
+    faulty.decide = decide
+    told: list[bool] = []
+
+    async def scenario() -> None:
+        loop = SyncLoop(
+            phone,
+            stall_timeout=0.2,
+            base_backoff=0.01,
+            max_backoff=0.02,
+            write_delay=0.0,
+            on_busy=told.append,
+        )
+        phone.report(category="0101", location=fix_in(GRID_A))
+        loop.start()
+        await _until(lambda: loop.stalls == 1 and loop.rounds >= 1 and phone.pending().empty)
+        faulty.decide = always("hang")
+        loop.kick()
+        await _until(lambda: loop.busy)
+        await loop.stop()
+        assert not loop.busy
+
+    run(scenario())
+    assert told[:2] == [True, False]  # the stalled round ended too
+    assert told == [True, False] * (len(told) // 2) and len(told) >= 6

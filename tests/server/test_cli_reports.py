@@ -22,7 +22,9 @@ def three_cases(worker: TestDevice, supervisor: TestDevice) -> list[str]:
     filed, rejected, waiting = hex32(), hex32(), hex32()
     worker.push_ops([worker.create(filed), worker.create(rejected, category="0102"),
                      worker.create(waiting, spot=SECOND_SPOT, description="路灯不亮")])  # fmt: skip
-    supervisor.push_ops([supervisor.move(filed, "file"), supervisor.move(rejected, "reject", reason="不属实")])
+    supervisor.push_ops(
+        [supervisor.move(filed, "file"), supervisor.move(rejected, "reject", reason="不属实")]
+    )
     return [filed, rejected, waiting]
 
 
@@ -31,7 +33,23 @@ def test_report_counts_the_days_cases_per_grid_and_worker(
 ) -> None:
     out = tmp_path / "report.txt"
     d = ["--data-dir", str(data_dir)]
-    assert main([*d, "report", "--start", "2026-03-02", "--end", "2026-03-03", "--lang", "en", "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                *d,
+                "report",
+                "--start",
+                "2026-03-02",
+                "--end",
+                "2026-03-03",
+                "--lang",
+                "en",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = {cells[1]: cells[2:] for cells in _rows(out.read_text("utf-8"))}
     # reported, valid (not rejected), closed, closure rate, …, overdue open (the filed case, months on)
     assert rows["441502001001…"] == rows["zhang.wei"] == ["3", "2", "0", "0.0%", "—", "—", "0.0%", "1"]
@@ -42,7 +60,9 @@ def test_report_counts_the_days_cases_per_grid_and_worker(
 
 
 def _rows(text: str) -> list[list[str]]:
-    return [[cell.strip() for cell in line.split("│")][:-1] for line in text.splitlines() if line.startswith("│")]
+    return [
+        [cell.strip() for cell in line.split("│")][:-1] for line in text.splitlines() if line.startswith("│")
+    ]
 
 
 def test_report_refuses_a_bad_date(data_dir: Path, capsys: Any) -> None:

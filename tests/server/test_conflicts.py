@@ -82,7 +82,11 @@ def test_a_resolution_over_http_reaches_the_supervisors_phone_as_an_outcome(
     page = supervisor.pull(cursor)
     assert [c["version"] for c in page["cases"]] == [case["version"]]
     (outcome,) = page["outcomes"]
-    assert (outcome["case_id"], outcome["outcome"], outcome["version"]) == (case_id, "applied", case["version"])
+    assert (outcome["case_id"], outcome["outcome"], outcome["version"]) == (
+        case_id,
+        "applied",
+        case["version"],
+    )
     audit = services.store.audit_rows(case_id)[-1]
     assert (audit.op_id, audit.device_id, audit.flags) == (outcome["op_id"], supervisor.device_id, "review")
     assert zhang.pull(zhang.pull_all()["cursor"])["outcomes"] == []  # only the supervisor's device

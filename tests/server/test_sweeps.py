@@ -33,7 +33,10 @@ def test_the_running_app_applies_expired_backlog_and_flags_overdue_cases_in_the_
     case_id = _a_held_segment_and_a_filed_case(worker, supervisor)
     clock.now += 86_400  # Tuesday 10:00: the wait is over and the case is a working day late
     app = build_app(services)
-    with start_blocking_portal() as portal, portal.wrap_async_context_manager(app.router.lifespan_context(app)):
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(app.router.lifespan_context(app)),
+    ):
         for _ in range(100):
             if services.store.backlog_size() == 0 and services.store.case(case_id).overdue:
                 break
@@ -49,7 +52,10 @@ def test_the_running_app_applies_expired_backlog_and_flags_overdue_cases_in_the_
 @pytest.mark.parametrize("config_overrides", [{"sweep_interval_s": 0}])
 def test_a_zero_interval_turns_the_background_sweep_off(services: Any) -> None:
     app = build_app(services)
-    with start_blocking_portal() as portal, portal.wrap_async_context_manager(app.router.lifespan_context(app)):
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(app.router.lifespan_context(app)),
+    ):
         assert services.store.backlog_size() == 0  # starts and stops cleanly with nothing to run
 
 

@@ -45,7 +45,9 @@ class ReferenceServer:
         if placement is Placement.GAP:
             self.backlog[header.first_seq] = blob
         elif placement is Placement.APPLY:
-            for op in decode_ops(plain, device_id=header.device_id, first_seq=header.first_seq, count=header.op_count):
+            for op in decode_ops(
+                plain, device_id=header.device_id, first_seq=header.first_seq, count=header.op_count
+            ):
                 self.apply(op)
             self.applied[header.first_seq] = segment_hash(blob)
             self.position = DevicePosition(header.last_seq, segment_hash(blob))
@@ -65,13 +67,19 @@ class ReferenceServer:
 
 def seal_all(ops: list[Op], cuts: list[int]) -> list[bytes]:
     """Seal `ops` into consecutive segments at the given cut points, chained like the phone does."""
-    bounds = sorted({c for c in cuts if 0 < c < len(ops)}) + [len(ops)]
+    bounds = [*sorted({c for c in cuts if 0 < c < len(ops)}), len(ops)]
     segments, start, prev = [], 0, GENESIS_HASH
     for end in bounds:
         chunk = ops[start:end]
         blob = seal_segment(
-            device_id=DEV_1, first_seq=chunk[0].seq, last_seq=chunk[-1].seq, prev_hash=prev,
-            op_count=len(chunk), created_at=0, payload=encode_ops(chunk), device_key=DEVICE_KEY,
+            device_id=DEV_1,
+            first_seq=chunk[0].seq,
+            last_seq=chunk[-1].seq,
+            prev_hash=prev,
+            op_count=len(chunk),
+            created_at=0,
+            payload=encode_ops(chunk),
+            device_key=DEVICE_KEY,
             server_public_raw=crypto.public_raw(SERVER_KEY),
         )
         segments.append(blob)
@@ -79,8 +87,23 @@ def seal_all(ops: list[Op], cuts: list[int]) -> list[bytes]:
     return segments
 
 
-ACTIONS = st.sampled_from(["edit", "note", "photo_before", "photo_after", "photo_verification", "file", "start",
-                           "report_back", "verify", "close", "rework", "void", "other_case"])
+ACTIONS = st.sampled_from(
+    [
+        "edit",
+        "note",
+        "photo_before",
+        "photo_after",
+        "photo_verification",
+        "file",
+        "start",
+        "report_back",
+        "verify",
+        "close",
+        "rework",
+        "void",
+        "other_case",
+    ]
+)
 
 
 def script_ops(steps: list[tuple[str, int]]) -> list[Op]:
@@ -149,8 +172,15 @@ def test_a_segment_that_does_not_chain_to_the_last_one_is_a_fork():
     server = ReferenceServer(WORKER)
     server.receive(first)
     forged = seal_segment(
-        device_id=DEV_1, first_seq=2, last_seq=2, prev_hash=b"\x01" * 32, op_count=1, created_at=0,
-        payload=encode_ops(ops[1:]), device_key=DEVICE_KEY, server_public_raw=crypto.public_raw(SERVER_KEY),
+        device_id=DEV_1,
+        first_seq=2,
+        last_seq=2,
+        prev_hash=b"\x01" * 32,
+        op_count=1,
+        created_at=0,
+        payload=encode_ops(ops[1:]),
+        device_key=DEVICE_KEY,
+        server_public_raw=crypto.public_raw(SERVER_KEY),
     )
     assert server.receive(forged) is Placement.FORK
 
@@ -161,9 +191,25 @@ NON_SUPERVISOR_ACTORS = st.sampled_from([WORKER, HANDLER, Actor("li.na", Role.WO
 @settings(max_examples=60, deadline=None)
 @given(
     moves=st.lists(
-        st.tuples(NON_SUPERVISOR_ACTORS, st.sampled_from(
-            ["file", "start", "report_back", "verify", "close", "rework", "reopen", "void", "photo_after",
-             "photo_verification", "photo_before", "edit"])),
+        st.tuples(
+            NON_SUPERVISOR_ACTORS,
+            st.sampled_from(
+                [
+                    "file",
+                    "start",
+                    "report_back",
+                    "verify",
+                    "close",
+                    "rework",
+                    "reopen",
+                    "void",
+                    "photo_after",
+                    "photo_verification",
+                    "photo_before",
+                    "edit",
+                ]
+            ),
+        ),
         max_size=30,
     )
 )
@@ -186,8 +232,10 @@ def test_no_sequence_of_ops_by_non_supervisors_ever_reaches_closed(moves):
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.tuples(ACTIONS, st.integers(0, 5)), min_size=1, max_size=20),
-       actor=st.sampled_from([WORKER, HANDLER, SUPERVISOR]))
+@given(
+    steps=st.lists(st.tuples(ACTIONS, st.integers(0, 5)), min_size=1, max_size=20),
+    actor=st.sampled_from([WORKER, HANDLER, SUPERVISOR]),
+)
 def test_a_rejected_op_leaves_the_case_untouched(steps, actor):
     cases: dict[str, Case] = {}
     for op in script_ops(steps):

@@ -8,8 +8,15 @@ H0, H1, H2 = bytes(32), b"\x01" * 32, b"\x02" * 32
 
 
 def place(position, first, last, prev, h, applied=None, forced=False):
-    return place_segment(position, first_seq=first, last_seq=last, prev_hash=prev, segment_hash=h,
-                         applied_hash=applied, forced_gap=forced)
+    return place_segment(
+        position,
+        first_seq=first,
+        last_seq=last,
+        prev_hash=prev,
+        segment_hash=h,
+        applied_hash=applied,
+        forced_gap=forced,
+    )
 
 
 def test_the_first_segment_chains_to_genesis_and_applies():

@@ -55,9 +55,21 @@ def test_bad_envelope_fields_are_refused(change, code):
         {"category": "0101", "location": {"lat": 1, "lon": 1, "accuracy_m": 1, "source": "guess"}},
         {"category": "0101", "location": {"lat": float("nan"), "lon": 1, "accuracy_m": 1, "source": "gps"}},
         {"category": "0101"},
-        {"category": "0101", "location": {"lat": 1, "lon": 1, "accuracy_m": 1, "source": "gps"}, "description": "x" * 2001},
-        {"category": "0101", "location": {"lat": 1, "lon": 1, "accuracy_m": 1, "source": "gps"}, "on_spot": "yes"},
-        {"category": "0101", "location": {"lat": 1, "lon": 1, "accuracy_m": 1, "source": "gps"}, "status": "closed"},
+        {
+            "category": "0101",
+            "location": {"lat": 1, "lon": 1, "accuracy_m": 1, "source": "gps"},
+            "description": "x" * 2001,
+        },
+        {
+            "category": "0101",
+            "location": {"lat": 1, "lon": 1, "accuracy_m": 1, "source": "gps"},
+            "on_spot": "yes",
+        },
+        {
+            "category": "0101",
+            "location": {"lat": 1, "lon": 1, "accuracy_m": 1, "source": "gps"},
+            "status": "closed",
+        },
     ],
 )
 def test_bad_create_payloads_are_refused(payload):
@@ -103,9 +115,13 @@ def test_a_count_that_disagrees_with_the_header_is_refused():
     assert info.value.code == "segment.count_mismatch"
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                    max_leaves=12))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=12,
+    )
+)
 def test_any_json_value_is_either_a_valid_op_or_a_coded_refusal(value):
     try:
         validate_op(value)

@@ -131,7 +131,11 @@ def test_supervisor_resolving_a_conflict_by_taking_the_proposed_value_clears_the
     _, case = run(case, dev.edit(case.case_id, 1, description="乙"), WORKER)
     sup = OpMaker(DEV_SUP, SUPERVISOR.worker_id)
     conflict_id = case.open_conflicts()[0].conflict_id
-    outcome, case = run(case, sup.make("resolve_conflict", case.case_id, {"conflict_id": conflict_id, "choice": "take"}), SUPERVISOR)
+    outcome, case = run(
+        case,
+        sup.make("resolve_conflict", case.case_id, {"conflict_id": conflict_id, "choice": "take"}),
+        SUPERVISOR,
+    )
     assert outcome.outcome == APPLIED
     assert case.description == "乙" and not case.hard_conflict and case.conflicts[0].resolution == "take"
 
@@ -162,7 +166,7 @@ def walk_to_verified():
 
 
 def test_filing_dispatches_to_the_categorys_department_with_a_working_time_deadline():
-    dev, case = reported_case()
+    _dev, case = reported_case()
     sup = OpMaker(DEV_SUP, SUPERVISOR.worker_id)
     _, case = run(case, sup.move(case.case_id, "file"), SUPERVISOR)
     assert case.status == Status.DISPATCHED and case.department == "municipal"
@@ -179,7 +183,7 @@ def test_the_full_loop_closes_only_with_a_supervisors_approval():
 
 
 def test_reporting_back_without_an_after_photo_is_refused_with_evidence_missing():
-    dev, case = reported_case()
+    _dev, case = reported_case()
     sup = OpMaker(DEV_SUP, SUPERVISOR.worker_id)
     hand = OpMaker(DEV_2, HANDLER.worker_id)
     _, case = run(case, sup.move(case.case_id, "file"), SUPERVISOR)
@@ -191,7 +195,7 @@ def test_reporting_back_without_an_after_photo_is_refused_with_evidence_missing(
 
 
 def test_a_handler_of_another_department_cannot_start_the_case():
-    dev, case = reported_case()
+    _dev, case = reported_case()
     sup = OpMaker(DEV_SUP, SUPERVISOR.worker_id)
     _, case = run(case, sup.move(case.case_id, "file"), SUPERVISOR)
     outcome, _ = run(case, OpMaker(DEV_2, OTHER_HANDLER.worker_id).move(case.case_id, "start"), OTHER_HANDLER)
@@ -199,7 +203,7 @@ def test_a_handler_of_another_department_cannot_start_the_case():
 
 
 def test_rework_needs_a_reason_and_counts():
-    dev, sup, _, case = walk_to_verified()
+    _dev, sup, _, case = walk_to_verified()
     outcome, _ = run(case, sup.move(case.case_id, "rework"), SUPERVISOR)
     assert outcome.code == "case.reason_required"
     outcome, case = run(case, sup.move(case.case_id, "rework", reason="井盖未固定"), SUPERVISOR)
@@ -259,7 +263,7 @@ def test_a_normal_report_cannot_be_closed_straight_from_reported():
 
 
 def test_extension_approved_moves_the_deadline_by_working_hours():
-    dev, case = reported_case()
+    _dev, case = reported_case()
     sup = OpMaker(DEV_SUP, SUPERVISOR.worker_id)
     hand = OpMaker(DEV_2, HANDLER.worker_id)
     _, case = run(case, sup.move(case.case_id, "file"), SUPERVISOR)
@@ -300,7 +304,9 @@ def test_linking_a_duplicate_is_a_supervisors_move():
 
 def test_admin_can_see_and_void_anything():
     _, case = reported_case()
-    outcome, case = run(case, OpMaker(DEV_SUP, ADMIN.worker_id).move(case.case_id, "void", reason="测试"), ADMIN)
+    outcome, case = run(
+        case, OpMaker(DEV_SUP, ADMIN.worker_id).move(case.case_id, "void", reason="测试"), ADMIN
+    )
     assert outcome.outcome == APPLIED and case.status == Status.VOIDED
 
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from mobile.app.i18n import Translator
 from mobile.app.state.problems import problem_text
 from mobile.core.views import CaseView
-from shared.catalogue import Department
 from shared.errors import GridsyncError
 from shared.model import STAGES, Conflict, Note, Photo
 from shared.workflow import TRANSITIONS
@@ -73,7 +72,7 @@ class CaseState:
             (t("case.reported_at"), self.tr.when(c.reported_at or c.captured_at)),
         ]
         if c.department:
-            dept = next((d for d in self._departments() if d.code == c.department), None)
+            dept = next((d for d in self.device.departments() if d.code == c.department), None)
             rows.append((t("case.department"), dept.name(lang) if dept else c.department))
         if c.handler:
             rows.append((t("case.handler"), c.handler))
@@ -96,11 +95,6 @@ class CaseState:
         if c.reworks:
             rows.append(("", t("case.reworks", count=c.reworks)))
         return rows
-
-    def _departments(self) -> list[Department]:
-        # The core's Device offers no departments() yet; its store holds them from enrollment.
-        departments = getattr(self.device, "departments", None)
-        return list(departments()) if callable(departments) else self.device.store.departments()
 
     def photos_by_stage(self) -> list[tuple[str, list[Photo]]]:
         v = self.view()
@@ -173,7 +167,7 @@ class CaseState:
     def departments(self) -> list[tuple[str, str]]:
         """(code, name) of the departments a case can be dispatched to, the category's own first."""
         v = self.view()
-        depts = self._departments()
+        depts = self.device.departments()
         default = None
         if v is not None:
             cat = next((c for c in self.device.categories() if c.code == v.case.category), None)

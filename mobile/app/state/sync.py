@@ -1,4 +1,8 @@
-"""The sync screen: what waits to go up, how the last round went, and a round on demand."""
+"""The sync screen: what waits to go up, how the last round went, and a round on demand.
+
+Rounds are run by the session's `BackgroundSync` (the device core's sync loop); this state only asks
+for one and reads how it goes.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +16,37 @@ from mobile.core.views import SyncProgress, SyncReport
 from shared.errors import CATALOGUE
 
 if TYPE_CHECKING:
+    from mobile.app.state.background import BackgroundSync
     from mobile.core.device import Device
 
 
 class SyncState:
-    def __init__(self, device: Device, tr: Translator, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        device: Device,
+        tr: Translator,
+        *,
+        clock: Callable[[], float] = time.time,
+        background: BackgroundSync | None = None,
+    ) -> None:
         self.device = device
         self.tr = tr
         self.clock = clock
-        self.running = False
-        self.progress: SyncProgress | None = None
+        self.background = background
         self.exported: Path | None = None
+
+    @property
+    def running(self) -> bool:
+        """A round is under way or was asked for: show progress, do not offer another."""
+        return self.background is not None and self.background.showing_round
+
+    @property
+    def progress(self) -> SyncProgress | None:
+        return None if self.background is None else self.background.progress
+
+    def sync_now(self) -> None:
+        if self.background is not None:
+            self.background.sync_now()
 
     def pending_lines(self) -> list[str]:
         counts = self.device.pending()
@@ -52,8 +76,7 @@ class SyncState:
         last = self.last()
         if last is None:
             return self.tr.t("sync.never")
-        stamp = time.strftime("%H:%M:%S", time.localtime(last.finished_at or last.started_at))
-        return self.tr.t("sync.last_round", time=stamp)
+        return self.tr.t("sync.last_round", time=self.tr.time_of_day(last.finished_at or last.started_at))
 
     def result_text(self, report: SyncReport | None = None) -> str:
         """The round's result in words people understand (no codes unless nothing better exists)."""
@@ -92,22 +115,8 @@ class SyncState:
             return min(1.0, p.ops_done / p.ops_total)
         return None
 
-    async def run(self, on_progress: Callable[[], None] | None = None) -> SyncReport:
-        """One round now. Never raises for network trouble (the core turns it into the report)."""
-
-        def progress(p: SyncProgress) -> None:
-            self.progress = p
-            if on_progress is not None:
-                on_progress()
-
-        self.running, self.progress = True, None
-        try:
-            return await self.device.sync(progress=progress)
-        finally:
-            self.running = False
-
     def export(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
-        name = time.strftime("gridsync-handover-%Y%m%d-%H%M%S", time.localtime(self.clock()))
+        name = self.tr.local(self.clock()).strftime("gridsync-handover-%Y%m%d-%H%M%S")
         self.exported = self.device.export_handover(folder / name)
         return self.exported

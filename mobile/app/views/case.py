@@ -22,6 +22,7 @@ class CaseScreen(Screen):
         super().__init__(shell)
         self.route = f"/case/{case_id}"
         self.state = CaseState(self.device, self.session.tr, case_id)
+        self._note_field: ft.TextField | None = None
 
     def title(self) -> str:
         v = self.state.view()
@@ -150,7 +151,9 @@ class CaseScreen(Screen):
         lines: list[ft.Control] = [
             ft.Text(f"{self.session.tr.when(n.captured_at)} {n.author}: {n.text}", size=16) for n in notes
         ]
-        field = widgets.text_field(self.t("case.note_text"), multiline=True)
+        # the screen is drawn again after every sync round: keep what is half typed
+        typed = self._note_field.value if self._note_field is not None else ""
+        field = widgets.text_field(self.t("case.note_text"), typed or "", multiline=True)
         self._note_field = field
         lines += [
             field,
@@ -171,13 +174,13 @@ class CaseScreen(Screen):
         )
 
     def _add_note(self, e: ft.Event) -> None:
-        if self.state.add_note(self._note_field.value or ""):
-            self.shell.kick_sync()
+        field = self._note_field
+        if field is not None and self.state.add_note(field.value or ""):
+            field.value = ""
         self.redraw()
 
     def _resolve(self, conflict_id: str, choice: str) -> None:
-        if self.state.resolve(conflict_id, choice):
-            self.shell.kick_sync()
+        self.state.resolve(conflict_id, choice)
         self.redraw()
 
     def _act_handler(self, spec: ActionSpec):  # type: ignore[no-untyped-def]
@@ -193,9 +196,7 @@ class CaseScreen(Screen):
         ActionDialog(self, spec).open()
 
     async def _perform(self, spec: ActionSpec, **kw: object) -> None:
-        ok = await asyncio.to_thread(lambda: self.state.perform(spec.action, **kw))  # type: ignore[arg-type]
-        if ok:
-            self.shell.kick_sync()
+        await asyncio.to_thread(lambda: self.state.perform(spec.action, **kw))  # type: ignore[arg-type]
         self.redraw()
 
 

@@ -92,6 +92,7 @@ class EnrollScreen(Screen):
         identity = await self.state.submit()
         if identity is not None:
             self.session.remember_server(identity.server_url)
+            await self.session.after_enrollment()  # keys into safe keeping, then the first sync
         self.redraw()
 
     def _continue(self, e: ft.Event) -> None:

@@ -21,6 +21,7 @@ GPS_TRY_S = 8  # one request's timeout
 class ReportScreen(Screen):
     route = "/report"
     nav_key = "report"
+    redraw_after_sync = False  # a report half made: fields, a GPS fix on its way
 
     def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
         super().__init__(shell)
@@ -334,5 +335,4 @@ class ReportScreen(Screen):
         case_id = self.state.saved_case_id
         self.show_missing = False
         self.shell.toast(self.t("report.saved"))
-        self.shell.kick_sync()
         self.shell.go(f"/case/{case_id}")

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 class Screen:
     route = "/"
     nav_key = ""  # which bottom-bar tab it belongs to
+    #: drawn again after every sync round; a screen holding half-typed input says no (only its bar is)
+    redraw_after_sync = True
 
     def __init__(self, shell: Shell) -> None:
         self.shell = shell

@@ -91,9 +91,9 @@ class SettingsScreen(Screen):
         else:
             text, action, force = self.t("settings.sign_out_confirm"), self.t("settings.sign_out"), False
 
-        def confirmed(e: ft.Event) -> None:
+        async def confirmed(e: ft.Event) -> None:
             self.page.pop_dialog()
-            self.session.sign_out(force=force)
+            await self.session.sign_out(force=force)
             self.shell.signed_out()
 
         self.page.show_dialog(

@@ -1,5 +1,8 @@
 """The frame around the screens: routes, the bottom bar for the person's role, the sync badge,
-messages, and the background sync that runs while the app is open.
+messages, and the app's side of background sync: the session's `BackgroundSync` (the core's sync
+loop) is started here, told when the app comes back to the foreground, and redraws the screen when a
+round begins, progresses or ends. Local writes need nothing from the screens: the loop hears them from
+the device.
 
 Routes: /enroll, /home, /report, /map, /approvals, /sync, /settings, /case/<id>. A case opens on top
 of the list it came from, so the system back gesture returns to it.
@@ -29,7 +32,8 @@ TABS: dict[str, tuple[str, Any, Any]] = {
     "sync": ("nav.sync", ft.Icons.SYNC_OUTLINED, ft.Icons.SYNC),
     "settings": ("nav.settings", ft.Icons.SETTINGS_OUTLINED, ft.Icons.SETTINGS),
 }
-SYNC_EVERY_S = 120
+#: lifecycle states after which the app may be killed without warning: keep the keys now
+LEAVING = ("inactive", "hide", "pause", "detach")
 
 
 def tabs_for(role: str) -> list[str]:
@@ -65,19 +69,18 @@ class Shell:
         self._column: ft.Column | None = None
         self._view: ft.View | None = None
         self._screens: dict[str, Screen] = {}
-        self._sync_task: asyncio.Task[None] | None = None
-        self._sync_wanted = asyncio.Event() if _has_loop() else None
-        self.syncing = False
+        self._unlisten: Callable[[], None] | None = None
 
     # --- routing ----------------------------------------------------------------------------------
     def start(self) -> None:
         self.page.on_route_change = self._route_changed
         self.page.on_view_pop = self._view_popped
         self.page.on_app_lifecycle_state_change = self._lifecycle
+        self._unlisten = self.session.background.listen(self._sync_changed)
         first = self.page.route if self.page.route not in ("", "/") else "/home"
         self.show(first)
-        if self.session.enrolled:
-            self.start_sync_loop()
+        if _has_loop():
+            self.session.background.start()  # syncs at once when enrolled
 
     def go(self, route: str) -> None:
         """Show a route now and record it in the browser's history. The client echoes every pushed
@@ -141,7 +144,6 @@ class Shell:
 
     def enrolled(self) -> None:
         self.forget_screens()
-        self.start_sync_loop()
         self.go("/home")
 
     def signed_out(self) -> None:
@@ -248,51 +250,38 @@ class Shell:
             self.page.update()
 
     # --- background sync --------------------------------------------------------------------------
-    def start_sync_loop(self) -> None:
-        if self._sync_task is None and _has_loop():
-            self._sync_wanted = asyncio.Event()
-            self._sync_wanted.set()
-            self._sync_task = asyncio.get_running_loop().create_task(self._sync_loop())
+    def sync_now(self) -> None:
+        """The person asked for a round ("sync now"); the screens redraw as it goes."""
+        self.session.background.sync_now()
 
-    def kick_sync(self) -> None:
-        """After a local write: sync soon (no waiting for the timer)."""
-        if self._sync_wanted is not None:
-            self._sync_wanted.set()
+    def _sync_changed(self) -> None:
+        """A round began, progressed or ended. Only the sync screen shows a round under way; other
+        screens are drawn again when it ends (new cases, the badge), or just their bar if they hold
+        half-typed input."""
+        screen = self.screen
+        if screen is None:
+            return
+        if screen.route == "/sync":
+            self.redraw()
+        elif not self.session.background.busy:
+            if screen.redraw_after_sync:
+                self.redraw()
+            elif self._view is not None:
+                self._view.appbar = self._appbar(screen)
+                self._safe_update()
 
     async def _lifecycle(self, e: ft.AppLifecycleStateChangeEvent) -> None:
-        if str(getattr(e.state, "value", e.state)).lower() == "resume":
-            self.kick_sync()
-
-    async def _sync_loop(self) -> None:
-        assert self._sync_wanted is not None
-        while True:
-            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._sync_wanted.wait(), SYNC_EVERY_S)
-            self._sync_wanted.clear()
-            if not self.session.enrolled:
-                continue
-            await self.sync_now()
-
-    async def sync_now(self, on_progress: Callable[[], None] | None = None, progress_into: Any = None) -> Any:
-        """One round (the core serialises rounds); `progress_into.progress` receives the progress."""
-
-        def progress(p: Any) -> None:
-            if progress_into is not None:
-                progress_into.progress = p
-            if on_progress is not None:
-                on_progress()
-
-        self.syncing = True
-        try:
-            return await self.session.device.sync(progress=progress)
-        finally:
-            self.syncing = False
-            self.redraw()
+        state = str(getattr(e.state, "value", e.state)).lower()
+        if state == "resume":
+            self.session.background.resume()
+        elif state in LEAVING:
+            await self.session.save_keys()
 
     def stop(self) -> None:
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            self._sync_task = None
+        """The page is going away (the session, shared with other pages, stays)."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
 
 
 def _has_loop() -> bool:

@@ -19,7 +19,7 @@ class SyncScreen(Screen):
 
     def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
         super().__init__(shell)
-        self.state = SyncState(self.device, self.session.tr)
+        self.state = SyncState(self.device, self.session.tr, background=self.session.background)
 
     def title(self) -> str:
         return self.t("sync.title")
@@ -31,7 +31,7 @@ class SyncScreen(Screen):
         out: list[ft.Control] = [
             widgets.section(self.t("sync.title"), *[ft.Text(line, size=17) for line in s.pending_lines()]),
         ]
-        if s.running or self.shell.syncing:
+        if s.running:
             out.append(
                 ft.Column(
                     [
@@ -44,11 +44,7 @@ class SyncScreen(Screen):
         out.append(widgets.message_box(s.result_text(), error=bad))
         out.append(ft.Text(s.last_round_text(), size=15, color=ft.Colors.GREY_800))
         out.append(ft.Text(s.last_success_text(), size=15, color=ft.Colors.GREY_800))
-        out.append(
-            widgets.big_button(
-                self.t("sync.now"), self._sync, icon=ft.Icons.SYNC, disabled=s.running or self.shell.syncing
-            )
-        )
+        out.append(widgets.big_button(self.t("sync.now"), self._sync, icon=ft.Icons.SYNC, disabled=s.running))
         out.append(
             widgets.section(
                 self.t("sync.export"),
@@ -63,14 +59,10 @@ class SyncScreen(Screen):
         )
         return out
 
-    async def _sync(self, e: ft.Event) -> None:
-        self.state.running = True
+    def _sync(self, e: ft.Event) -> None:
+        # The session's sync loop runs the round; the shell redraws this screen as it goes and ends.
+        self.state.sync_now()
         self.redraw()
-        try:
-            await self.shell.sync_now(on_progress=self.redraw, progress_into=self.state)
-        finally:
-            self.state.running = False
-            self.redraw()
 
     async def _export(self, e: ft.Event) -> None:
         try:
