@@ -95,6 +95,18 @@ def cmd_init(args: argparse.Namespace) -> int:
 # --- serve --------------------------------------------------------------------------------------------
 
 
+def check_writable(data_dir: Path) -> None:
+    """Refuse to start on a data directory that cannot take writes (a read-only or full disk)."""
+    probe = data_dir / ".write-check"
+    try:
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write to {data_dir}: {exc.strerror} (is the disk read-only or full?)"
+        ) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -107,6 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         load_keys(data_dir, passphrase)  # refuse a wrong passphrase before anything listens
     except KeyFileError as exc:
         raise CommandError(str(exc)) from None
+    check_writable(data_dir)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.workers > 1:
         os.environ[DATA_DIR_ENV] = str(data_dir)

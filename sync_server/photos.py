@@ -8,7 +8,9 @@ truncates at its own end, so a crash between the two only costs the phone a re-s
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
 import threading
 from pathlib import Path
@@ -72,11 +74,17 @@ class PhotoShelf:
 
     def _write(self, sha256: str, offset: int, chunk: bytes) -> int:
         part = self._path(sha256, partial=True)
-        part.parent.mkdir(parents=True, exist_ok=True)
-        with open(part, "r+b" if part.exists() else "wb") as handle:
-            handle.seek(offset)
-            handle.write(chunk)
-            handle.truncate()
+        try:
+            part.parent.mkdir(parents=True, exist_ok=True)
+            with open(part, "r+b" if part.exists() else "wb") as handle:
+                handle.seek(offset)
+                handle.write(chunk)
+                handle.truncate()
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            _keep_only(part, offset)
+            raise disk_refusal(exc) from exc
         return offset + len(chunk)
 
     def _finish(self, sha256: str, size: int) -> dict[str, Any]:
@@ -90,7 +98,10 @@ class PhotoShelf:
             with self.store.transaction() as tx:
                 tx.delete_photo(sha256)
             raise GridsyncError("photo.hash_mismatch", "the partial upload was dropped; start again at 0")
-        part.replace(self._path(sha256))
+        try:
+            part.replace(self._path(sha256))
+        except OSError as exc:
+            raise disk_refusal(exc) from exc
         record = PhotoRecord(sha256, size, size, True)
         self._record(record)
         return _status(record)
@@ -117,3 +128,19 @@ class PhotoShelf:
         if not any(can_see(case, actor) for case in self.store.cases_holding_photo(sha256)):
             raise GridsyncError("request.forbidden", "no case you may see holds this photo")
         return self._path(sha256).read_bytes()
+
+
+def disk_refusal(exc: OSError) -> GridsyncError:
+    """The photo folder cannot take the bytes: full (507) or read-only / failing (503)."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return GridsyncError("server.storage_full" if full else "server.unavailable", str(exc))
+
+
+def _keep_only(part: Path, offset: int) -> None:
+    """Cut a partial upload back to what the server had acknowledged, so the next chunk resumes there;
+    if even that fails, drop it (the client asks for the offset and starts again from what is recorded)."""
+    try:
+        if part.exists():
+            os.truncate(part, offset)
+    except OSError:
+        part.unlink(missing_ok=True)

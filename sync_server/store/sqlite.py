@@ -102,8 +102,11 @@ class SqliteStore:
         self._begin(db)
         try:
             yield SqliteTransaction(db)
+        except sqlite3.OperationalError as exc:  # disk full, read-only, I/O: a refusal, not a crash
+            _rollback(db)
+            raise storage_refusal(exc) from exc
         except BaseException:
-            db.execute("ROLLBACK")
+            _rollback(db)
             raise
         self._commit(db)
 
@@ -135,9 +138,12 @@ class SqliteStore:
         db.execute("SAVEPOINT tx")
         try:
             yield SqliteTransaction(db)
-        except BaseException:
-            db.execute("ROLLBACK TO tx")
-            db.execute("RELEASE tx")
+        except BaseException as exc:
+            if db.in_transaction:  # SQLite may have rolled back the whole group itself (SQLITE_FULL)
+                db.execute("ROLLBACK TO tx")
+                db.execute("RELEASE tx")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise storage_refusal(exc) from exc
             raise
         db.execute("RELEASE tx")
 
@@ -146,16 +152,15 @@ class SqliteStore:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise GridsyncError("server.unavailable", str(exc)) from exc
+            raise storage_refusal(exc) from exc
 
     @staticmethod
     def _commit(db: sqlite3.Connection) -> None:
         try:
             db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            db.execute("ROLLBACK")
-            code = "server.storage_full" if "full" in str(exc) else "server.unavailable"
-            raise GridsyncError(code, str(exc)) from exc
+            _rollback(db)
+            raise storage_refusal(exc) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -296,3 +301,16 @@ def _scope_filter(scope: ChangeScope) -> tuple[str, tuple[Any, ...]]:
         "grid_code IN (SELECT value FROM json_each(?)) OR reporter = ?",
         (dump_json(list(scope.grids)), scope.reporter),
     )
+
+
+def storage_refusal(exc: Exception) -> GridsyncError:
+    """A database that cannot write is a clear refusal: full (507) or unavailable (503)."""
+    text = str(exc)
+    code = "server.storage_full" if "full" in text or "No space" in text else "server.unavailable"
+    return GridsyncError(code, text)
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    # After SQLITE_FULL and some I/O errors SQLite has already rolled back; a second ROLLBACK fails.
+    if db.in_transaction:
+        db.execute("ROLLBACK")

@@ -148,18 +148,9 @@ def _fill_until_refused(phone: Phone, limit: int = 400) -> str:
     raise AssertionError("the disk never filled up")
 
 
-TX_FIX = (
-    "server bug (issue 6 report): SqliteStore.transaction lets sqlite3.OperationalError raised inside the "
-    "block escape (a 500), and its ROLLBACK itself fails once SQLite has rolled back on SQLITE_FULL"
-)
-PHOTO_FIX = "server bug (issue 6 report): PhotoShelf._write lets OSError ENOSPC escape (a 500) on a full disk"
-CLI_FIX = "server bug (issue 6 report): `serve` on a read-only data dir dies with a traceback, not exit 2"
-
-
 # --- disk full -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=f"{TX_FIX}; {PHOTO_FIX}")
 def test_disk_full_on_a_tiny_tmpfs_refuses_clearly_and_recovers(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", "1536k") as disk:
         server, phone = _world(disk / "server")
@@ -182,7 +173,6 @@ def test_disk_full_on_a_tiny_tmpfs_refuses_clearly_and_recovers(tmp_path: Path) 
             server.close()
 
 
-@pytest.mark.xfail(strict=True, reason=TX_FIX)
 def test_database_full_inside_sqlite_refuses_clearly_and_recovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -221,7 +211,6 @@ def _push_while_read_only(phone: Phone) -> None:
     assert inventory.digest(phone.server.data_dir) == before
 
 
-@pytest.mark.xfail(strict=True, reason=CLI_FIX)
 def test_serving_from_a_read_only_data_dir_is_a_clear_error_and_recovers(tmp_path: Path) -> None:
     """A disk that went read-only while the server was down. (Linux refuses to remount a filesystem
     read-only while the server holds its database open for writing, so the running case is the

@@ -7,7 +7,8 @@ back after anything that changes keys (enrollment, sign-out) and whenever the ap
 foreground, until none are left. On a desktop, in a browser (served: the keys stay on the serving
 machine) and in tests the keys go to a `FileSecretStore` instead: owner-only files beside the data.
 
-Keys are stored under a `gridsync.` prefix, values as base64 text (the storage holds strings).
+Each secret is stored as `secret/<name>` (other entries of the app's storage are left alone), its
+value as base64 text (the storage holds strings).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Final, Protocol
 
 from mobile.core.secrets import MemorySecretStore, check_name, decode_value, encode_value
 
-PREFIX: Final = "gridsync."
+PREFIX: Final = "secret/"
 #: platforms whose keys belong in the platform's secure storage (as `page.platform.value`)
 PHONES: Final = frozenset({"android", "ios"})
 
