@@ -15,6 +15,7 @@ import hashlib
 import struct
 import uuid
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -170,6 +171,26 @@ def open_segment(
         server_private, blob[SEGMENT_HEADER_LEN:-_SIG], info, aead_id=header.aead_id
     )
     return header, _decompress(compressed, limits.max_plain_bytes)
+
+
+def keyring(keys: Iterable[X25519PrivateKey]) -> dict[bytes, X25519PrivateKey]:
+    """Server encryption keys by key id: the current one and those retired by rotation."""
+    return {crypto.key_id(crypto.public_raw(k)): k for k in keys}
+
+
+def open_segment_keyring(
+    blob: bytes, *, device_public_raw: bytes, server_keys: Mapping[bytes, X25519PrivateKey], limits: Limits
+) -> tuple[SegmentHeader, bytes]:
+    """`open_segment` with the server key the header names (key rotation: phones still sealing to a
+    retired key keep working). The signature is still checked before an unknown key is reported."""
+    header = read_header(blob, limits)
+    server_private = server_keys.get(header.server_key_id)
+    if server_private is None:
+        verify_segment(blob, device_public_raw, limits)
+        raise GridsyncError("segment.unknown_key", "sealed to a server key this server does not hold")
+    return open_segment(
+        blob, device_public_raw=device_public_raw, server_private=server_private, limits=limits
+    )
 
 
 def segment_hash(blob: bytes) -> bytes:

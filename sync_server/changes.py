@@ -54,6 +54,9 @@ def collect_changes(
 
 
 def sealed_changes(page: dict[str, Any], device: DeviceRecord, keys: ServerKeys, now: int) -> bytes:
+    """The page sealed to the device and signed by the server. It names the server's current public
+    keys, so a phone learns a rotated encryption key from a box signed by the key it pinned."""
+    page = {**page, "server_keys": keys.public.to_dict()}
     plaintext = json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return seal_box(
         plaintext,

@@ -62,6 +62,10 @@ def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) ->
     resolve.add_argument("conflict_id")
     resolve.add_argument("choice", choices=("keep", "take"))
     sub.add_parser(
+        "rotate-keys",
+        help="make a new server encryption key; the old one is kept so segments sealed to it still open",
+    )
+    sub.add_parser(
         "sweep",
         help="apply held segments past their wait and flag overdue cases (what `serve` does every minute)",
     )
@@ -83,6 +87,8 @@ def run_admin(args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args)
     if args.admin_command == "sweep":
         return _sweep(data_dir)
+    if args.admin_command == "rotate-keys":
+        return _rotate(data_dir)
     store = open_store(data_dir)
     try:
         return _dispatch(args, data_dir, store)
@@ -134,6 +140,19 @@ def _dispatch(args: argparse.Namespace, data_dir: Path, store: Store) -> int:
             store, load_city(store), ADMIN_ACTOR, CLI_DEVICE, args.case_id, args.conflict_id, args.choice, now
         )
         print(f"case {case['case_no']} now at version {case['version']}")
+    return 0
+
+
+def _rotate(data_dir: Path) -> int:
+    from sync_server.cli import CommandError, read_passphrase
+    from sync_server.keys import KeyFileError, rotate_encryption_key
+
+    try:
+        keys = rotate_encryption_key(data_dir, read_passphrase())
+    except KeyFileError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"new encryption key id {keys.public.encryption_key_id}; {len(keys.retired)} retired key(s) kept")
+    print("restart `serve`; phones switch to the new key on their next sync")
     return 0
 
 

@@ -30,7 +30,6 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from shared import crypto
 from shared.envelope import read_header
 from shared.errors import GridsyncError
 from shared.handover import (
@@ -178,7 +177,7 @@ def run_ingest(
             _finish(spool, spool_file)
     devices: dict[str, DeviceRecord | None] = {}
     unsealer = Unsealer(
-        crypto.private_raw(services.keys.encryption), services.config.limits, handover_limits(services.config),
+        services.keys.encryption_raws(), services.config.limits, handover_limits(services.config),
         workers=workers,
     )  # fmt: skip
     tasks = (

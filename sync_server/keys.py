@@ -16,10 +16,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from shared import crypto
+from shared.envelope import keyring
 
 KEY_DIR = "keys"
 SIGNING_FILE = "signing.pem"
 ENCRYPTION_FILE = "encryption.pem"
+RETIRED_PREFIX = "encryption-retired-"  # + key id hex + ".pem"
 PUBLIC_FILE = "keys.json"
 
 
@@ -52,11 +54,19 @@ class PublicKeys:
 @dataclass(frozen=True)
 class ServerKeys:
     signing: Ed25519PrivateKey
-    encryption: X25519PrivateKey
+    encryption: X25519PrivateKey  # the current key: new enrollments and the changes feed name it
+    retired: tuple[X25519PrivateKey, ...] = ()  # earlier keys, kept so queued segments still open
 
     @property
     def public(self) -> PublicKeys:
         return PublicKeys(crypto.public_raw(self.signing), crypto.public_raw(self.encryption))
+
+    def keyring(self) -> dict[bytes, X25519PrivateKey]:
+        return keyring((self.encryption, *self.retired))
+
+    def encryption_raws(self) -> tuple[bytes, ...]:
+        """Every encryption key's raw private bytes, current first (for the ingest's worker processes)."""
+        return tuple(crypto.private_raw(k) for k in (self.encryption, *self.retired))
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -94,7 +104,44 @@ def load_keys(data_dir: Path, passphrase: str) -> ServerKeys:
         raise KeyFileError(str(exc)) from exc
     if not isinstance(signing, Ed25519PrivateKey) or not isinstance(encryption, X25519PrivateKey):
         raise KeyFileError("the key files hold keys of the wrong type")
-    return ServerKeys(signing, encryption)
+    current_id = crypto.key_id(crypto.public_raw(encryption))
+    retired = []
+    for path in sorted(folder.glob(f"{RETIRED_PREFIX}*.pem")):
+        try:
+            old = crypto.load_private_key(path.read_bytes(), passphrase)
+        except (OSError, ValueError) as exc:
+            raise KeyFileError(f"cannot open the retired key {path.name}: {exc}") from exc
+        if not isinstance(old, X25519PrivateKey):
+            raise KeyFileError(f"{path.name} is not an X25519 key")
+        if crypto.key_id(crypto.public_raw(old)) != current_id:
+            retired.append(old)
+    return ServerKeys(signing, encryption, tuple(retired))
+
+
+def rotate_encryption_key(data_dir: Path, passphrase: str) -> ServerKeys:
+    """Make a new current encryption key and keep the old one as retired.
+
+    Crash-safe in this order: the new key is written beside the old, the old is copied to its retired
+    name, then the new replaces the current file, then keys.json follows. A running server picks the
+    new key up when it restarts; phones learn it from their next changes page (signed by the server
+    key they pinned) and seal to it from then on. The signing key does not rotate: phones pinned it.
+    """
+    keys = load_keys(data_dir, passphrase)
+    folder = data_dir / KEY_DIR
+    fresh = crypto.new_encryption_key()
+    staged = folder / (ENCRYPTION_FILE + ".new")
+    staged.unlink(missing_ok=True)
+    _write_private(staged, crypto.encrypt_private_key(fresh, passphrase))
+    old_id = crypto.key_id(crypto.public_raw(keys.encryption)).hex()
+    retired_path = folder / f"{RETIRED_PREFIX}{old_id}.pem"
+    if not retired_path.exists():
+        _write_private(retired_path, (folder / ENCRYPTION_FILE).read_bytes())
+    os.replace(staged, folder / ENCRYPTION_FILE)
+    rotated = ServerKeys(keys.signing, fresh, (keys.encryption, *keys.retired))
+    public_tmp = folder / (PUBLIC_FILE + ".tmp")
+    public_tmp.write_text(json.dumps(rotated.public.to_dict(), indent=2) + "\n", "utf-8")
+    os.replace(public_tmp, folder / PUBLIC_FILE)
+    return rotated
 
 
 def load_public_keys(data_dir: Path) -> PublicKeys:

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from shared.envelope import SegmentHeader, open_segment, read_header, segment_hash, verify_segment
+from shared.envelope import SegmentHeader, open_segment_keyring, read_header, segment_hash, verify_segment
 from shared.errors import GridsyncError
 from shared.ledger import Placement, place_segment
 from shared.ops import Op, decode_ops
@@ -72,6 +72,7 @@ class Reconciler:
         self.store = store
         self.config = config
         self.keys = keys
+        self._keyring = keys.keyring()
         self.cities = cities
         self.tally = Tally(metrics)
 
@@ -138,10 +139,10 @@ class Reconciler:
         return device
 
     def _open(self, blob: bytes, device: DeviceRecord) -> Opened:
-        header, plain = open_segment(
+        header, plain = open_segment_keyring(
             blob,
             device_public_raw=device.signing_key,
-            server_private=self.keys.encryption,
+            server_keys=self._keyring,
             limits=self.config.limits,
         )
         ops = decode_ops(plain, device_id=header.device_id, first_seq=header.first_seq, count=header.op_count)

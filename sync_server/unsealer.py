@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from shared import crypto
-from shared.envelope import Limits, SegmentHeader, open_segment
+from shared.envelope import Limits, SegmentHeader, keyring, open_segment_keyring
 from shared.errors import GridsyncError
 from shared.handover import KIND_SEGMENT, HandoverLimits, read_handover
 from shared.ops import Op, decode_ops
@@ -69,7 +69,7 @@ class _Reader:
         return self.segments[entry]
 
 
-def unseal(task: Task, reader: _Reader, server_private: Any, limits: Limits) -> Unsealed:
+def unseal(task: Task, reader: _Reader, server_keys: Any, limits: Limits) -> Unsealed:
     try:
         blob = reader.read(task.path, task.entry)
     except (OSError, IndexError) as exc:
@@ -79,8 +79,8 @@ def unseal(task: Task, reader: _Reader, server_private: Any, limits: Limits) -> 
     if task.device_key is None:
         return Unsealed(task.number, blob, None, None)
     try:
-        header, plain = open_segment(
-            blob, device_public_raw=task.device_key, server_private=server_private, limits=limits
+        header, plain = open_segment_keyring(
+            blob, device_public_raw=task.device_key, server_keys=server_keys, limits=limits
         )
         ops = decode_ops(plain, device_id=header.device_id, first_seq=header.first_seq, count=header.op_count)
     except GridsyncError as exc:
@@ -92,11 +92,15 @@ def unseal(task: Task, reader: _Reader, server_private: Any, limits: Limits) -> 
     return Unsealed(task.number, blob, header, fields)
 
 
+def _keyring(raws: tuple[bytes, ...]) -> Any:
+    return keyring(crypto.encryption_key_from_raw(raw) for raw in raws)
+
+
 def work(
-    tasks: Any, results: Any, server_private_raw: bytes, limits: Limits, handover: HandoverLimits
+    tasks: Any, results: Any, server_private_raws: tuple[bytes, ...], limits: Limits, handover: HandoverLimits
 ) -> None:
     """A worker process's loop, until it is given None."""
-    server_private = crypto.encryption_key_from_raw(server_private_raw)
+    server_private = _keyring(server_private_raws)
     reader = _Reader(handover)
     while (task := tasks.get()) is not None:
         results.put(unseal(task, reader, server_private, limits))
@@ -106,16 +110,16 @@ class Unsealer:
     """`for result in Unsealer(...).run(tasks):` results in task order; workers=0 works in-process."""
 
     def __init__(
-        self, server_private_raw: bytes, limits: Limits, handover: HandoverLimits, *, workers: int = 1,
+        self, server_private_raws: tuple[bytes, ...], limits: Limits, handover: HandoverLimits, *, workers: int = 1,
         window: int = 64,
     ) -> None:  # fmt: skip
-        self.args = (server_private_raw, limits, handover)
+        self.args = (server_private_raws, limits, handover)
         self.workers = workers
         self.window = window
 
     def run(self, tasks: Iterable[Task]) -> Generator[Unsealed, None, None]:
         if self.workers <= 0:
-            server_private = crypto.encryption_key_from_raw(self.args[0])
+            server_private = _keyring(self.args[0])
             reader = _Reader(self.args[2])
             for task in tasks:
                 yield unseal(task, reader, server_private, self.args[1])

@@ -139,6 +139,10 @@ class Store:
             return None
         return ServerKeys(bytes(row[0]), bytes(row[1]), row[2])
 
+    def set_server_encryption_key(self, conn: sqlite3.Connection, raw: bytes) -> None:
+        """The server rotated its encryption key: seal new segments to this one."""
+        conn.execute("UPDATE identity SET server_encryption_key = ?", (raw,))
+
     def save_identity(
         self,
         conn: sqlite3.Connection,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from mobile.core import casebook, outbox, photo_records, photo_transfer, segments
 from mobile.core.errors import NetworkError
@@ -19,6 +20,7 @@ from mobile.core.photos import PhotoStore
 from mobile.core.server_api import ServerApi
 from mobile.core.store import Store
 from mobile.core.views import SyncProblem, SyncProgress, SyncReport
+from shared import crypto
 from shared.envelope import open_box
 from shared.errors import CATALOGUE, GridsyncError
 from shared.rules import RuleContext
@@ -162,6 +164,22 @@ class SyncClient:
             self._ops_done += segment.op_count
             self._bytes_done += len(segment.blob)
 
+    def _learn_rotated_key(self, conn: Any, named: Any) -> None:
+        """Seal to the server's new encryption key after a rotation. Trusted because the page that
+        names it is signed by the signing key pinned at enrollment; a page naming another signing
+        key is ignored (that key never changes without a new enrollment)."""
+        if not isinstance(named, dict):
+            return
+        try:
+            signing = crypto.b64d(str(named["signing_key"]))
+            encryption = crypto.b64d(str(named["encryption_key"]))
+        except (KeyError, GridsyncError):
+            return
+        if signing != self.p.server_keys.signing or len(encryption) != 32:
+            return
+        if encryption != self.p.server_keys.encryption:
+            self.p.store.set_server_encryption_key(conn, encryption)
+
     def _count(self, outcome: str) -> None:
         self.report.outcomes[outcome] = self.report.outcomes.get(outcome, 0) + 1
 
@@ -199,6 +217,7 @@ class SyncClient:
                         touched.add(case_id)
                         self._count(str(outcome.get("outcome")))
                 self.p.store.set_state(conn, "cursor", max(cursor, new_cursor))
+                self._learn_rotated_key(conn, page.get("server_keys"))
                 casebook.rebase(conn, touched, actor, ctx)
             self.report.cases_received += len(cases)
             if not page.get("more") or new_cursor <= cursor:

@@ -432,3 +432,33 @@ def test_a_box_that_expands_past_its_limit_is_refused_as_bomb() -> None:
     bomb = make_box(bytes(1 << 20))
     assert open_box(bomb, max_plain=1 << 20) == bytes(1 << 20)
     assert refused(lambda: open_box(bomb, max_plain=(1 << 20) - 1)) == "segment.bomb"
+
+
+def test_a_keyring_opens_a_segment_sealed_to_a_retired_key_and_refuses_an_unknown_one() -> None:
+    from shared.envelope import keyring, open_segment_keyring
+
+    device = crypto.new_signing_key()
+    old, new, stranger = crypto.new_encryption_key(), crypto.new_encryption_key(), crypto.new_encryption_key()
+    blob = envelope.seal_segment(
+        device_id="ab" * 16, first_seq=1, last_seq=1, prev_hash=bytes(32), op_count=1, created_at=0,
+        payload=b"[]", device_key=device, server_public_raw=crypto.public_raw(old),
+    )  # fmt: skip
+    ring = keyring([new, old])
+    _, plain = open_segment_keyring(
+        blob, device_public_raw=crypto.public_raw(device), server_keys=ring, limits=Limits()
+    )
+    assert plain == b"[]"
+    with pytest.raises(GridsyncError) as caught:
+        open_segment_keyring(
+            blob,
+            device_public_raw=crypto.public_raw(device),
+            server_keys=keyring([stranger]),
+            limits=Limits(),
+        )
+    assert caught.value.code == "segment.unknown_key"
+    with pytest.raises(GridsyncError) as forged:  # the signature is still checked first
+        open_segment_keyring(
+            blob[:-1] + bytes([blob[-1] ^ 1]), device_public_raw=crypto.public_raw(device),
+            server_keys=keyring([stranger]), limits=Limits(),
+        )  # fmt: skip
+    assert forged.value.code == "segment.bad_signature"
