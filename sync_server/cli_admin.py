@@ -1,4 +1,5 @@
-"""`gridsync-server admin …`: workers, enrollment codes, devices, the city's catalogue, conflicts.
+"""`gridsync-server admin …`: workers, enrollment codes, devices, the city's catalogue, conflicts,
+backups.
 
 None of these needs the passphrase except `sweep`, which may have to open held segments to apply
 them. (`resolve` writes a case the same way the API does, and needs nothing secret: it uses the
@@ -65,6 +66,10 @@ def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) ->
         "rotate-keys",
         help="make a new server encryption key; the old one is kept so segments sealed to it still open",
     )
+    backup = sub.add_parser(
+        "backup", help="copy the store to a new file while the server runs (a consistent snapshot)"
+    )
+    backup.add_argument("dest", help="the new database file, e.g. gridsync-2026-03-02.db")
     sub.add_parser(
         "sweep",
         help="apply held segments past their wait and flag overdue cases (what `serve` does every minute)",
@@ -126,6 +131,9 @@ def _dispatch(args: argparse.Namespace, data_dir: Path, store: Store) -> int:
         if not revoke_device(store, args.device_id, now):
             raise ValueError(f"no active device {args.device_id!r}")
         print(f"revoked {args.device_id}")
+    elif command == "backup":
+        store.backup(Path(args.dest))
+        print(f"backed up the store to {args.dest} ({Path(args.dest).stat().st_size:,} bytes)")
     elif command.startswith("import-"):
         _import(store, command, Path(args.file))
     elif command == "conflicts":

@@ -29,6 +29,11 @@ def city_zone(utc_offset_minutes: int) -> tzinfo:
 STRINGS: Final[dict[str, tuple[str, str]]] = {
     "app.title": ("网格通", "gridsync"),
     "app.loading": ("正在打开…", "Opening…"),
+    "app.keys_unreadable": (
+        "无法读取本机安全存储中的设备密钥。请关闭应用后重新打开；如仍不行，请联系管理员。",
+        "The device keys in this phone's secure storage cannot be read. Close the app and open it "
+        "again; if that does not help, ask your administrator.",
+    ),
     "app.back": ("返回", "Back"),
     "app.cancel": ("取消", "Cancel"),
     "app.confirm": ("确定", "OK"),

@@ -18,6 +18,7 @@ from pathlib import Path
 import flet as ft
 import flet_secure_storage as fss
 
+from mobile.app.i18n import Translator, detect_language
 from mobile.app.state.keychain import AsyncSecureStorage, PhoneKeychain, uses_secure_storage
 from mobile.app.state.session import AppSession, slot_folder
 from mobile.app.views import widgets
@@ -184,7 +185,16 @@ async def main(page: ft.Page) -> None:
     storage = fss.SecureStorage() if uses_secure_storage(platform, web=page.web) else None
     locales = await _locales(page)
     folder = await _device_folder(page, prefs)
-    session = await REGISTRY.acquire(folder, locales, storage)
+    try:
+        session = await REGISTRY.acquire(folder, locales, storage)
+    except Exception:
+        if storage is None:
+            raise
+        # Never start without the keys the phone has: it would look new and a new enrollment would
+        # replace them. Say so and stop here.
+        tr = Translator(detect_language(locales))
+        page.add(ft.Container(ft.Text(tr.t("app.keys_unreadable"), size=18), padding=24))
+        raise
     page.title = session.tr.t("app.title")
     shell = Shell(
         page,

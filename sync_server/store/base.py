@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from shared.ledger import DevicePosition
@@ -249,6 +250,10 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
     def close(self) -> None: ...
+    def backup(self, dest: Path) -> None:
+        """Copy everything committed, as of one moment, to a new file `dest`, while the server keeps
+        reading and writing. `dest` appears whole or not at all; it must not exist yet."""
+        ...
 
     def worker(self, worker_id: str) -> WorkerRecord | None: ...
     def workers(self) -> list[WorkerRecord]: ...

@@ -8,6 +8,7 @@ failing. Connections are in autocommit mode: transactions are explicit.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -168,6 +169,38 @@ class SqliteStore:
                 db.close()
             self._all.clear()
         self._local = threading.local()
+
+    def backup(self, dest: Path) -> None:
+        """SQLite's online backup, in one step: it reads under one read transaction of a connection
+        of its own, so the copy is the database as last committed when it starts (never this thread's
+        open transaction or group), and WAL lets writers carry on meanwhile. The copy is written
+        beside `dest`, checked, synced, then renamed into place; it is a single file (journal mode
+        DELETE), opened like any store."""
+        dest = Path(dest)
+        if dest.exists():
+            raise ValueError(f"{dest} exists: a backup never overwrites a file")
+        if dest.resolve() == Path(self.path).resolve():
+            raise ValueError("a backup cannot overwrite the store itself")
+        partial = dest.with_name(f".{dest.name}.partial")
+        partial.unlink(missing_ok=True)
+        source = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        copy = sqlite3.connect(partial, isolation_level=None)
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+            problem = copy.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"the copy failed its check: {problem}")
+        except BaseException:
+            copy.close()
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            source.close()
+        copy.close()
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(partial, dest)
 
     # --- reads ------------------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:

@@ -51,6 +51,11 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+# Case documents and receipts are trees of plain values made here, never cyclic: the circular check
+# (a dict of ids kept per container) is ~15 % of encoding a case, which happens once per changed case.
+_encode_tree = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
 def case_row(case: Case, change_seq: int) -> tuple[Any, ...]:
     loc = case.location
     return (
@@ -72,7 +77,7 @@ def case_row(case: Case, change_seq: int) -> tuple[Any, ...]:
         case.version,
         change_seq,
         None if loc is None else cell_key(case.category, loc.lat, loc.lon),
-        dump_json(case_to_dict(case)),
+        _encode_tree(case_to_dict(case)),
     )
 
 
@@ -85,6 +90,8 @@ class SqliteTransaction:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        # case id -> the photos its stored document already had: their `photo_refs` rows exist
+        self.stored_photos: dict[str, set[str]] = {}
 
     # --- devices and their place in the sequence ---------------------------------------------
     def device_position(self, device_id: str) -> DevicePosition:
@@ -113,7 +120,7 @@ class SqliteTransaction:
     ) -> None:
         self.db.execute(
             "INSERT INTO applied_segments (device_id, first_seq, last_seq, hash, receipt) VALUES (?, ?, ?, ?, ?)",
-            (device_id, first_seq, last_seq, segment_hash, dump_json(receipt)),
+            (device_id, first_seq, last_seq, segment_hash, _encode_tree(receipt)),
         )
 
     # --- cases ---------------------------------------------------------------------------------
@@ -121,11 +128,15 @@ class SqliteTransaction:
         if not case_ids:
             return {}
         rows = self.db.execute(
-            "SELECT doc FROM cases WHERE case_id IN (SELECT value FROM json_each(?))",
+            "SELECT case_id, doc FROM cases WHERE case_id IN (SELECT value FROM json_each(?))",
             (dump_json(list(case_ids)),),
         ).fetchall()
-        found = (load_case(row[0]) for row in rows)
-        return {case.case_id: case for case in found}
+        found: dict[str, Case] = {}
+        for case_id, doc in rows:
+            case = found[case_id] = load_case(doc)
+            if case.photos:
+                self.stored_photos[case_id] = {p.sha256 for p in case.photos}
+        return found
 
     def duplicate_candidates(self, points: Sequence[tuple[str, float, float]], since: int) -> list[Nearby]:
         """One query for a whole segment's creates, on the covering `cases_near` index: per point,
@@ -162,7 +173,11 @@ class SqliteTransaction:
 
     def save_cases(self, cases: Sequence[tuple[Case, int]]) -> None:
         self.db.executemany(_UPSERT_CASE, [case_row(case, seq) for case, seq in cases])
-        refs = [(p.sha256, case.case_id) for case, _ in cases for p in case.photos]
+        refs = []
+        for case, _ in cases:  # only photos its stored document did not have (photos are never removed)
+            if case.photos:
+                known = self.stored_photos.get(case.case_id, ())
+                refs += [(p.sha256, case.case_id) for p in case.photos if p.sha256 not in known]
         if refs:
             self.db.executemany("INSERT OR IGNORE INTO photo_refs (sha256, case_id) VALUES (?, ?)", refs)
 

@@ -50,7 +50,9 @@ class _Session:
 
 def page() -> ft.Page:
     """A page made current, so services created now register with it. Call inside a running loop."""
-    made = ft.Page(sess=_Session(asyncio.get_running_loop()))  # type: ignore[arg-type]
+    session = _Session(asyncio.get_running_loop())
+    made = ft.Page(sess=session)  # type: ignore[arg-type]
+    made.data = {"headless session": session}  # the page holds its session weakly: keep it alive
     _context_page.set(made)
     return made
 

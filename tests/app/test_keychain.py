@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from mobile.app.main import SessionRegistry
 from mobile.app.state.keychain import PREFIX, PhoneKeychain, uses_secure_storage
 from mobile.app.state.session import AppSession
 from mobile.core.identity import ENCRYPTION_SECRET, SIGNING_SECRET, DeviceKeys
-from mobile.core.secrets import decode_value
+from mobile.core.secrets import FileSecretStore, decode_value
 from tests.mobile.conftest import Clock, enroll_offline
 
 
@@ -146,3 +147,27 @@ def test_off_a_phone_the_keys_are_owner_only_files_beside_the_data(tmp_path: Pat
     }
     assert asyncio.run(app.save_keys())  # nothing to do: files are written as they change
     app.close()
+
+
+def test_pages_of_a_phone_share_one_session_whose_keys_are_saved_when_the_last_page_closes(
+    tmp_path: Path,
+) -> None:
+    registry = SessionRegistry()
+    first_page, second_page = FakeSecureStorage(), FakeSecureStorage()
+
+    async def scenario() -> None:
+        app = await registry.acquire(tmp_path / "phone", ["en"], first_page)
+        assert app.keychain is not None and app.secrets is app.keychain.secrets
+        DeviceKeys.generate().save(app.secrets)  # as enrollment does
+        again = await registry.acquire(tmp_path / "phone", ["en"], second_page)
+        assert again is app and app.keychain.storage is second_page  # the live page's service
+        await registry.release(tmp_path / "phone")
+        assert ours(second_page) == set()  # another page still uses the session
+        await registry.release(tmp_path / "phone")
+        assert ours(second_page) == {PREFIX + SIGNING_SECRET, PREFIX + ENCRYPTION_SECRET}
+
+        desktop = await registry.acquire(tmp_path / "desktop", ["en"])
+        assert desktop.keychain is None and isinstance(desktop.secrets, FileSecretStore)
+        await registry.release(tmp_path / "desktop")
+
+    asyncio.run(scenario())

@@ -95,7 +95,9 @@ class Shell:
         if e.route in self._echoes:
             del self._echoes[: self._echoes.index(e.route) + 1]
             return
-        if e.route != self.route:
+        # A route that leads to the screen already shown ("/" while enrolling) must not rebuild it:
+        # that would drop what is being typed before its change event has arrived.
+        if self._resolve(e.route) != self.route:
             self.show(e.route)
 
     async def _view_popped(self, e: ft.ViewPopEvent) -> None:
@@ -250,10 +252,6 @@ class Shell:
             self.page.update()
 
     # --- background sync --------------------------------------------------------------------------
-    def sync_now(self) -> None:
-        """The person asked for a round ("sync now"); the screens redraw as it goes."""
-        self.session.background.sync_now()
-
     def _sync_changed(self) -> None:
         """A round began, progressed or ended. Only the sync screen shows a round under way; other
         screens are drawn again when it ends (new cases, the badge), or just their bar if they hold
