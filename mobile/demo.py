@@ -4,7 +4,8 @@
 2. the server on 127.0.0.1:8000 (or the next free port);
 3. a short field simulation (`mobile.sim.cli`, four virtual phones), so there is history;
 4. fresh enrollment codes for a worker and the supervisor;
-5. the app served to browsers (web mode, no CDN) on a free port.
+5. the app served to browsers (web mode, no CDN) on a free port, its enroll screen offering this
+   server's address (`GRIDSYNC_DEFAULT_SERVER`), so a new person types only the code.
 
 It prints the URLs, the codes and their `gridsync://` links, then waits. Ctrl-C or SIGTERM stops
 everything it started (each child in its own process group, terminated then killed), so nothing is
@@ -177,7 +178,8 @@ class Demo:
         app = self.start(
             ["-m", "mobile.app", "--web", "--port", str(app_port)],
             self.root / "app.log",
-            {"FLET_APP_STORAGE_DATA": str(self.root / "app")},
+            # a new phone finds the server address filled in: the person types only the code
+            {"FLET_APP_STORAGE_DATA": str(self.root / "app"), "GRIDSYNC_DEFAULT_SERVER": server_url},
         )
         wait_http(app_url, app)
         self.banner(server_url, app_url, codes)
@@ -194,7 +196,7 @@ class Demo:
             f"  the app (open in a browser; each browser is its own phone):  {app_url}",
             f"  the sync server:                                              {server_url}  (API docs {server_url}/docs)",
             "",
-            "  enroll in the app with the server address above and one of these one-time codes",
+            "  enroll in the app with one of these one-time codes (the server address is filled in)",
             "  (or paste the link into the 'Enrollment link' field):",
         ]
         for worker_id, code, link in codes:

@@ -111,6 +111,10 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
         "Enter the server address (starting with http:// or https://).",
     ),
     "enroll.need_code": ("请填写 12 位注册码。", "Enter the 12-character enrollment code."),
+    "enroll.already": (
+        "本机已注册。如需用新的注册码，请先在设置中退出登录。",
+        "This phone is already enrolled. To use a new code, sign out in Settings first.",
+    ),
     "enroll.link_read": ("已从链接读取服务器地址和注册码。", "Server address and code read from the link."),
     # errors the app itself explains
     "error.network": (
@@ -152,6 +156,9 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "report.photos": ("照片", "Photos"),
     "report.add_photo": ("添加照片", "Add photo"),
     "report.take_photo": ("拍照", "Take photo"),
+    "report.choose_photo": ("从相册选择", "Choose from gallery"),
+    "report.take_after": ("拍处置后照片", "Take after photo"),
+    "camera.shutter": ("拍摄", "Shoot"),
     "report.remove_photo": ("删除照片", "Remove photo"),
     "report.photo_count": ("{count} 张照片", "{count} photos"),
     "report.location": ("位置", "Location"),

@@ -22,6 +22,7 @@ from mobile.app.i18n import Translator, detect_language
 from mobile.app.state.keychain import AsyncSecureStorage, PhoneKeychain, uses_secure_storage
 from mobile.app.state.session import AppSession, slot_folder
 from mobile.app.views import widgets
+from mobile.app.views.camera import CameraPhotoSource, camera_supported
 from mobile.app.views.devices import GeolocatorSource, PickerPhotoSource
 from mobile.app.views.shell import Shell
 
@@ -201,6 +202,7 @@ async def main(page: ft.Page) -> None:
         session,
         positions=GeolocatorSource(session.tr),
         photos=PickerPhotoSource(picker, web=page.web),
+        camera=CameraPhotoSource(page, session.tr) if camera_supported(platform, web=page.web) else None,
         export_dir=folder / "exports",
         file_picker=picker,
         device_name=f"{page.platform.value if page.platform else 'web'}" + (" browser" if page.web else ""),

@@ -34,6 +34,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
     "--disable-sync",
+    # a camera that draws a test pattern, allowed without a prompt (the context grants "camera")
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 PASSPHRASE = "e2e passphrase"
 SCREENSHOTS = REPO / "docs" / "screenshots"

@@ -19,18 +19,29 @@ class Phone:
     open_phones: ClassVar[list[Phone]] = []
 
     def __init__(
-        self, browser: Any, url: str, *, locale: str, lat: float, lon: float, accuracy: float = 8
+        self,
+        browser: Any,
+        url: str,
+        *,
+        locale: str,
+        lat: float,
+        lon: float,
+        accuracy: float = 8,
+        camera: bool = False,
+        path: str = "",
     ) -> None:
+        """`camera`: the browser may use Chromium's fake camera (a test pattern) without asking.
+        `path`: where the browser opens the app (a route, a query), as a link would."""
         self.context = browser.new_context(
             locale=locale,
             viewport={"width": 412, "height": 915},
             device_scale_factor=1,
-            permissions=["geolocation"],
+            permissions=["geolocation", "camera"] if camera else ["geolocation"],
             geolocation={"latitude": lat, "longitude": lon, "accuracy": accuracy},
         )
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
-        self.page.goto(url)
+        self.page.goto(url + path)
         self.page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=60_000)
         self.page.evaluate("document.querySelector('flt-semantics-placeholder').click()")
         Phone.open_phones.append(self)

@@ -99,7 +99,7 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     worker.fill("搜索类别", "井盖")
     worker.tap_row(MANHOLE_ZH)
     worker.see(re.compile(f"› {MANHOLE_ZH}"))
-    worker.choose_files("添加照片", before)
+    worker.choose_files("从相册选择", before)
     worker.see("照片 (1)")
     worker.fill("问题描述（可选）", "井盖破裂，已放锥桶")
     worker.shot(screenshots / "report-zh.png", top=True)
@@ -190,6 +190,19 @@ def test_a_wrong_enrollment_code_says_so_in_words(app_server: AppServer, browser
     phone.fill("注册码", "12")
     phone.tap("注册", exact=True)
     phone.see("请填写 12 位注册码。")
+    phone.close()
+
+
+def test_a_browser_opened_on_an_enrollment_link_enrolls_without_typing(
+    app_server: AppServer, browser: Any, city: City
+) -> None:
+    city.add_worker("sun.li", "孙丽", "worker", grids="441502001001002")
+    _, link = city.enroll_code("sun.li")
+    query = link.split("?", 1)[1]  # a scanned gridsync://enroll?… reaches the app as /?server=…&code=…&fp=…
+    phone = Phone(browser, app_server.url, locale="zh-CN", lat=GRID_1[0], lon=GRID_1[1], path="/?" + query)
+    phone.see("欢迎，孙丽")
+    phone.tap("开始工作")
+    phone.see("这里还没有案件。")
     phone.close()
 
 

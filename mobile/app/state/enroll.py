@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
 from mobile.app.i18n import Translator
 from mobile.core.errors import NetworkError
@@ -13,6 +15,33 @@ from shared.errors import GridsyncError
 if TYPE_CHECKING:
     from mobile.core.device import Device
     from mobile.core.identity import Identity
+
+
+#: the server address a new phone is offered before it has one of its own (`make demo` sets it)
+DEFAULT_SERVER_ENV = "GRIDSYNC_DEFAULT_SERVER"
+
+
+def default_server() -> str:
+    return os.environ.get(DEFAULT_SERVER_ENV, "").strip()
+
+
+def enroll_link_in_route(route: str) -> str | None:
+    """The enrollment link a route carries, or None.
+
+    A scanned QR code opens `gridsync://enroll?server=…&code=…&fp=…`; the system hands it to the app
+    ([tool.flet.deep_linking]) and Flet turns a deep link into a route of its path and query only,
+    here `/?server=…&code=…&fp=…`. A browser can be sent the same query (`/enroll?server=…`), and a
+    client that passes the link through untouched is understood too."""
+    text = route.strip()
+    if text.startswith("gridsync://"):
+        return text
+    parts = urlsplit(text)
+    if parts.path.strip("/") not in ("", "enroll"):
+        return None
+    query = parse_qs(parts.query)
+    if not query.get("server") or not query.get("code"):
+        return None
+    return "gridsync://enroll?" + parts.query
 
 
 @dataclass(frozen=True, slots=True)

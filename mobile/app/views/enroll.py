@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import flet as ft
 
-from mobile.app.state.enroll import EnrollState
+from mobile.app.state.enroll import EnrollState, default_server
 from mobile.app.views import widgets
 from mobile.app.views.screen import Screen
 
@@ -15,7 +15,7 @@ class EnrollScreen(Screen):
     def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
         super().__init__(shell)
         self.state = EnrollState(self.device, self.session.tr, device_name=shell.device_name)
-        self.state.server = self.session.settings.last_server
+        self.state.server = self.session.settings.last_server or default_server()
 
     def title(self) -> str:
         return self.t("enroll.title")
@@ -86,7 +86,17 @@ class EnrollScreen(Screen):
     def _link_submitted(self, e: ft.Event) -> None:
         self._use_link(e)
 
-    async def _submit(self, e: ft.Event) -> None:
+    async def enroll_from_link(self, link: str) -> None:
+        """A scanned link opened the app: fill the form from it and enroll at once (the person chose
+        to scan it); a bad link or a failed enrollment is shown on the form, as a typed one would be."""
+        if self.state.busy or self.state.identity is not None:
+            return
+        if self.state.use_link(link):
+            await self._submit(None)
+        else:
+            self.redraw()
+
+    async def _submit(self, e: ft.Event | None) -> None:
         self.state.busy = True
         self.redraw()
         identity = await self.state.submit()

@@ -7,7 +7,7 @@ import time
 
 import flet as ft
 
-from mobile.app.state.adapters import LocationUnavailable
+from mobile.app.state.adapters import LocationUnavailable, PhotoSource
 from mobile.app.state.report import ReportState
 from mobile.app.views import widgets
 from mobile.app.views.pin import PinDialog
@@ -111,11 +111,27 @@ class ReportScreen(Screen):
             parts.append(ft.Row(thumbs, wrap=True, spacing=8))
         if self.photo_problem:
             parts.append(widgets.message_box(self.photo_problem, error=True))
-        parts.append(
-            widgets.big_button(
-                self.t("report.add_photo"), self._add_before, icon=ft.Icons.PHOTO_CAMERA, primary=not thumbs
+        if self.shell.camera is not None:
+            parts.append(
+                widgets.big_button(
+                    self.t("report.take_photo"),
+                    self._shoot_before,
+                    icon=ft.Icons.PHOTO_CAMERA,
+                    primary=not thumbs,
+                )
             )
-        )
+            parts.append(
+                widgets.small_button(self.t("report.choose_photo"), self._add_before, icon=ft.Icons.PHOTO)
+            )
+        else:
+            parts.append(
+                widgets.big_button(
+                    self.t("report.add_photo"),
+                    self._add_before,
+                    icon=ft.Icons.PHOTO_CAMERA,
+                    primary=not thumbs,
+                )
+            )
         return widgets.section(self.t("report.photos") + (f" ({len(thumbs)})" if thumbs else ""), *parts)
 
     def _thumb(self, index: int, data: bytes) -> ft.Control:
@@ -194,9 +210,17 @@ class ReportScreen(Screen):
             thumbs = [self._thumb(i, p.thumb) for i, p in enumerate(s.photos) if p.stage == "after"]
             if thumbs:
                 parts.append(ft.Row(thumbs, wrap=True, spacing=8))
-            parts.append(
+            buttons = [
                 widgets.small_button(self.t("report.after_photo"), self._add_after, icon=ft.Icons.ADD_A_PHOTO)
-            )
+            ]
+            if self.shell.camera is not None:
+                buttons.insert(
+                    0,
+                    widgets.small_button(
+                        self.t("report.take_after"), self._shoot_after, icon=ft.Icons.PHOTO_CAMERA
+                    ),
+                )
+            parts.append(ft.Row(buttons, wrap=True, spacing=8))
         return widgets.section(self.t("case.on_spot"), *parts)
 
     # --- category picker --------------------------------------------------------------------------
@@ -248,15 +272,24 @@ class ReportScreen(Screen):
 
     # --- photos -----------------------------------------------------------------------------------
     async def _add_before(self, e: ft.Event) -> None:
-        await self._add_photos("before")
+        await self._add_photos("before", self.shell.photos)
 
     async def _add_after(self, e: ft.Event) -> None:
-        await self._add_photos("after")
+        await self._add_photos("after", self.shell.photos)
 
-    async def _add_photos(self, stage: str) -> None:
+    async def _shoot_before(self, e: ft.Event) -> None:
+        if self.shell.camera is not None:
+            await self._add_photos("before", self.shell.camera)
+
+    async def _shoot_after(self, e: ft.Event) -> None:
+        if self.shell.camera is not None:
+            await self._add_photos("after", self.shell.camera)
+
+    async def _add_photos(self, stage: str, source: PhotoSource) -> None:
+        """Pictures from the camera or the picker take one path: checked, thumbnailed, kept."""
         self.photo_problem = None
         try:
-            images = await self.shell.photos.pick()
+            images = await source.pick()
         except RuntimeError:
             images = []
             self.photo_problem = self.t("error.no_camera")

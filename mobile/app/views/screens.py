@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mobile.app.views.screen import Screen
     from mobile.app.views.shell import Shell
 
-__all__ = ["CaseScreen", "for_route"]
+__all__ = ["CaseScreen", "EnrollScreen", "for_route"]
 
 ROUTES = {
     "/enroll": EnrollScreen,

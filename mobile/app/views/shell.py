@@ -19,6 +19,7 @@ from typing import Any
 import flet as ft
 
 from mobile.app.state.adapters import PhotoSource, PositionSource
+from mobile.app.state.enroll import enroll_link_in_route
 from mobile.app.state.session import AppSession
 from mobile.app.views import widgets
 from mobile.app.views.screen import Screen
@@ -53,6 +54,7 @@ class Shell:
         positions: PositionSource,
         photos: PhotoSource,
         export_dir: Path,
+        camera: PhotoSource | None = None,
         file_picker: ft.FilePicker | None = None,
         device_name: str = "phone",
     ) -> None:
@@ -60,6 +62,7 @@ class Shell:
         self.session = session
         self.positions = positions
         self.photos = photos
+        self.camera = camera  # None where there is no camera control (a desktop): the picker only
         self.export_dir = export_dir
         self.file_picker = file_picker
         self.device_name = device_name
@@ -78,7 +81,11 @@ class Shell:
         self.page.on_app_lifecycle_state_change = self._lifecycle
         self._unlisten = self.session.background.listen(self._sync_changed)
         first = self.page.route if self.page.route not in ("", "/") else "/home"
-        self.show(first)
+        link = enroll_link_in_route(self.page.route or "")
+        if link is not None:
+            self.open_link(link)
+        else:
+            self.show(first)
         if _has_loop():
             self.session.background.start()  # syncs at once when enrolled
 
@@ -95,6 +102,10 @@ class Shell:
         if e.route in self._echoes:
             del self._echoes[: self._echoes.index(e.route) + 1]
             return
+        link = enroll_link_in_route(e.route)
+        if link is not None:  # a QR code scanned while the app was open
+            self.open_link(link)
+            return
         # A route that leads to the screen already shown ("/" while enrolling) must not rebuild it:
         # that would drop what is being typed before its change event has arrived.
         if self._resolve(e.route) != self.route:
@@ -102,6 +113,21 @@ class Shell:
 
     async def _view_popped(self, e: ft.ViewPopEvent) -> None:
         self.go("/home" if self.route.startswith("/case/") else self.route)
+
+    def open_link(self, link: str) -> None:
+        """An enrollment link opened the app: enroll with it, unless this phone already is (a second
+        enrollment would replace its keys; signing out in Settings comes first)."""
+        from mobile.app.views.screens import EnrollScreen
+
+        if self.session.enrolled:
+            self.show("/home")
+            self.toast(self.session.tr.t("enroll.already"), error=True)
+            return
+        self.show("/enroll")
+        screen = self.screen
+        if isinstance(screen, EnrollScreen):
+            with contextlib.suppress(RuntimeError):
+                self.page.run_task(screen.enroll_from_link, link)
 
     def _resolve(self, route: str) -> str:
         if not self.session.enrolled:
