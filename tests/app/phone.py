@@ -105,6 +105,19 @@ class Phone:
                 continue
         chosen.first.wait_for()
 
+    def start_work(self, label: str = "开始工作") -> None:
+        """Leave the enrollment screen for my work. Under load a Flutter web tap that lands while
+        the screen is still settling can be dropped; a person taps again, so does this."""
+        tabs = self.page.get_by_role("tab")
+        for _ in range(3):
+            self.tap(label)
+            try:
+                tabs.first.wait_for(timeout=10_000)
+                return
+            except Exception:
+                self.settle(1.0)
+        tabs.first.wait_for()
+
     def choose_files(self, button: str, *files: Path) -> None:
         with self.page.expect_file_chooser() as chooser:
             self.tap(button)

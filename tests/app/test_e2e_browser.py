@@ -87,7 +87,7 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     worker.see("欢迎，张伟")
     worker.see(re.compile("凤山街道 新风社区 第1网格"))
     worker.shot(screenshots / "enroll-done-zh.png")
-    worker.tap("开始工作")
+    worker.start_work()
     worker.see("这里还没有案件。")
 
     # --- no network: the report is saved on the phone --------------------------------------------
@@ -125,7 +125,7 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     supervisor.tap("Enroll", exact=True)
     supervisor.see("Welcome, 王芳")
     supervisor.see("All grids")
-    supervisor.tap("Start work")
+    supervisor.start_work("Start work")
     sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))
     supervisor.tab("My work")
     supervisor.see(MANHOLE_EN)
@@ -201,7 +201,7 @@ def test_a_browser_opened_on_an_enrollment_link_enrolls_without_typing(
     query = link.split("?", 1)[1]  # a scanned gridsync://enroll?… reaches the app as /?server=…&code=…&fp=…
     phone = Phone(browser, app_server.url, locale="zh-CN", lat=GRID_1[0], lon=GRID_1[1], path="/?" + query)
     phone.see("欢迎，孙丽")
-    phone.tap("开始工作")
+    phone.start_work()
     phone.see("这里还没有案件。")
     phone.close()
 
@@ -238,7 +238,7 @@ def test_switching_language_changes_the_screen_text_and_every_main_screen_is_pic
     phone.fill("服务器地址", city.url)
     phone.fill("注册码", code)
     phone.tap("注册", exact=True)
-    phone.tap("开始工作")
+    phone.start_work()
     sync_now(phone, "同步", "立即同步", re.compile("同步完成"))
     for lang in ("zh", "en"):
         for zh_tab, en_tab, name, zh_word, en_word in SCREENS:

@@ -35,7 +35,7 @@ def test_a_photo_taken_with_the_camera_shows_as_a_thumbnail_and_is_saved_with_th
     phone.fill("服务器地址", city.url)
     phone.fill("注册码", code)
     phone.tap("注册", exact=True)
-    phone.tap("开始工作")
+    phone.start_work()
     phone.tab("上报")
     phone.see("精度约 8 米")
 
