@@ -21,6 +21,7 @@ damaged structure (cut short, unknown kind, trailing bytes) is `segment.malforme
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from shared.errors import GridsyncError
@@ -54,23 +55,28 @@ class HandoverLimits:
         return self.max_segment_bytes if kind == KIND_SEGMENT else self.max_photo_bytes
 
 
-def write_handover(entries: list[HandoverEntry]) -> bytes:
-    """The container for these entries. An entry that cannot be written is ValueError (a bug in the
-    caller, not a refusal); no limit is applied here, that is the reader's job."""
-    parts = [_HEAD.pack(MAGIC, VERSION, len(entries))]
+def encode_handover(entries: Sequence[HandoverEntry]) -> Iterator[bytes]:
+    """The container for these entries, piece by piece (a phone streams it to a file). An entry that
+    cannot be written is ValueError (a bug in the caller, not a refusal); no limit is applied here,
+    that is the reader's job."""
+    yield _HEAD.pack(MAGIC, VERSION, len(entries))
     for entry in entries:
         if entry.kind == KIND_PHOTO:
             if entry.sha256 is None or len(entry.sha256) != 2 * _SHA_LEN:
                 raise ValueError("a photo entry needs its sha256 (64 hex digits)")
-            parts += [bytes([entry.kind]), bytes.fromhex(entry.sha256)]
+            yield bytes([entry.kind]) + bytes.fromhex(entry.sha256)
         elif entry.kind == KIND_SEGMENT:
-            parts.append(bytes([entry.kind]))
+            yield bytes([entry.kind])
         else:
             raise ValueError(f"unknown hand-over entry kind {entry.kind}")
         if len(entry.data) >= 1 << 32:
             raise ValueError("a hand-over entry holds less than 4 GiB")
-        parts += [_LEN.pack(len(entry.data)), entry.data]
-    return b"".join(parts)
+        yield _LEN.pack(len(entry.data))
+        yield entry.data
+
+
+def write_handover(entries: Sequence[HandoverEntry]) -> bytes:
+    return b"".join(encode_handover(entries))
 
 
 def read_handover(blob: bytes, limits: HandoverLimits | None = None) -> list[HandoverEntry]:
