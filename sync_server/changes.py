@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from shared.envelope import seal_box
-from shared.model import Actor, Role, case_to_dict
+from shared.model import Actor, Role
 from shared.rules import can_see
 from sync_server.keys import ServerKeys
 from sync_server.store.base import ChangeScope, DeviceRecord, Store
@@ -35,7 +35,7 @@ def collect_changes(
     top = store.change_seq()
     cases = store.changed_cases(cursor, limit, scope_of(actor))
     outcomes = store.device_outcomes(device_id, cursor, limit)
-    items: list[tuple[int, str, Any]] = [(c.change_seq, "case", c.case) for c in cases]
+    items: list[tuple[int, str, Any]] = [(c.change_seq, "case", c) for c in cases]
     items += [(o.change_seq, "outcome", o.outcome) for o in outcomes]
     items.sort(key=lambda item: item[0])
     more = len(cases) == limit or len(outcomes) == limit
@@ -45,7 +45,8 @@ def collect_changes(
     else:
         next_cursor = max([top, cursor] + [item[0] for item in items])
     return {
-        "cases": [case_to_dict(c) for _, kind, c in items if kind == "case" and can_see(c, actor)],
+        # stored documents as JSON text, spliced into the page by `sealed_changes` unparsed
+        "cases": [c.doc for _, kind, c in items if kind == "case" and can_see(c.case, actor)],
         "outcomes": [o for _, kind, o in items if kind == "outcome"],
         "cursor": next_cursor,
         "more": more,
@@ -56,8 +57,10 @@ def collect_changes(
 def sealed_changes(page: dict[str, Any], device: DeviceRecord, keys: ServerKeys, now: int) -> bytes:
     """The page sealed to the device and signed by the server. It names the server's current public
     keys, so a phone learns a rotated encryption key from a box signed by the key it pinned."""
-    page = {**page, "server_keys": keys.public.to_dict()}
-    plaintext = json.dumps(page, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    rest = {k: v for k, v in page.items() if k != "cases"}
+    rest["server_keys"] = keys.public.to_dict()
+    tail = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
+    plaintext = ('{"cases":[' + ",".join(page["cases"]) + "]," + tail[1:]).encode("utf-8")
     return seal_box(
         plaintext,
         recipient_public_raw=device.encryption_key,

@@ -34,51 +34,73 @@ def local_case(conn: sqlite3.Connection, case_id: str) -> Case | None:
     return None if row is None else case_from_dict(json.loads(row[0]))
 
 
-def put_server_case(conn: sqlite3.Connection, doc: dict[str, Any]) -> bool:
-    """Keep the server's case unless we already hold a newer version. True when stored."""
+def put_server_case(conn: sqlite3.Connection, doc: dict[str, Any]) -> str | None:
+    """Keep the server's case unless we already hold a newer version. The stored text when stored."""
     case_id, version = doc["case_id"], int(doc["version"])
     stored = conn.execute("SELECT version FROM server_cases WHERE case_id = ?", (case_id,)).fetchone()
     if stored is not None and int(stored[0]) > version:
-        return False
+        return None
+    text = dumps(doc)
     conn.execute(
         "INSERT INTO server_cases VALUES (?, ?, ?) ON CONFLICT (case_id) DO UPDATE "
         "SET version = excluded.version, doc = excluded.doc",
-        (case_id, version, dumps(doc)),
+        (case_id, version, text),
     )
-    return True
+    return text
+
+
+def _search_text(case_no: str, category: str, description: str, address: str, grid_code: str) -> str:
+    return " ".join((case_no, category, description, address, grid_code)).lower()
 
 
 def put_local_case(conn: sqlite3.Connection, case: Case) -> None:
-    search = " ".join((case.case_no, case.category, case.description, case.address, case.grid_code)).lower()
+    search = _search_text(case.case_no, case.category, case.description, case.address, case.grid_code)
+    _put_local_row(conn, case.case_id, case.version, str(case.status), case.reporter, case.handler,
+                   case.department, case.grid_code, case.category, case.reported_at, search,
+                   dumps(case_to_dict(case)))  # fmt: skip
+
+
+def put_local_doc(conn: sqlite3.Connection, doc: dict[str, Any], text: str) -> None:
+    """The local view of a case this phone has no op on: the server's document as it came."""
+    search = _search_text(
+        doc.get("case_no", ""), doc["category"], doc.get("description", ""), doc.get("address", ""),
+        doc.get("grid_code", ""),
+    )  # fmt: skip
+    _put_local_row(conn, doc["case_id"], int(doc["version"]), str(doc.get("status", "reported")),
+                   doc["reporter"], doc.get("handler"), doc.get("department"), doc.get("grid_code", ""),
+                   doc["category"], int(doc.get("reported_at", 0)), search, text)  # fmt: skip
+
+
+def _put_local_row(conn: sqlite3.Connection, *row: Any) -> None:
     conn.execute(
         "INSERT INTO local_cases VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (case_id) DO UPDATE SET "
         "version = excluded.version, status = excluded.status, reporter = excluded.reporter, "
         "handler = excluded.handler, department = excluded.department, grid_code = excluded.grid_code, "
         "category = excluded.category, reported_at = excluded.reported_at, search = excluded.search, "
         "doc = excluded.doc",
-        (
-            case.case_id,
-            case.version,
-            str(case.status),
-            case.reporter,
-            case.handler,
-            case.department,
-            case.grid_code,
-            case.category,
-            case.reported_at,
-            search,
-            dumps(case_to_dict(case)),
-        ),
+        row,
     )
 
 
-def rebase(conn: sqlite3.Connection, case_ids: Iterable[str], actor: Actor, ctx: RuleContext) -> None:
+def rebase(
+    conn: sqlite3.Connection,
+    case_ids: Iterable[str],
+    actor: Actor,
+    ctx: RuleContext,
+    fresh: dict[str, tuple[dict[str, Any], str]] | None = None,
+) -> None:
     """Local view := server case + unsettled own ops, re-applied in sequence order.
 
     An op the rules now refuse simply has no effect on the view; it stays in the outbox until the
     server's outcome says what became of it (the server is the authority, the phone only predicts).
+    `fresh` holds server documents just stored (parsed and as text): a case this phone never acted
+    on takes its view straight from them — the common case of a catch-up, with nothing to re-apply.
     """
+    acted = outbox.cases_acted_on(conn, list(fresh)) if fresh else set()
     for case_id in sorted(set(case_ids)):
+        if fresh is not None and case_id in fresh and case_id not in acted:
+            put_local_doc(conn, *fresh[case_id])
+            continue
         base = server_case(conn, case_id)
         case = base
         # With no server case, the phone's own ops are the only view there is — a report the server

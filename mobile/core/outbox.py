@@ -78,6 +78,15 @@ def unsettled_for_case(conn: sqlite3.Connection, case_id: str, server_version: i
     return [_record(r).op for r in rows]
 
 
+def cases_acted_on(conn: sqlite3.Connection, case_ids: list[str]) -> set[str]:
+    """Which of these cases this phone ever acted on (any op, settled or not), in one query."""
+    rows = conn.execute(
+        "SELECT DISTINCT case_id FROM outbox WHERE case_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(case_ids),),
+    )
+    return {row[0] for row in rows}
+
+
 def own_ops(conn: sqlite3.Connection, case_id: str) -> list[Op]:
     rows = conn.execute("SELECT * FROM outbox WHERE case_id = ? ORDER BY seq", (case_id,))
     return [_record(r).op for r in rows]

@@ -25,7 +25,7 @@ from shared.envelope import open_box
 from shared.errors import CATALOGUE, GridsyncError
 from shared.rules import RuleContext
 
-PAGE = 500
+PAGE = 1000  # the server's largest page: fewer round trips on a catch-up
 MAX_BOX_PLAIN = 128 * 1024 * 1024
 PREFETCH_PHOTOS = 8
 
@@ -208,9 +208,12 @@ class SyncClient:
                 ) from exc
             with self.p.store.transaction() as conn:
                 touched: set[str] = set()
+                fresh: dict[str, tuple[dict[str, Any], str]] = {}
                 for doc in cases:
-                    if casebook.put_server_case(conn, doc):
+                    text = casebook.put_server_case(conn, doc)
+                    if text is not None:
                         touched.add(doc["case_id"])
+                        fresh[doc["case_id"]] = (doc, text)
                 for outcome in outcomes:
                     case_id = outbox.record_outcome(conn, outcome)
                     if case_id:
@@ -218,7 +221,7 @@ class SyncClient:
                         self._count(str(outcome.get("outcome")))
                 self.p.store.set_state(conn, "cursor", max(cursor, new_cursor))
                 self._learn_rotated_key(conn, page.get("server_keys"))
-                casebook.rebase(conn, touched, actor, ctx)
+                casebook.rebase(conn, touched, actor, ctx, fresh)
             self.report.cases_received += len(cases)
             if not page.get("more") or new_cursor <= cursor:
                 return

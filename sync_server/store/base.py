@@ -184,8 +184,13 @@ class ChangeScope:
 
 @dataclass(frozen=True, slots=True)
 class CaseChange:
+    """A case for the changes feed: its stored document as JSON text, sent as it is (no parse and
+    re-encode per case), and a `case` that holds only what visibility needs (`shared.rules.can_see`:
+    grid, department, handler, reporter) — not the whole case."""
+
     change_seq: int
     case: Case
+    doc: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -262,10 +262,11 @@ class SqliteStore:
     def changed_cases(self, cursor: int, limit: int, scope: ChangeScope) -> list[CaseChange]:
         where, args = _scope_filter(scope)
         rows = self._all_rows(
-            f"SELECT change_seq, doc FROM cases WHERE change_seq > ? AND ({where}) ORDER BY change_seq LIMIT ?",
+            "SELECT change_seq, doc, case_id, category, reporter, status, grid_code, department, handler "
+            f"FROM cases WHERE change_seq > ? AND ({where}) ORDER BY change_seq LIMIT ?",
             (cursor, *args, limit),
         )
-        return [CaseChange(int(r[0]), load_case(r[1])) for r in rows]
+        return [CaseChange(int(r[0]), _visibility(r[2:]), r[1]) for r in rows]
 
     def device_outcomes(self, device_id: str, cursor: int, limit: int) -> list[OutcomeChange]:
         rows = self._all_rows(
@@ -347,3 +348,11 @@ def _rollback(db: sqlite3.Connection) -> None:
     # After SQLITE_FULL and some I/O errors SQLite has already rolled back; a second ROLLBACK fails.
     if db.in_transaction:
         db.execute("ROLLBACK")
+
+
+def _visibility(r: Any) -> Case:
+    """Just what `shared.rules.can_see` reads: case id, category, reporter, status, grid, department,
+    handler (the changes feed sends the stored document itself)."""
+    return Case(
+        case_id=r[0], category=r[1], reporter=r[2], status=r[3], grid_code=r[4], department=r[5], handler=r[6]
+    )
