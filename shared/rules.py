@@ -163,6 +163,8 @@ def is_overdue(case: Case, now: int, calendar: WorkCalendar | None = None) -> bo
     if not closed and Status(case.status) in ENDED:
         return False
     judged_at = case.closed_at if closed and case.closed_at is not None else now
+    if judged_at <= case.deadline:  # no time at all past the deadline: no working time either
+        return False
     if calendar is not None:
         return calendar.is_overdue(case.deadline, judged_at)
     return judged_at > case.deadline
