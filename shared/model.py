@@ -7,7 +7,7 @@ anything: order comes from server-assigned case versions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -279,31 +279,9 @@ def case_from_dict(d: dict[str, Any]) -> Case:
 
 def copy_case(case: Case) -> Case:
     """A deep-enough copy for the rules: lists are new, their (treated as immutable) items shared."""
-    return Case(
-        case_id=case.case_id,
-        case_no=case.case_no,
-        category=case.category,
-        reporter=case.reporter,
-        status=case.status,
-        description=case.description,
-        location=case.location,
-        grid_code=case.grid_code,
-        address=case.address,
-        department=case.department,
-        handler=case.handler,
-        deadline=case.deadline,
-        version=case.version,
-        captured_at=case.captured_at,
-        reported_at=case.reported_at,
-        closed_at=case.closed_at,
-        on_spot=case.on_spot,
-        overdue=case.overdue,
-        hard_conflict=case.hard_conflict,
+    return replace(
+        case,
         possible_duplicates=list(case.possible_duplicates),
-        duplicate_of=case.duplicate_of,
-        extension_hours=case.extension_hours,
-        extensions=case.extensions,
-        reworks=case.reworks,
         photos=list(case.photos),
         notes=list(case.notes),
         timeline=list(case.timeline),

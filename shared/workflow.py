@@ -134,6 +134,19 @@ LINK_DUPLICATE = _t(
 )
 
 
+def _row(action: str) -> Transition | None:
+    return LINK_DUPLICATE if action == "link_duplicate" else TRANSITIONS.get(action)
+
+
+def _startable(t: Transition, status: str, on_spot: bool, extension_pending: bool) -> bool:
+    """Whether the case's state lets this move start, whoever asks."""
+    if Status(status) not in t.sources:
+        return False
+    if t.action == "close" and status == Status.REPORTED and not on_spot:
+        return False  # only a report fixed on the spot closes straight from reported
+    return not (t.action in ("approve_extension", "deny_extension") and not extension_pending)
+
+
 def check_transition(
     action: str,
     status: str,
@@ -150,14 +163,10 @@ def check_transition(
     Checks, in order: known action, source state, role, reason, evidence. The order matters for
     which single reason a worker sees; it is part of the protocol.
     """
-    t = TRANSITIONS.get(action) if action != "link_duplicate" else LINK_DUPLICATE
+    t = _row(action)
     if t is None:
         return "op.bad_field"
-    if Status(status) not in t.sources:
-        return "case.bad_transition"
-    if action == "close" and status == Status.REPORTED and not on_spot:
-        return "case.bad_transition"
-    if action in ("approve_extension", "deny_extension") and not extension_pending:
+    if not _startable(t, status, on_spot, extension_pending):
         return "case.bad_transition"
     if role not in t.roles:
         return "case.not_allowed"
@@ -177,7 +186,7 @@ def check_transition(
 
 
 def next_status(action: str, status: str) -> str:
-    t = TRANSITIONS.get(action) if action != "link_duplicate" else LINK_DUPLICATE
+    t = _row(action)
     if t is None or t.target is None:
         return status
     return str(t.target)
@@ -185,15 +194,11 @@ def next_status(action: str, status: str) -> str:
 
 def allowed_actions(status: str, role: Role, on_spot: bool, extension_pending: bool) -> list[str]:
     """The moves a person could try now (for the app's buttons; the server re-checks everything)."""
-    out = []
-    for t in TRANSITIONS.values():
-        if Status(status) not in t.sources or role not in t.roles:
-            continue
-        if t.action == "close" and status == Status.REPORTED and not on_spot:
-            continue
-        if t.action in ("approve_extension", "deny_extension") and not extension_pending:
-            continue
-        if t.action == "request_extension" and extension_pending:
-            continue
-        out.append(t.action)
-    return out
+    return [
+        t.action
+        for t in TRANSITIONS.values()
+        if role in t.roles
+        and _startable(t, status, on_spot, extension_pending)
+        # the server takes a second request (it replaces the first), but offering one is noise
+        and not (t.action == "request_extension" and extension_pending)
+    ]
