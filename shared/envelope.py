@@ -129,18 +129,22 @@ def seal_segment(
     return signed + crypto.sign(device_key, signed)
 
 
-def read_header(blob: bytes, limits: Limits) -> SegmentHeader:
-    """Structure only — no key, no signature: magic, version, sizes, sequence range, op count."""
-    if len(blob) > limits.max_segment_bytes:
-        raise GridsyncError("segment.too_large", f"{len(blob)} bytes")
-    if len(blob) < SEGMENT_HEADER_LEN + _ENC + _SIG or blob[:4] != SEGMENT_MAGIC:
+def read_header(blob: bytes, limits: Limits, *, size: int | None = None) -> SegmentHeader:
+    """Structure only — no key, no signature: magic, version, sizes, sequence range, op count.
+
+    `blob` may be just the segment's first `SEGMENT_HEADER_LEN` bytes when `size` gives the whole
+    segment's length (a spool file's header, read without the rest of the file)."""
+    size = len(blob) if size is None else size
+    if size > limits.max_segment_bytes:
+        raise GridsyncError("segment.too_large", f"{size} bytes")
+    if size < SEGMENT_HEADER_LEN + _ENC + _SIG or len(blob) < SEGMENT_HEADER_LEN or blob[:4] != SEGMENT_MAGIC:
         raise GridsyncError("segment.malformed", "not a segment, or cut short")
     fields = _SEGMENT.unpack_from(blob)
     h = SegmentHeader(fields[1], fields[2], uuid.UUID(bytes=fields[3]).hex, *fields[4:])
     # The suite is part of the format: an AEAD we do not know is a version we do not speak.
     if h.format_version != FORMAT_VERSION or h.aead_id not in crypto.SUPPORTED_AEADS:
         raise GridsyncError("segment.bad_version", f"version {h.format_version}, aead {h.aead_id}")
-    if SEGMENT_HEADER_LEN + _ENC + h.ct_len + _SIG != len(blob) or h.ct_len != h.plain_len + crypto.N_TAG:
+    if SEGMENT_HEADER_LEN + _ENC + h.ct_len + _SIG != size or h.ct_len != h.plain_len + crypto.N_TAG:
         raise GridsyncError("segment.malformed", "lengths do not match the segment's size")
     if h.first_seq > h.last_seq or h.last_seq - h.first_seq + 1 != h.op_count:
         raise GridsyncError("segment.malformed", "sequence range does not match op_count")

@@ -74,10 +74,10 @@ class DuplicateFinder:
         self.stored: dict[str, list[Nearby]] = {}  # a create's op id -> stored cases near it
         points = []
         for op in creates:
-            category, place = op.payload["category"], op.payload["location"]
-            self.around[op.op_id] = neighbourhood(category, place["lat"], place["lon"])
+            place = op.payload["location"]
+            keys = self.around[op.op_id] = neighbourhood(op.payload["category"], place["lat"], place["lon"])
             self.stored[op.op_id] = []
-            points.append((category, place["lat"], place["lon"]))
+            points.append((place["lat"], place["lon"], keys))
         if points:
             for row in tx.duplicate_candidates(points, now - DUPLICATE_WINDOW_S):
                 self.stored[creates[row.point].op_id].append(row)

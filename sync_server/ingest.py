@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from shared.envelope import read_header
+from shared.envelope import SEGMENT_HEADER_LEN, SegmentHeader, read_header
 from shared.errors import GridsyncError
 from shared.handover import (
     KIND_PHOTO,
@@ -57,7 +57,7 @@ __all__ = [
     "write_handover",
 ]
 
-GROUP_SEGMENTS = 64  # segments per commit
+GROUP_SEGMENTS = 256  # segments per commit
 GROUP_SECONDS = 0.5  # ... or fewer, so a server writing beside the ingest never waits long
 
 
@@ -100,9 +100,8 @@ class _Unit:
 
 
 def _segments_of(spool_file: _SpoolFile, services: Services, summary: Summary) -> list[bytes]:
+    """A hand-over file's segments; its photos are stored on the way."""
     blob = spool_file.path.read_bytes()
-    if spool_file.path.suffix == ".seg":
-        return [blob]
     segments = []
     for entry in read_handover(blob, handover_limits(services.config)):
         if entry.kind == KIND_SEGMENT:
@@ -114,19 +113,39 @@ def _segments_of(spool_file: _SpoolFile, services: Services, summary: Summary) -
     return segments
 
 
+def _headers_of(
+    spool_file: _SpoolFile, services: Services, summary: Summary
+) -> list[SegmentHeader | GridsyncError]:
+    """Each segment's header, or why it has none. A `.seg` file's header is read alone (its first
+    bytes and its size): the unsealer reads the whole file when its turn comes."""
+    limits = services.config.limits
+    if spool_file.path.suffix == ".seg":
+        with spool_file.path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            first = f.read(SEGMENT_HEADER_LEN)
+        blobs = [(first, size)]
+    else:
+        blobs = [(blob, len(blob)) for blob in _segments_of(spool_file, services, summary)]
+    found: list[SegmentHeader | GridsyncError] = []
+    for blob, size in blobs:
+        try:
+            found.append(read_header(blob, limits, size=size))
+        except GridsyncError as exc:
+            found.append(exc)
+    return found
+
+
 def _index(services: Services, files: list[_SpoolFile], summary: Summary) -> list[_Unit]:
     units: list[_Unit] = []
     for spool_file in files:
         try:
-            segments = _segments_of(spool_file, services, summary)
+            headers = _headers_of(spool_file, services, summary)
         except (GridsyncError, OSError) as exc:
             spool_file.problems.append(_problem(exc))
             continue
-        for index, blob in enumerate(segments):
-            try:
-                header = read_header(blob, services.config.limits)
-            except GridsyncError as exc:
-                spool_file.problems.append({"entry": index, **_problem(exc)})
+        for index, header in enumerate(headers):
+            if isinstance(header, GridsyncError):
+                spool_file.problems.append({"entry": index, **_problem(header)})
                 summary.segments["rejected"] += 1
                 continue
             entry = -1 if spool_file.path.suffix == ".seg" else index

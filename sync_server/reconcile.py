@@ -113,7 +113,7 @@ class Reconciler:
         process, with the device key it was given). The device is checked again here, at apply time:
         a device revoked meanwhile is refused."""
         try:
-            device = self._device_of(blob, None)
+            device = self._device(opened.header.device_id, None)
             if device.signing_key != opened.device.signing_key:
                 raise GridsyncError("segment.bad_signature", "the device's key changed")
             receipt = self._settle(
@@ -128,12 +128,14 @@ class Reconciler:
         return receipt
 
     def _device_of(self, blob: bytes, signed_by: str | None) -> DeviceRecord:
-        header = read_header(blob, self.config.limits)
-        device = self.store.device(header.device_id)
+        return self._device(read_header(blob, self.config.limits).device_id, signed_by)
+
+    def _device(self, device_id: str, signed_by: str | None) -> DeviceRecord:
+        device = self.store.device(device_id)
         if device is None:
-            raise GridsyncError("device.unknown", header.device_id)
+            raise GridsyncError("device.unknown", device_id)
         if device.revoked_at is not None:
-            raise GridsyncError("device.revoked", header.device_id)
+            raise GridsyncError("device.revoked", device_id)
         if signed_by is not None and signed_by != device.device_id:
             raise GridsyncError("segment.wrong_device", "the request and the segment name different devices")
         return device

@@ -212,10 +212,13 @@ class Transaction(Protocol):
 
     # --- cases ----------------------------------------------------------------------------------
     def load_cases(self, case_ids: Collection[str]) -> dict[str, Case]: ...
-    def duplicate_candidates(self, points: Sequence[tuple[str, float, float]], since: int) -> list[Nearby]:
-        """For each (category, lat, lon) point, the stored cases of that category reported since a
-        time, not rejected, voided or duplicate, that may lie within `DUPLICATE_RADIUS_M`: a coarse
-        filter that may return a few too many (the rule decides), never too few."""
+    def duplicate_candidates(
+        self, points: Sequence[tuple[float, float, list[int]]], since: int
+    ) -> list[Nearby]:
+        """For each (lat, lon, keys) point — `keys` its neighbourhood in its category
+        (`store.cells.neighbourhood`) — the stored cases under those keys reported since a time, not
+        rejected, voided or duplicate, that may lie within `DUPLICATE_RADIUS_M`: a coarse filter that
+        may return a few too many (the rule decides), never too few."""
         ...
 
     def reserve_change_seqs(self, count: int) -> int: ...

@@ -25,7 +25,7 @@ from sync_server.store.base import (
     QuarantineRecord,
     WorkerRecord,
 )
-from sync_server.store.cells import cell_key, neighbourhood
+from sync_server.store.cells import cell_key
 
 CASE_COLUMNS = (
     "case_id, case_no, status, category, grid_code, department, handler, reporter, lat, lon, "
@@ -138,14 +138,16 @@ class SqliteTransaction:
                 self.stored_photos[case_id] = {p.sha256 for p in case.photos}
         return found
 
-    def duplicate_candidates(self, points: Sequence[tuple[str, float, float]], since: int) -> list[Nearby]:
+    def duplicate_candidates(
+        self, points: Sequence[tuple[float, float, list[int]]], since: int
+    ) -> list[Nearby]:
         """One query for a whole segment's creates, on the covering `cases_near` index: per point,
         its neighbourhood keys, then a flat-earth distance test with a 2% margin (lat-only where
         the flat earth is not good enough), so no JSON document is read and few rows come back."""
         asked = []
-        for index, (category, lat, lon) in enumerate(points):
+        for index, (lat, lon, keys) in enumerate(points):
             lon_scale = math.cos(math.radians(lat)) * 0.98 if abs(lat) < 80 else 0.0
-            asked += [(index, key, lat, lon, lon_scale) for key in neighbourhood(category, lat, lon)]
+            asked += [(index, key, lat, lon, lon_scale) for key in keys]
         self.db.execute("DELETE FROM temp.near_asked")
         self.db.executemany("INSERT INTO temp.near_asked VALUES (?, ?, ?, ?, ?)", asked)
         rows = self.db.execute(

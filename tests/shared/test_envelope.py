@@ -255,6 +255,17 @@ def test_a_segment_over_the_size_limit_is_refused_before_anything_else() -> None
     assert envelope.read_header(SEGMENT, Limits(max_segment_bytes=len(SEGMENT))).op_count == 2
 
 
+def test_a_header_read_from_the_first_bytes_and_the_size_is_the_whole_segments_header() -> None:
+    first = SEGMENT[: envelope.SEGMENT_HEADER_LEN]
+    assert envelope.read_header(first, LIMITS, size=len(SEGMENT)) == envelope.read_header(SEGMENT, LIMITS)
+    # the size is checked as the whole segment's would be: lengths, and the size limit
+    assert refused(lambda: envelope.read_header(first, LIMITS, size=len(SEGMENT) + 1)) == "segment.malformed"
+    small = Limits(max_segment_bytes=len(SEGMENT) - 1)
+    assert refused(lambda: envelope.read_header(first, small, size=len(SEGMENT))) == "segment.too_large"
+    # fewer bytes than a header is no header, whatever size is claimed
+    assert refused(lambda: envelope.read_header(first[:-1], LIMITS, size=len(SEGMENT))) == "segment.malformed"
+
+
 def test_op_count_over_max_ops_is_refused_as_too_many_ops() -> None:
     at_limit = make_segment(first_seq=1, last_seq=2000, op_count=2000)
     over = make_segment(first_seq=1, last_seq=2001, op_count=2001)
