@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import orjson
+
 from shared.ledger import DevicePosition
 from shared.model import ENDED, Case, Status, case_from_dict, case_to_dict
 from shared.rules import DUPLICATE_RADIUS_M
@@ -51,9 +53,28 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-# Case documents and receipts are trees of plain values made here, never cyclic: the circular check
-# (a dict of ids kept per container) is ~15 % of encoding a case, which happens once per changed case.
-_encode_tree = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+# Case documents and receipts are trees of plain values made here, never cyclic: the standard
+# library's fallback skips the circular check (a dict of ids per container, ~15 % of its time).
+_encode_std = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def encode_tree(value: Any) -> str:
+    """Compact JSON text of a case document or receipt, as `dump_json` would write it (UTF-8, no
+    spaces; the same values, key order and parse). orjson takes ~1 µs where the standard library takes
+    ~7 for a case, which a night of a million ops writes ~300,000 times. orjson refuses integers
+    beyond 64 bits; those (which no valid op makes) go the standard library's way."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return _encode_std(value)
+
+
+def decode_tree(text: str) -> Any:
+    """The inverse of `encode_tree`: orjson, or the standard library for what orjson refuses."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def case_row(case: Case, change_seq: int) -> tuple[Any, ...]:
@@ -77,12 +98,12 @@ def case_row(case: Case, change_seq: int) -> tuple[Any, ...]:
         case.version,
         change_seq,
         None if loc is None else cell_key(case.category, loc.lat, loc.lon),
-        _encode_tree(case_to_dict(case)),
+        encode_tree(case_to_dict(case)),
     )
 
 
 def load_case(doc: str) -> Case:
-    return case_from_dict(json.loads(doc))
+    return case_from_dict(decode_tree(doc))
 
 
 class SqliteTransaction:
@@ -113,14 +134,14 @@ class SqliteTransaction:
             "SELECT hash, receipt FROM applied_segments WHERE device_id = ? AND first_seq = ?",
             (device_id, first_seq),
         ).fetchone()
-        return None if row is None else (bytes(row[0]), json.loads(row[1]))
+        return None if row is None else (bytes(row[0]), decode_tree(row[1]))
 
     def record_applied_segment(
         self, device_id: str, first_seq: int, last_seq: int, segment_hash: bytes, receipt: dict[str, Any]
     ) -> None:
         self.db.execute(
             "INSERT INTO applied_segments (device_id, first_seq, last_seq, hash, receipt) VALUES (?, ?, ?, ?, ?)",
-            (device_id, first_seq, last_seq, segment_hash, _encode_tree(receipt)),
+            (device_id, first_seq, last_seq, segment_hash, encode_tree(receipt)),
         )
 
     # --- cases ---------------------------------------------------------------------------------
