@@ -126,7 +126,13 @@ class DuplicateFinder:
         return chosen
 
 
-def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext) -> list[Outcome]:
+@dataclass(frozen=True, slots=True)
+class Applied:
+    outcomes: list[Outcome]  # one per op, in order
+    changes: tuple[int, int]  # the first and last change number of the ops' op log rows
+
+
+def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext) -> Applied:
     """Apply every op in order, write cases and the op log; return the outcomes."""
     wanted = {op.case_id for op in ops}
     wanted.update(op.payload["duplicate_of"] for op in ops if op.kind == "link_duplicate")
@@ -169,4 +175,4 @@ def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext
             for i, (op, o) in enumerate(zip(ops, outcomes, strict=True))
         ]
     )  # fmt: skip
-    return outcomes
+    return Applied(outcomes, (first, first + len(outcomes) - 1))

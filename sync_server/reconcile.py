@@ -217,9 +217,11 @@ class Reconciler:
             device.device_id, worker.actor(), received_at, now, city.calendar.utc_offset_minutes,
             "forced" if forced else "",
         )  # fmt: skip
-        outcomes = apply_ops(tx, opened.ops, batch, city.rule_context(now))
-        receipt = _receipt(header, "applied", [o.to_dict() for o in outcomes])
-        tx.record_applied_segment(device.device_id, header.first_seq, header.last_seq, digest, receipt)
+        applied = apply_ops(tx, opened.ops, batch, city.rule_context(now))
+        receipt = _receipt(header, "applied", [o.to_dict() for o in applied.outcomes])
+        tx.record_applied_segment(
+            device.device_id, header.first_seq, header.last_seq, digest, applied.changes
+        )
         tx.set_device_position(device.device_id, header.last_seq, digest)
         return receipt
 

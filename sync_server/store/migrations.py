@@ -130,6 +130,30 @@ CREATE INDEX cases_near ON cases(near, reported_at, case_id, category, status, l
 """
 
 
+@migration(3, "receipts read back from the op log")
+def _receipts_from_op_log(db: sqlite3.Connection) -> None:
+    """A stored receipt repeated its segment's `op_log` rows word for word (about a sixth of the
+    bytes a night writes). A segment applied from now on keeps the change numbers of its op rows
+    (`first_change`, `last_change`) instead, and its receipt is read back from those rows; receipts
+    stored before stay as they were (`receipt` is nullable now). SQLite cannot drop NOT NULL in
+    place, so the table is copied."""
+    for statement in _SCHEMA_V3.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_SCHEMA_V3 = """
+CREATE TABLE applied_segments_v3 (
+    device_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+    hash BLOB NOT NULL, receipt TEXT, first_change INTEGER, last_change INTEGER,
+    PRIMARY KEY (device_id, first_seq));
+INSERT INTO applied_segments_v3 (device_id, first_seq, last_seq, hash, receipt)
+    SELECT device_id, first_seq, last_seq, hash, receipt FROM applied_segments;
+DROP TABLE applied_segments;
+ALTER TABLE applied_segments_v3 RENAME TO applied_segments
+"""
+
+
 def current_version(db: sqlite3.Connection) -> int:
     db.execute(
         "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "

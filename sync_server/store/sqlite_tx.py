@@ -45,6 +45,7 @@ _INSERT_OP = (
     "INSERT INTO op_log (device_id, seq, op_id, actor, case_id, kind, outcome, code, version, detail, change_seq, "
     "received_at, applied_at, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_OUTCOME_KEYS = ("op_id", "seq", "case_id", "outcome", "code", "version", "detail")  # `Outcome.to_dict`
 _OPEN_STATUSES = tuple(str(s) for s in Status if s not in ENDED)
 _NEAR_DEG2 = (DUPLICATE_RADIUS_M * 1.02 / 111_195.0) ** 2  # the radius in degrees of latitude, squared
 
@@ -53,13 +54,13 @@ def dump_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-# Case documents and receipts are trees of plain values made here, never cyclic: the standard
+# Case documents are trees of plain values made here, never cyclic: the standard
 # library's fallback skips the circular check (a dict of ids per container, ~15 % of its time).
 _encode_std = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def encode_tree(value: Any) -> str:
-    """Compact JSON text of a case document or receipt, as `dump_json` would write it (UTF-8, no
+    """Compact JSON text of a case document, as `dump_json` would write it (UTF-8, no
     spaces; the same values, key order and parse). orjson takes ~1 µs where the standard library takes
     ~7 for a case, which a night of a million ops writes ~300,000 times. orjson refuses integers
     beyond 64 bits; those (which no valid op makes) go the standard library's way."""
@@ -131,17 +132,36 @@ class SqliteTransaction:
 
     def applied_segment(self, device_id: str, first_seq: int) -> tuple[bytes, dict[str, Any]] | None:
         row = self.db.execute(
-            "SELECT hash, receipt FROM applied_segments WHERE device_id = ? AND first_seq = ?",
+            "SELECT hash, last_seq, receipt, first_change, last_change FROM applied_segments "
+            "WHERE device_id = ? AND first_seq = ?",
             (device_id, first_seq),
         ).fetchone()
-        return None if row is None else (bytes(row[0]), decode_tree(row[1]))
+        if row is None:
+            return None
+        digest, last_seq, stored, first_change, last_change = bytes(row[0]), row[1], row[2], row[3], row[4]
+        if stored is not None:  # stored before store migration 3
+            return digest, decode_tree(stored)
+        outcomes = self.db.execute(
+            "SELECT op_id, seq, case_id, outcome, code, version, detail FROM op_log INDEXED BY op_log_feed "
+            "WHERE device_id = ? AND change_seq BETWEEN ? AND ? ORDER BY seq",
+            (device_id, first_change, last_change),
+        ).fetchall()
+        receipt = {
+            "device_id": device_id,
+            "first_seq": first_seq,
+            "last_seq": last_seq,
+            "status": "applied",
+            "outcomes": [dict(zip(_OUTCOME_KEYS, o, strict=True)) for o in outcomes],
+        }
+        return digest, receipt
 
     def record_applied_segment(
-        self, device_id: str, first_seq: int, last_seq: int, segment_hash: bytes, receipt: dict[str, Any]
+        self, device_id: str, first_seq: int, last_seq: int, segment_hash: bytes, changes: tuple[int, int]
     ) -> None:
         self.db.execute(
-            "INSERT INTO applied_segments (device_id, first_seq, last_seq, hash, receipt) VALUES (?, ?, ?, ?, ?)",
-            (device_id, first_seq, last_seq, segment_hash, encode_tree(receipt)),
+            "INSERT INTO applied_segments (device_id, first_seq, last_seq, hash, first_change, last_change) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (device_id, first_seq, last_seq, segment_hash, changes[0], changes[1]),
         )
 
     # --- cases ---------------------------------------------------------------------------------
