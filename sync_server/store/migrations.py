@@ -130,13 +130,16 @@ CREATE INDEX cases_near ON cases(near, reported_at, case_id, category, status, l
 """
 
 
-@migration(3, "receipts read back from the op log")
+@migration(3, "receipts read back from the op log; no op log index by case")
 def _receipts_from_op_log(db: sqlite3.Connection) -> None:
     """A stored receipt repeated its segment's `op_log` rows word for word (about a sixth of the
     bytes a night writes). A segment applied from now on keeps the change numbers of its op rows
     (`first_change`, `last_change`) instead, and its receipt is read back from those rows; receipts
     stored before stay as they were (`receipt` is nullable now). SQLite cannot drop NOT NULL in
-    place, so the table is copied."""
+    place, so the table is copied.
+
+    `op_log_case` goes: no query of the server's asks for a case's op log rows (a case's history is
+    its document's timeline), and its random keys made every group commit rewrite most of its pages."""
     for statement in _SCHEMA_V3.split(";\n"):
         if statement.strip():
             db.execute(statement)
@@ -150,7 +153,8 @@ CREATE TABLE applied_segments_v3 (
 INSERT INTO applied_segments_v3 (device_id, first_seq, last_seq, hash, receipt)
     SELECT device_id, first_seq, last_seq, hash, receipt FROM applied_segments;
 DROP TABLE applied_segments;
-ALTER TABLE applied_segments_v3 RENAME TO applied_segments
+ALTER TABLE applied_segments_v3 RENAME TO applied_segments;
+DROP INDEX op_log_case
 """
 
 
