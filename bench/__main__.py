@@ -35,7 +35,7 @@ def _backlog() -> dict[str, Any]:
 
 
 def _push() -> dict[str, Any]:
-    return {"sizes": [push.push(50, 2), push.push(200, 2)]}
+    return {"sizes": [push.push(50, 2), push.push(200, 2), push.push(200, 2, workers=2)]}
 
 
 def _catchup() -> dict[str, Any]:
@@ -77,7 +77,8 @@ def _table(results: dict[str, Any]) -> Table:
     p = results.get("push")
     if p:
         for s in p["sizes"]:
-            table.add_row("3. online push", f"{s['devices']} devices × {s['segments'] // s['devices']} × 100 ops",
+            table.add_row("3. online push", f"{s['devices']} devices × {s['segments'] // s['devices']} × 100 ops, "
+                          f"{s['workers']} worker{'s' if s['workers'] > 1 else ''}",
                           f"{s['segments_per_s']:.0f} seg/s, p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms",
                           "", "", "")  # fmt: skip
     c = results.get("catchup")

@@ -1,8 +1,10 @@
 """3. Online push: simulated devices pushing 100-op segments concurrently to `gridsync-server serve`.
 
-The server is the real CLI process (uvicorn, one worker) on 127.0.0.1; the devices are fleet
-writers driven by one `httpx.AsyncClient` in this process, each request signed as a phone signs
-it. Note the client shares the machine's two cores with the server.
+The server is the real CLI process (`serve`, uvicorn with one worker or `--workers 2`) on
+127.0.0.1; the devices are fleet writers driven by one `httpx.AsyncClient` in this process, each
+request signed as a phone signs it. Note the client shares the machine's two cores with the server.
+With two workers, two processes verify, decrypt and validate at once; their transactions still
+queue on SQLite's one writer.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ async def _push(
         return time.perf_counter() - start, latencies
 
 
-def push(devices: int = 200, segments_each: int = 2) -> dict[str, Any]:
+def push(devices: int = 200, segments_each: int = 2, workers: int = 1) -> dict[str, Any]:
     with workdir("push") as work:
         city, members = fleet.fleet(devices, seed=11)
         keys = fleet.build_server(work / "server", city, members)
@@ -70,7 +72,7 @@ def push(devices: int = 200, segments_each: int = 2) -> dict[str, Any]:
         env = {**os.environ, "GRIDSYNC_PASSPHRASE": fleet.PASSPHRASE}
         server = subprocess.Popen(
             [sys.executable, "-m", "sync_server.cli", "--data-dir", str(work / "server"), "serve", "--host",
-             "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             "127.0.0.1", "--port", str(port), "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
@@ -87,6 +89,7 @@ def push(devices: int = 200, segments_each: int = 2) -> dict[str, Any]:
     total = devices * segments_each
     return {
         "devices": devices,
+        "workers": workers,
         "segments": total,
         "ops": total * OPS,
         "seconds": seconds,

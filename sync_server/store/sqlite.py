@@ -67,6 +67,10 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Writers of this process queue here, not in SQLite: SQLite's busy handler polls with sleeps
+        # of up to 100 ms, so forty API threads waiting on `BEGIN IMMEDIATE` left the write lock idle
+        # most of the time. Other processes (another worker, the ingest) still meet the busy handler.
+        self._writer = threading.RLock()
         migrate(self._db())
 
     def _db(self) -> sqlite3.Connection:
@@ -104,39 +108,42 @@ class SqliteStore:
         if getattr(self._local, "grouped", False):  # inside `group()`: a savepoint of the group's
             yield from self._savepoint(db)
             return
-        self._begin(db)
-        try:
-            yield SqliteTransaction(db)
-        except sqlite3.OperationalError as exc:  # disk full, read-only, I/O: a refusal, not a crash
-            _rollback(db)
-            raise storage_refusal(exc) from exc
-        except BaseException:
-            _rollback(db)
-            raise
-        self._commit(db)
+        with self._writer:
+            self._begin(db)
+            try:
+                yield SqliteTransaction(db)
+            except sqlite3.OperationalError as exc:  # disk full, read-only, I/O: a refusal, not a crash
+                _rollback(db)
+                raise storage_refusal(exc) from exc
+            except BaseException:
+                _rollback(db)
+                raise
+            self._commit(db)
 
     @contextmanager
     def group(self) -> Iterator[None]:
         db = self._db()
         if getattr(self._local, "grouped", False):
             raise RuntimeError("groups do not nest")
-        self._begin(db)
-        self._local.grouped = True
-        try:
-            yield
-        except BaseException:
+        with self._writer:
+            self._begin(db)
+            self._local.grouped = True
+            try:
+                yield
+            except BaseException:
+                self._local.grouped = False
+                # Every transaction inside released or rolled back its own savepoint: what is
+                # released is whole, so keep it. (An error that made SQLite roll back leaves
+                # nothing to commit.)
+                if db.in_transaction:
+                    try:
+                        db.execute("COMMIT")
+                    except sqlite3.Error:
+                        if db.in_transaction:
+                            db.execute("ROLLBACK")
+                raise
             self._local.grouped = False
-            # Every transaction inside released or rolled back its own savepoint: what is released
-            # is whole, so keep it. (An error that made SQLite roll back leaves nothing to commit.)
-            if db.in_transaction:
-                try:
-                    db.execute("COMMIT")
-                except sqlite3.Error:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-            raise
-        self._local.grouped = False
-        self._commit(db)
+            self._commit(db)
 
     @staticmethod
     def _savepoint(db: sqlite3.Connection) -> Iterator[Transaction]:
