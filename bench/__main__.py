@@ -25,6 +25,7 @@ FULL = os.environ.get("BENCH_FULL") == "1"
 def _reconcile() -> dict[str, Any]:
     return {
         "sizes": [throughput.reconcile(n) for n in (20_000, 100_000)],
+        "floor": throughput.floor(20_000),
         "profile": throughput.profile(20_000),
     }
 
@@ -65,6 +66,11 @@ def _table(results: dict[str, Any]) -> Table:
             table.add_row("1. reconcile throughput", f"{s['ops']:,} ops / {s['devices']} devices",
                           f"{s['ops_per_s']:,.0f} ops/s", f"{s['baseline_ops_per_s']:,.0f} ops/s plain SQLite",
                           f"{s['ratio']:.3f}", "≥ 0.35")  # fmt: skip
+        f = r["floor"]
+        table.add_row("1. the same, no storage at all", f"{f['ops']:,} ops (open, validate, rules)",
+                      f"{f['ops_per_s']:,.0f} ops/s ({f['open_validate_us_per_op']:.1f} + "
+                      f"{f['rules_us_per_op']:.1f} µs/op)", f"{f['baseline_ops_per_s']:,.0f} ops/s plain SQLite",
+                      f"{f['ratio']:.3f} (×2 cores: {f['ratio_on_two_cores']:.2f})", "bound for 1")  # fmt: skip
     b = results.get("backlog")
     if b:
         for s in b["sizes"]:

@@ -21,6 +21,9 @@ from typing import Any
 from bench import fleet
 from bench.measure import workdir
 from shared import crypto
+from shared.envelope import open_segment_keyring, read_header
+from shared.ops import decode_ops
+from shared.rules import apply_op
 from sync_server.city import CityCache
 from sync_server.config import load_config
 from sync_server.reconcile import Reconciler
@@ -111,6 +114,52 @@ def reconcile(total_ops: int, devices: int = DEVICES) -> dict[str, Any]:
         "baseline_ops_per_s": len(ops) / base_s,
         "ratio": base_s / seconds,
         "outcomes": dict(outcomes),
+    }
+
+
+def floor(total_ops: int, devices: int = DEVICES) -> dict[str, Any]:
+    """The same night's work with no storage at all: open every segment (signature, HPKE, zlib) and
+    validate its ops, then run the rules over them against cases held in a dict. No SQL, no JSON
+    documents, no op log: a lower bound for any reconcile written in Python on `shared/`. Measured in
+    CPU seconds of this process, against the same plain-SQLite baseline."""
+    with workdir("floor") as work:
+        keys, blobs, ops = night(total_ops, devices, work / "server", seed=4)
+        base_s = min(baseline(ops, work / f"baseline{i}.db") for i in range(3))
+        store = open_store(work / "server")
+        config = load_config(work / "server")
+        ctx = CityCache(store).get().rule_context(fleet.NOW)
+        devices_by_id = {d.device_id: d for d in store.devices()}
+        actors = {w.worker_id: w.actor() for w in store.workers()}
+        store.close()
+        keyring = keys.keyring()
+        started = time.process_time()
+        opened = []
+        for blob in blobs:
+            device = devices_by_id[read_header(blob, config.limits).device_id]
+            header, plain = open_segment_keyring(
+                blob, device_public_raw=device.signing_key, server_keys=keyring, limits=config.limits
+            )
+            decoded = decode_ops(
+                plain, device_id=header.device_id, first_seq=header.first_seq, count=header.op_count
+            )
+            opened.append((actors[device.worker_id], decoded))
+        open_s = time.process_time() - started
+        cases: dict[str, Any] = {}
+        for actor, segment_ops in opened:
+            for op in segment_ops:
+                _, new = apply_op(cases.get(op.case_id), op, actor, ctx)
+                if new is not None:
+                    cases[new.case_id] = new
+        total_s = time.process_time() - started
+    n = len(ops)
+    return {
+        "ops": n,
+        "open_validate_us_per_op": open_s / n * 1e6,
+        "rules_us_per_op": (total_s - open_s) / n * 1e6,
+        "ops_per_s": n / total_s,
+        "baseline_ops_per_s": n / base_s,
+        "ratio": base_s / total_s,
+        "ratio_on_two_cores": 2 * base_s / total_s,
     }
 
 
