@@ -60,7 +60,10 @@ def sealed_changes(page: dict[str, Any], device: DeviceRecord, keys: ServerKeys,
     rest = {k: v for k, v in page.items() if k != "cases"}
     rest["server_keys"] = keys.public.to_dict()
     tail = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
-    plaintext = ('{"cases":[' + ",".join(page["cases"]) + "]," + tail[1:]).encode("utf-8")
+    # Joined as bytes: concatenating the (MB-sized, non-ASCII) str first copied it twice more.
+    plaintext = b"".join(
+        (b'{"cases":[', ",".join(page["cases"]).encode("utf-8"), b"],", tail[1:].encode("utf-8"))
+    )
     return seal_box(
         plaintext,
         recipient_public_raw=device.encryption_key,

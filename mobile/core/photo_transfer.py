@@ -7,11 +7,10 @@ never re-sends what arrived. A photo that fails is recorded and skipped; it neve
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
-from mobile.core import photo_records
+from mobile.core import casebook, photo_records
 from mobile.core.photo_records import PhotoRecord
 from mobile.core.photos import PhotoStore, prepare_photo
 from mobile.core.server_api import ServerApi
@@ -65,10 +64,10 @@ async def upload(
 
 def find_photo(store: Store, sha256: str) -> tuple[str, str, str, str] | None:
     """(case_id, photo_id, stage, key) of a photo named in a case this phone can see."""
-    for row in store.all("SELECT case_id, doc FROM local_cases WHERE doc LIKE ?", (f"%{sha256}%",)):
-        for photo in json.loads(row[1]).get("photos", []):
+    for case_id, doc in casebook.local_docs_containing(store, sha256):
+        for photo in doc.get("photos", []):
             if photo.get("sha256") == sha256:
-                return row[0], photo["photo_id"], photo["stage"], photo["key"]
+                return case_id, photo["photo_id"], photo["stage"], photo["key"]
     return None
 
 
@@ -137,12 +136,8 @@ def missing_photos(store: Store, limit: int) -> list[str]:
     """Photos of visible open cases that this phone does not hold yet, newest cases first."""
     have = {r[0] for r in store.all("SELECT sha256 FROM photos")}
     wanted: list[str] = []
-    rows = store.all(
-        "SELECT doc FROM local_cases WHERE status NOT IN ('closed', 'rejected', 'voided', 'duplicate') "
-        "ORDER BY reported_at DESC LIMIT 200"
-    )
-    for row in rows:
-        for photo in json.loads(row[0]).get("photos", []):
+    for doc in casebook.open_local_docs(store, 200):
+        for photo in doc.get("photos", []):
             sha = photo.get("sha256")
             if sha and sha not in have and sha not in wanted:
                 wanted.append(sha)

@@ -67,6 +67,9 @@ class Store:
         self.db.enable_wal()
         # FULL: a report saved is a report kept, even across a power cut (WAL fsyncs at each commit).
         conn.execute("PRAGMA synchronous=FULL")
+        # Checkpoint every ~16 MiB of WAL rather than SQLite's 4 MiB: a catch-up writes tens of MB,
+        # and each checkpoint copies and fsyncs the database (a third of a catch-up's writing time).
+        conn.execute("PRAGMA wal_autocheckpoint=4096")
         conn.execute("PRAGMA foreign_keys=ON")
         self.conn = conn
         self._lock = threading.RLock()

@@ -8,12 +8,12 @@ cancellation, a killed app — resumes where it stopped and never applies anythi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mobile.core import casebook, outbox, photo_records, photo_transfer, segments
+from mobile.core.changes_page import read_page
 from mobile.core.errors import NetworkError
 from mobile.core.identity import DeviceKeys, Identity, ServerKeys
 from mobile.core.photos import PhotoStore
@@ -199,30 +199,19 @@ class SyncClient:
                 context=b"changes",
                 max_plain_bytes=MAX_BOX_PLAIN,
             )
-            try:
-                page = json.loads(plain)
-                cases, outcomes, new_cursor = page["cases"], page["outcomes"], int(page["cursor"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise GridsyncError(
-                    "segment.malformed", "the changes page is not what the API describes"
-                ) from exc
+            page = read_page(plain, casebook.server_copy)
             with self.p.store.transaction() as conn:
-                touched: set[str] = set()
-                fresh: dict[str, tuple[dict[str, Any], str]] = {}
-                for doc in cases:
-                    text = casebook.put_server_case(conn, doc)
-                    if text is not None:
-                        touched.add(doc["case_id"])
-                        fresh[doc["case_id"]] = (doc, text)
-                for outcome in outcomes:
+                fresh = casebook.put_server_cases(conn, page.cases)
+                touched = set(fresh)
+                for outcome in page.outcomes:
                     case_id = outbox.record_outcome(conn, outcome)
                     if case_id:
                         touched.add(case_id)
                         self._count(str(outcome.get("outcome")))
-                self.p.store.set_state(conn, "cursor", max(cursor, new_cursor))
-                self._learn_rotated_key(conn, page.get("server_keys"))
+                self.p.store.set_state(conn, "cursor", max(cursor, page.cursor))
+                self._learn_rotated_key(conn, page.server_keys)
                 casebook.rebase(conn, touched, actor, ctx, fresh)
-            self.report.cases_received += len(cases)
-            if not page.get("more") or new_cursor <= cursor:
+            self.report.cases_received += len(page.cases)
+            if not page.more or page.cursor <= cursor:
                 return
-            cursor = new_cursor
+            cursor = page.cursor
