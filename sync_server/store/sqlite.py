@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +58,18 @@ def _outcome(row: Any) -> OutcomeRow:
     return OutcomeRow(*row)
 
 
+class _ThreadConnection:
+    """A thread's connection, closed when the thread's local storage goes. The API's worker threads
+    come and go (anyio retires a thread idle for 10 s): a connection kept past its thread would hold
+    its file descriptors and page cache until the server stopped."""
+
+    __slots__ = ("__weakref__", "db")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        weakref.finalize(self, db.close)
+
+
 class SqliteStore:
     """Implements `store.base.Store`. Open with `SqliteStore(path)`; the schema is migrated at once."""
 
@@ -65,7 +78,7 @@ class SqliteStore:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
         # Writers of this process queue here, not in SQLite: SQLite's busy handler polls with sleeps
         # of up to 100 ms, so forty API threads waiting on `BEGIN IMMEDIATE` left the write lock idle
@@ -74,8 +87,8 @@ class SqliteStore:
         migrate(self._db())
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is None:
             db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
             )
@@ -97,10 +110,10 @@ class SqliteStore:
                 "CREATE TEMP TABLE IF NOT EXISTS near_asked (point INTEGER, key INTEGER, lat REAL, lon REAL, "
                 "lon_scale REAL)"
             )
-            self._local.db = db
+            held = self._local.held = _ThreadConnection(db)
             with self._lock:
-                self._all.append(db)
-        return db
+                self._all.add(held)
+        return held.db
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -176,10 +189,15 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
-            for db in self._all:
-                db.close()
+            for held in list(self._all):
+                held.db.close()
             self._all.clear()
         self._local = threading.local()
+
+    def connections(self) -> int:
+        """Connections open now: one per live thread that used the store."""
+        with self._lock:
+            return len(self._all)
 
     def backup(self, dest: Path) -> None:
         """SQLite's online backup, in one step: it reads under one read transaction of a connection
