@@ -14,6 +14,12 @@ from typing import Any, ClassVar
 TIMEOUT_MS = 30_000
 
 
+def _as_typed(text: str) -> str:
+    """Text as a check of "it took" sees it: a field may format what is typed (the enrollment code
+    field upper-cases it and groups it with dashes)."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum() or not ch.isascii() or ch in ".:/@")
+
+
 class Phone:
     #: open phones, so a failing test can leave a screenshot of each behind (see conftest)
     open_phones: ClassVar[list[Phone]] = []
@@ -74,20 +80,33 @@ class Phone:
 
     # --- doing ----------------------------------------------------------------------------------------
     def fill(self, label: str, text: str) -> None:
+        """Type into a field, and check it took: Flutter attaches its text editing to the field a
+        frame after the tap, and a value set before then is dropped (seen after an error message
+        re-laid the screen out: the field kept its old text)."""
         field = self.page.get_by_label(label).first
-        field.click()
-        field.fill(text)
+        for _ in range(3):
+            field.click()
+            self.settle(0.3)
+            field.fill(text)
+            self.settle(0.2)
+            if _as_typed(field.input_value()) == _as_typed(text):
+                return
+        raise AssertionError(f"the field {label!r} would not take {text!r}: it holds {field.input_value()!r}")
 
     def tap(self, name: str | re.Pattern[str], *, exact: bool = False) -> None:
         self.page.get_by_role("button", name=name, exact=exact).first.click()
 
     def tap_text(self, text: str) -> None:
-        """Something tappable that shows these words (a list row, a card)."""
+        """Something tappable that shows these words (a list row, a card). It usually opens a page:
+        let the page-push animation finish, or Flutter drops the next tap (it ignores pointers
+        while a route is moving; seen as a "核查" tap that did nothing)."""
         self.page.get_by_text(text).first.click()
+        self.settle(0.6)
 
     def tap_row(self, text: str) -> None:
         """A list row whose words start with these (its semantics node is a button)."""
         self.page.get_by_role("button", name=re.compile("^" + re.escape(text))).first.click()
+        self.settle(0.6)  # it opens a page: see `tap_text`
 
     def tab(self, label: str) -> None:
         """A destination of the bottom bar (from a case, the system back gesture first)."""
