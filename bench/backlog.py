@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import fleet, inventory, throughput
+from bench import fleet, inventory, lattice, throughput
 from bench.measure import CACHE, run_child, workdir
 from shared import crypto
 from sync_server.keys import load_public_keys
@@ -29,7 +29,7 @@ FORMAT = 1  # bump when the generator changes: old caches are ignored
 
 def _write_devices(args: tuple[Path, bytes, list[int], int, int, int]) -> int:
     spool, public, indexes, per_device, grid_count, seed = args
-    city = fleet.lattice.cells(grid_count)
+    city = lattice.cells(grid_count)
     written = 0
     for index in indexes:
         writer = fleet.Writer(fleet.member(index, city, seed=seed), public, seed=seed)
@@ -47,7 +47,7 @@ def night(ops: int, devices: int, seed: int = 3, grid_count: int = 4509) -> Path
         return key
     shutil.rmtree(key, ignore_errors=True)
     key.mkdir(parents=True)
-    city, members = fleet.lattice.cells(grid_count), []
+    city, members = lattice.cells(grid_count), []
     members = [fleet.member(i, city, seed=seed) for i in range(devices)]
     fleet.build_server(key / "template", city, members)
     public = load_public_keys(key / "template").encryption_key
@@ -100,7 +100,7 @@ def ingest(ops: int, devices: int) -> dict[str, Any]:
 
 def _rows(n: int) -> list[dict[str, Any]]:
     """n op rows of the night's shape for the plain-SQLite baseline (made by one writer per 500)."""
-    city = fleet.lattice.cells(64)
+    city = lattice.cells(64)
     rows: list[dict[str, Any]] = []
     public = crypto.public_raw(crypto.new_encryption_key())
     index = 0

@@ -41,7 +41,8 @@ async def _pull(server: harness.Server, work: Any, supervisor: fleet.Member) -> 
         start = time.perf_counter()
         report = await device.sync()
         seconds = time.perf_counter() - start
-        held = int(device.store.one("SELECT COUNT(*) FROM server_cases")[0])
+        row = device.store.one("SELECT COUNT(*) FROM server_cases")
+        held = 0 if row is None else int(row[0])
         if not report.ok:
             raise RuntimeError(f"catch-up sync failed: {report.problems}")
     finally:
