@@ -16,7 +16,7 @@ import orjson
 
 from shared.ledger import DevicePosition
 from shared.model import ENDED, Case, Status, case_from_dict, case_to_dict
-from shared.rules import DUPLICATE_RADIUS_M
+from shared.rules import DUPLICATE_RADIUS_M, Outcome
 from sync_server.store.base import (
     DeviceRecord,
     EnrollmentCode,
@@ -45,7 +45,6 @@ _INSERT_OP = (
     "INSERT INTO op_log (device_id, seq, op_id, actor, case_id, kind, outcome, code, version, detail, change_seq, "
     "received_at, applied_at, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_OUTCOME_KEYS = ("op_id", "seq", "case_id", "outcome", "code", "version", "detail")  # `Outcome.to_dict`
 _OPEN_STATUSES = tuple(str(s) for s in Status if s not in ENDED)
 _NEAR_DEG2 = (DUPLICATE_RADIUS_M * 1.02 / 111_195.0) ** 2  # the radius in degrees of latitude, squared
 
@@ -151,7 +150,7 @@ class SqliteTransaction:
             "first_seq": first_seq,
             "last_seq": last_seq,
             "status": "applied",
-            "outcomes": [dict(zip(_OUTCOME_KEYS, o, strict=True)) for o in outcomes],
+            "outcomes": [Outcome(*o).to_dict() for o in outcomes],  # columns in `Outcome` field order
         }
         return digest, receipt
 
