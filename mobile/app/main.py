@@ -24,6 +24,7 @@ from mobile.app.state.session import AppSession, slot_folder
 from mobile.app.views import widgets
 from mobile.app.views.camera import CameraPhotoSource, camera_supported
 from mobile.app.views.devices import GeolocatorSource, PickerPhotoSource
+from mobile.app.views.screens import ROUTES
 from mobile.app.views.shell import Shell
 
 DATA_ENV = "FLET_APP_STORAGE_DATA"
@@ -200,6 +201,7 @@ async def main(page: ft.Page) -> None:
     shell = Shell(
         page,
         session,
+        routes=ROUTES,
         positions=GeolocatorSource(session.tr),
         photos=PickerPhotoSource(picker, web=page.web),
         camera=CameraPhotoSource(page, session.tr) if camera_supported(platform, web=page.web) else None,

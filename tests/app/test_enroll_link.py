@@ -12,6 +12,7 @@ import pytest
 from mobile.app.state.enroll import DEFAULT_SERVER_ENV, enroll_link_in_route
 from mobile.app.state.session import AppSession
 from mobile.app.views.enroll import EnrollScreen
+from mobile.app.views.screens import ROUTES
 from mobile.app.views.shell import Shell
 from shared.enrollment import enroll_link
 from tests.app.headless import NoGps, NoPictures, page, texts
@@ -34,7 +35,9 @@ def test_a_deep_link_route_or_a_query_carries_the_enrollment_link_and_other_rout
 def shell_at(route: str, app: AppSession, tmp_path: Path) -> Shell:
     made = page()
     made.route = route
-    return Shell(made, app, positions=NoGps(), photos=NoPictures(), export_dir=tmp_path / "out")
+    return Shell(
+        made, app, routes=ROUTES, positions=NoGps(), photos=NoPictures(), export_dir=tmp_path / "out"
+    )
 
 
 def test_an_app_opened_by_a_scanned_enrollment_link_enrolls_and_pins_the_servers_key(

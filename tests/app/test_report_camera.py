@@ -10,6 +10,7 @@ from mobile.app.state.adapters import PhotoSource
 from mobile.app.state.session import AppSession
 from mobile.app.views.camera import camera_supported
 from mobile.app.views.report import ReportScreen
+from mobile.app.views.screens import ROUTES
 from mobile.app.views.shell import Shell
 from tests.app.headless import NoGps, NoPictures, page, texts
 from tests.mobile.conftest import GRID_A, Clock, Server, jpeg
@@ -42,7 +43,13 @@ async def report_screen(
     app = AppSession(tmp_path / "phone", device_locales=["en"], clock=clock, transport=server.transport)
     await app.device.enroll(server.url, server.add_worker("zhang.wei", grids=(GRID_A,)))
     shell = Shell(
-        page(), app, positions=NoGps(), photos=NoPictures(), camera=camera, export_dir=tmp_path / "out"
+        page(),
+        app,
+        routes=ROUTES,
+        positions=NoGps(),
+        photos=NoPictures(),
+        camera=camera,
+        export_dir=tmp_path / "out",
     )
     shell.show("/report")
     assert isinstance(shell.screen, ReportScreen)

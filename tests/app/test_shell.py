@@ -12,6 +12,7 @@ import flet as ft
 
 from mobile.app.state.keychain import PREFIX, PhoneKeychain
 from mobile.app.state.session import AppSession
+from mobile.app.views.screens import ROUTES
 from mobile.app.views.shell import Shell
 from mobile.core.identity import SIGNING_SECRET
 from tests.app.headless import NoGps, NoPictures, has, page, texts
@@ -38,7 +39,9 @@ def test_the_shell_syncs_on_start_on_resume_and_on_demand_and_keeps_keys_when_th
     loop = app.background.loop
 
     async def scenario() -> None:
-        shell = Shell(page(), app, positions=NoGps(), photos=NoPictures(), export_dir=tmp_path / "out")
+        shell = Shell(
+            page(), app, routes=ROUTES, positions=NoGps(), photos=NoPictures(), export_dir=tmp_path / "out"
+        )
         shell.start()
         assert shell.page.on_app_lifecycle_state_change is not None
         await until(lambda: loop.rounds == 1 and not loop.busy)  # on start

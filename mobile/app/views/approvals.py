@@ -6,14 +6,14 @@ import flet as ft
 
 from mobile.app.state.supervisor import Bar, SupervisorState
 from mobile.app.views import widgets
-from mobile.app.views.screen import Screen
+from mobile.app.views.screen import Frame, Screen
 
 
 class ApprovalsScreen(Screen):
     route = "/approvals"
     nav_key = "approvals"
 
-    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, shell: Frame) -> None:
         super().__init__(shell)
         self.state = SupervisorState(self.device, self.session.tr)
 

@@ -8,7 +8,7 @@ import flet as ft
 
 from mobile.app.state.case_detail import ActionSpec, CaseState
 from mobile.app.views import widgets
-from mobile.app.views.screen import Screen
+from mobile.app.views.screen import Frame, Screen
 from shared.errors import GridsyncError
 from shared.model import Photo
 
@@ -18,7 +18,7 @@ DANGER = {"reject", "void", "rework", "send_back", "deny_extension"}
 class CaseScreen(Screen):
     nav_key = "home"
 
-    def __init__(self, shell, case_id: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, shell: Frame, case_id: str) -> None:
         super().__init__(shell)
         self.route = f"/case/{case_id}"
         self.state = CaseState(self.device, self.session.tr, case_id)

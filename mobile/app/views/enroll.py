@@ -6,13 +6,13 @@ import flet as ft
 
 from mobile.app.state.enroll import EnrollState, default_server
 from mobile.app.views import widgets
-from mobile.app.views.screen import Screen
+from mobile.app.views.screen import Frame, Screen
 
 
 class EnrollScreen(Screen):
     route = "/enroll"
 
-    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, shell: Frame) -> None:
         super().__init__(shell)
         self.state = EnrollState(self.device, self.session.tr, device_name=shell.device_name)
         self.state.server = self.session.settings.last_server or default_server()
@@ -85,6 +85,9 @@ class EnrollScreen(Screen):
 
     def _link_submitted(self, e: ft.Event) -> None:
         self._use_link(e)
+
+    async def link_opened(self, link: str) -> None:
+        await self.enroll_from_link(link)
 
     async def enroll_from_link(self, link: str) -> None:
         """A scanned link opened the app: fill the form from it and enroll at once (the person chose

@@ -6,14 +6,14 @@ import flet as ft
 
 from mobile.app.state.home import FILTERS, CaseRow, HomeState
 from mobile.app.views import widgets
-from mobile.app.views.screen import Screen
+from mobile.app.views.screen import Frame, Screen
 
 
 class HomeScreen(Screen):
     route = "/home"
     nav_key = "home"
 
-    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, shell: Frame) -> None:
         super().__init__(shell)
         self.state = HomeState(self.device, self.session.tr)
 

@@ -11,7 +11,7 @@ import flet_map as fm
 from mobile.app.state.adapters import LocationUnavailable
 from mobile.app.state.map import MapState
 from mobile.app.views import widgets
-from mobile.app.views.screen import Screen
+from mobile.app.views.screen import Frame, Screen
 
 
 def build_map(
@@ -86,7 +86,7 @@ class MapScreen(Screen):
     route = "/map"
     nav_key = "map"
 
-    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, shell: Frame) -> None:
         super().__init__(shell)
         self.state = MapState(self.device, self.session.tr)
 

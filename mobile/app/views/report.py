@@ -11,7 +11,7 @@ from mobile.app.state.adapters import LocationUnavailable, PhotoSource
 from mobile.app.state.report import ReportState
 from mobile.app.views import widgets
 from mobile.app.views.pin import PinDialog
-from mobile.app.views.screen import Screen
+from mobile.app.views.screen import Frame, Screen
 from shared.errors import GridsyncError
 
 GPS_WAIT_S = 20  # how long the screen keeps asking for a better fix
@@ -23,7 +23,7 @@ class ReportScreen(Screen):
     nav_key = "report"
     redraw_after_sync = False  # a report half made: fields, a GPS fix on its way
 
-    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, shell: Frame) -> None:
         super().__init__(shell)
         self.state = ReportState(self.device, self.session.tr)
         self.locating = False

@@ -5,7 +5,8 @@ round begins, progresses or ends. Local writes need nothing from the screens: th
 the device.
 
 Routes: /enroll, /home, /report, /map, /approvals, /sync, /settings, /case/<id>. A case opens on top
-of the list it came from, so the system back gesture returns to it.
+of the list it came from, so the system back gesture returns to it. Which screen draws a route is a
+`RouteTable` handed over at start (`screens.ROUTES`): the shell imports no screen.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mobile.app.state.adapters import PhotoSource, PositionSource
 from mobile.app.state.enroll import enroll_link_in_route
 from mobile.app.state.session import AppSession
 from mobile.app.views import widgets
-from mobile.app.views.screen import Screen
+from mobile.app.views.screen import RouteTable, Screen
 
 TABS: dict[str, tuple[str, Any, Any]] = {
     # key: (i18n label, icon, selected icon)
@@ -51,6 +52,7 @@ class Shell:
         page: ft.Page,
         session: AppSession,
         *,
+        routes: RouteTable,
         positions: PositionSource,
         photos: PhotoSource,
         export_dir: Path,
@@ -60,6 +62,7 @@ class Shell:
     ) -> None:
         self.page = page
         self.session = session
+        self.routes = routes
         self.positions = positions
         self.photos = photos
         self.camera = camera  # None where there is no camera control (a desktop): the picker only
@@ -117,17 +120,15 @@ class Shell:
     def open_link(self, link: str) -> None:
         """An enrollment link opened the app: enroll with it, unless this phone already is (a second
         enrollment would replace its keys; signing out in Settings comes first)."""
-        from mobile.app.views.screens import EnrollScreen
-
         if self.session.enrolled:
             self.show("/home")
             self.toast(self.session.tr.t("enroll.already"), error=True)
             return
         self.show("/enroll")
         screen = self.screen
-        if isinstance(screen, EnrollScreen):
+        if screen is not None:
             with contextlib.suppress(RuntimeError):
-                self.page.run_task(screen.enroll_from_link, link)
+                self.page.run_task(screen.link_opened, link)
 
     def _resolve(self, route: str) -> str:
         if not self.session.enrolled:
@@ -144,12 +145,10 @@ class Shell:
         return identity.role if identity else "worker"
 
     def screen_for(self, route: str) -> Screen:
-        from mobile.app.views import screens
-
         if route.startswith("/case/"):
-            return screens.CaseScreen(self, route.removeprefix("/case/"))
+            return self.routes.screen(self, route)
         if route not in self._screens:
-            self._screens[route] = screens.for_route(self, route)
+            self._screens[route] = self.routes.screen(self, route)
         return self._screens[route]
 
     def show(self, route: str) -> None:

@@ -9,7 +9,7 @@ import flet as ft
 
 from mobile.app.state.sync import SyncState
 from mobile.app.views import widgets
-from mobile.app.views.screen import Screen
+from mobile.app.views.screen import Frame, Screen
 from shared.errors import GridsyncError
 
 
@@ -17,7 +17,7 @@ class SyncScreen(Screen):
     route = "/sync"
     nav_key = "sync"
 
-    def __init__(self, shell) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, shell: Frame) -> None:
         super().__init__(shell)
         self.state = SyncState(self.device, self.session.tr, background=self.session.background)
 
