@@ -12,29 +12,25 @@ status → `open`. `expected_datetime` is the deadline, `agency_responsible` the
 with the city's offset (`2024-03-05T09:00:00+08:00`).
 
 `GET requests.json` follows the spec's defaults: without dates, the last 90 days; a range may not
-span more than 90 days; at most 1000 requests, newest first. `bbox=min_lon,min_lat,max_lon,max_lat`
-is an extension (docs/http-api.md). A bad parameter is `request.malformed` (400); an unknown request
+span more than 90 days; newest first, one page at a time (`page` from 1, `page_size` default 100,
+at most 1000: the common extensions' paging instead of a silent cap). `bbox=min_lon,min_lat,max_lon,
+max_lat` is an extension (docs/http-api.md). The filters and the page run in the store
+(`Store.public_cases`). A bad parameter is `request.malformed` (400); an unknown request
 is `request.not_found` (404); both answer `{"error": {...}}` like the rest of the API.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from shared.catalogue import BBox, Category
 from shared.errors import GridsyncError
 from shared.model import Case, Status
 from sync_server.export import CHINA_OFFSET_MINUTES, iso_time
+from sync_server.store.base import PublicCaseQuery
 
 SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords", "group")
 REQUEST_FIELDS = (
@@ -56,7 +52,9 @@ REQUEST_FIELDS = (
     "long",
     "media_url",
 )
-MAX_REQUESTS = 1000
+MAX_REQUESTS = 1000  # the spec's cap on one answer; here the largest page_size
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE = 10_000  # deep pages cost index steps (offset), never documents read
 WINDOW_SECONDS = 90 * 86_400
 DESCRIPTION_LIMIT = 4000  # the spec's limit for a request's description
 CLOSED_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.VOIDED, Status.DUPLICATE})
@@ -208,29 +206,16 @@ def _comma_list(name: str, text: str) -> frozenset[str]:
     return frozenset(items)
 
 
-@dataclass(frozen=True, slots=True)
-class RequestQuery:
-    """A checked `GET requests.json` query: `start <= requested_datetime <= end`, both inclusive."""
-
-    start: int
-    end: int
-    service_codes: frozenset[str] | None = None
-    statuses: frozenset[str] | None = None
-    bbox: BBox | None = None
-
-    def matches(self, case: Case) -> bool:
-        if not self.start <= case.reported_at <= self.end:
-            return False
-        if self.service_codes is not None and case.category not in self.service_codes:
-            return False
-        if self.statuses is not None and open311_status(case.status) not in self.statuses:
-            return False
-        if self.bbox is not None:
-            if case.location is None:
-                return False
-            min_lon, min_lat, max_lon, max_lat = self.bbox
-            return min_lon <= case.location.lon <= max_lon and min_lat <= case.location.lat <= max_lat
-        return True
+def _page_number(name: str, text: str | None, default: int, most: int) -> int:
+    if text is None:
+        return default
+    try:
+        number = int(text)
+    except ValueError:
+        raise _malformed(f"{name} must be a whole number: {text!r}") from None
+    if not 1 <= number <= most:
+        raise _malformed(f"{name} must be between 1 and {most}: {text!r}")
+    return number
 
 
 def parse_query(
@@ -239,12 +224,15 @@ def parse_query(
     start_date: str | None = None,
     end_date: str | None = None,
     bbox: str | None = None,
+    page: str | None = None,
+    page_size: str | None = None,
     *,
     now: int,
     utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
-) -> RequestQuery:
+) -> PublicCaseQuery:
     """Check the parameters and apply the spec's defaults. Only an end: the 90 days before it. Only a
-    start: the 90 days after it, but not past `now`. Neither: the last 90 days."""
+    start: the 90 days after it, but not past `now`. Neither: the last 90 days. `page` (from 1) and
+    `page_size` (default 100, at most 1000) pick the page of the newest-first list."""
     start = None if start_date is None else parse_datetime(start_date, utc_offset_minutes)
     end = None if end_date is None else parse_datetime(end_date, utc_offset_minutes)
     if end is None:
@@ -257,106 +245,24 @@ def parse_query(
         raise _malformed("start_date to end_date may not span more than 90 days")
     statuses = None
     if status is not None:
-        statuses = _comma_list("status", status)
-        if not statuses <= {"open", "closed"}:
+        asked = _comma_list("status", status)
+        if not asked <= {"open", "closed"}:
             raise _malformed(f"status must be open and/or closed: {status!r}")
-    return RequestQuery(
+        statuses = frozenset(str(s) for s in Status if open311_status(s) in asked)
+    size = _page_number("page_size", page_size, DEFAULT_PAGE_SIZE, MAX_REQUESTS)
+    number = _page_number("page", page, 1, MAX_PAGE)
+    return PublicCaseQuery(
         start=start,
         end=end,
-        service_codes=None if service_code is None else _comma_list("service_code", service_code),
+        categories=None if service_code is None else _comma_list("service_code", service_code),
         statuses=statuses,
         bbox=None if bbox is None else parse_bbox(bbox),
+        offset=(number - 1) * size,
+        limit=size,
     )
 
 
-def filter_requests(
-    cases: Iterable[Case],
-    service_code: str | None = None,
-    status: str | None = None,
-    start_date: str | None = None,
-    end_date: str | None = None,
-    bbox: str | None = None,
-    *,
-    now: int,
-    limit: int = MAX_REQUESTS,
-    utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
-) -> list[Case]:
-    """The cases a `GET requests.json` with these raw parameters returns, newest first, at most
-    `limit` (1000). Reads the cases once and holds at most `limit` of them."""
-    query = parse_query(
-        service_code, status, start_date, end_date, bbox, now=now, utc_offset_minutes=utc_offset_minutes
-    )
-    matching = (case for case in cases if query.matches(case))
-    return heapq.nlargest(min(limit, MAX_REQUESTS), matching, key=lambda c: (c.reported_at, c.case_id))
-
-
-# --- HTTP --------------------------------------------------------------------------------------------
-
-
-def _error(error: GridsyncError) -> JSONResponse:
-    return JSONResponse({"error": error.to_json()}, status_code=error.status)
-
-
-def open311_router(
-    list_cases: Callable[[], Iterable[Case]],
-    get_case: Callable[[str], Case | None],
-    categories: Callable[[], list[Category]],
-    *,
-    clock: Callable[[], int] = lambda: int(time.time()),
-    default_lang: str = "zh-CN",
-    utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
-) -> APIRouter:
-    """The three GET endpoints under /open311/v2. `get_case` looks a request id up: a case number,
-    or a case id for a case that has none yet. A `lang` query parameter (`zh-CN`, `en`) picks the
-    language of names and notes."""
-    router = APIRouter(prefix="/open311/v2", tags=["open311"])
-
-    def as_requests(cases: Iterable[Case], lang: str) -> list[dict[str, Any]]:
-        by_code = {c.code: c for c in categories()}
-        return [request_from_case(c, by_code.get(c.category), lang, utc_offset_minutes) for c in cases]
-
-    # Handlers are sync on purpose: the callables may block on a store, so they run in the threadpool.
-    @router.get("/services.json")
-    def services(lang: str | None = None) -> JSONResponse:
-        chosen = lang or default_lang
-        return JSONResponse([service_from_category(c, chosen) for c in categories()])
-
-    @router.get("/requests.json")
-    def requests(
-        service_request_id: str | None = None,
-        service_code: str | None = None,
-        status: str | None = None,
-        start_date: str | None = None,
-        end_date: str | None = None,
-        bbox: str | None = None,
-        lang: str | None = None,
-    ) -> JSONResponse:
-        chosen = lang or default_lang
-        try:
-            if service_request_id is not None:  # the spec: this overrides every other parameter
-                _comma_list("service_request_id", service_request_id)  # refuses empty items
-                ids = list(dict.fromkeys(i.strip() for i in service_request_id.split(",")))[:MAX_REQUESTS]
-                found = [c for c in map(get_case, ids) if c is not None]
-                return JSONResponse(as_requests(found, chosen))
-            cases = filter_requests(
-                list_cases(),
-                service_code,
-                status,
-                start_date,
-                end_date,
-                bbox,
-                now=clock(),
-                utc_offset_minutes=utc_offset_minutes,
-            )
-        except GridsyncError as error:
-            return _error(error)
-        return JSONResponse(as_requests(cases, chosen))
-
-    @router.get("/requests/{service_request_id}.json")
-    def request(service_request_id: str, lang: str | None = None) -> JSONResponse:
-        case = get_case(service_request_id)
-        if case is None:
-            return _error(GridsyncError("request.not_found", f"no service request {service_request_id!r}"))
-        return JSONResponse(as_requests([case], lang or default_lang))  # the spec: a list of one
-
-    return router
+def parse_ids(service_request_id: str) -> list[str]:
+    """`service_request_id=a,b,c`: the distinct ids in order, at most `MAX_REQUESTS`."""
+    _comma_list("service_request_id", service_request_id)  # refuses empty items
+    return list(dict.fromkeys(i.strip() for i in service_request_id.split(",")))[:MAX_REQUESTS]

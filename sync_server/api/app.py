@@ -23,9 +23,9 @@ from shared.errors import GridsyncError
 from shared.model import Case
 from sync_server import __version__
 from sync_server.api import conflicts, enroll, health, photos, segments
+from sync_server.api.open311 import open311_router
 from sync_server.api.telemetry import RequestLog
 from sync_server.config import DATA_DIR_ENV, PASSPHRASE_ENV, ServerConfig, load_config
-from sync_server.open311 import open311_router
 from sync_server.services import Clock, Services, open_services
 from sync_server.sweeps import sweep_forever
 
@@ -96,7 +96,7 @@ def _mount_read_side(app: FastAPI, services: Services) -> None:
 
     app.include_router(
         open311_router(
-            store.cases,
+            store.public_cases,
             get_case,
             categories,
             clock=services.clock,

@@ -19,6 +19,10 @@ from typing import Any, NamedTuple, Protocol
 from shared.ledger import DevicePosition
 from shared.model import Actor, Case, Role
 
+# The largest integer every store can hold (SQLite INTEGER, PostgreSQL bigint): every integer a
+# request or a spool file brings is checked against it before it reaches SQL.
+MAX_SQL_INTEGER = 2**63 - 1
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerRecord:
@@ -199,6 +203,22 @@ class OutcomeChange:
     outcome: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class PublicCaseQuery:
+    """Which cases a public feed (Open311) asks for, checked already: reported between `start` and
+    `end` (epoch seconds, both inclusive), optionally only these categories, these stored statuses,
+    a box (`min_lon, min_lat, max_lon, max_lat`, inclusive; a case without a location is never in
+    a box). `offset` and `limit` cut the page out of the newest-first order."""
+
+    start: int
+    end: int
+    categories: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    offset: int = 0
+    limit: int = 100
+
+
 class Transaction(Protocol):
     """All writes, and the reads a write depends on. Commits or rolls back as a whole."""
 
@@ -275,6 +295,13 @@ class Store(Protocol):
     def case(self, case_id: str) -> Case | None: ...
     def case_by_number(self, case_no: str) -> Case | None: ...
     def cases(self) -> Iterator[Case]: ...
+    def public_cases(self, query: PublicCaseQuery) -> list[Case]:
+        """The cases `query` selects, newest first (`reported_at`, then case id, both descending),
+        skipping `offset` and at most `limit` of them. The filters run in the database on an index:
+        the work and memory of a call grow with `offset + limit` and with the matching cases it steps
+        over, never with the size of the store, and only the returned cases' documents are read."""
+        ...
+
     def cases_with_open_conflicts(self) -> list[Case]: ...
     def cases_holding_photo(self, sha256: str) -> list[Case]: ...
     def change_seq(self) -> int: ...

@@ -27,6 +27,7 @@ from sync_server.store.base import (
     OutcomeChange,
     OutcomeRow,
     PhotoRecord,
+    PublicCaseQuery,
     QuarantineRecord,
     Transaction,
     WorkerRecord,
@@ -274,6 +275,18 @@ class SqliteStore:
         for row in cursor:
             yield load_case(row[0])
 
+    def public_cases(self, query: PublicCaseQuery) -> list[Case]:
+        where, args = _public_filter(query)
+        # The inner query walks `cases_public` (migration 7) newest first and stops after its page;
+        # only the page's rows are then read for their documents.
+        rows = self._all_rows(
+            "SELECT doc FROM cases WHERE case_id IN ("
+            f"SELECT case_id FROM cases WHERE {where} ORDER BY reported_at DESC, case_id DESC LIMIT ? OFFSET ?"
+            ") ORDER BY reported_at DESC, case_id DESC",
+            (*args, query.limit, query.offset),
+        )
+        return [load_case(r[0]) for r in rows]
+
     def cases_with_open_conflicts(self) -> list[Case]:
         return [load_case(r[0]) for r in self._all_rows("SELECT doc FROM cases WHERE open_conflicts > 0")]
 
@@ -364,6 +377,22 @@ def _scope_filter(scope: ChangeScope) -> tuple[str, tuple[Any, ...]]:
         "grid_code IN (SELECT value FROM json_each(?)) OR reporter = ?",
         (dump_json(list(scope.grids)), scope.reporter),
     )
+
+
+def _public_filter(query: PublicCaseQuery) -> tuple[str, tuple[Any, ...]]:
+    where: list[str] = ["reported_at BETWEEN ? AND ?"]
+    args: list[Any] = [query.start, query.end]
+    if query.categories is not None:
+        where.append("category IN (SELECT value FROM json_each(?))")
+        args.append(dump_json(sorted(query.categories)))
+    if query.statuses is not None:
+        where.append("status IN (SELECT value FROM json_each(?))")
+        args.append(dump_json(sorted(query.statuses)))
+    if query.bbox is not None:
+        min_lon, min_lat, max_lon, max_lat = query.bbox
+        where.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
+        args += [min_lon, max_lon, min_lat, max_lat]
+    return " AND ".join(where), tuple(args)
 
 
 def storage_refusal(exc: Exception) -> GridsyncError:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,14 +14,15 @@ from fastapi import FastAPI
 from shared.catalogue import Category
 from shared.errors import GridsyncError
 from shared.model import Case, Location, Status, TimelineEntry
+from sync_server.api.open311 import open311_router
 from sync_server.open311 import (
-    filter_requests,
-    open311_router,
     open311_status,
     parse_datetime,
+    parse_query,
     request_from_case,
     service_from_category,
 )
+from sync_server.store import SqliteStore
 
 CST = timezone(timedelta(hours=8))
 DAY = 86_400
@@ -184,10 +186,6 @@ def test_overdue_open_request_says_so_and_long_descriptions_are_cut_to_the_spec_
 # --- filters ----------------------------------------------------------------------------------------
 
 
-def ids(cases: list[Case]) -> list[str]:
-    return [c.case_id for c in cases]
-
-
 CASES = [
     make_case("today", reported=NOW - 3600),
     make_case("closed", status=Status.CLOSED, reported=NOW - 10 * DAY),
@@ -197,48 +195,85 @@ CASES = [
 ]
 
 
-def test_no_dates_means_the_last_90_days_newest_first() -> None:
-    assert ids(filter_requests(CASES, now=NOW)) == ["today", "closed", "garbage", "nowhere"]
+def stored(path: Path, cases: list[Case]) -> SqliteStore:
+    store = SqliteStore(path)
+    with store.transaction() as tx:
+        first = tx.reserve_change_seqs(len(cases))
+        tx.save_cases([(case, first + k) for k, case in enumerate(cases)])
+    return store
 
 
-def test_only_an_end_date_means_the_90_days_before_it() -> None:
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    opened = stored(tmp_path / "open311.db", CASES)
+    yield opened
+    opened.close()
+
+
+Filter = Callable[..., list[str]]
+
+
+@pytest.fixture
+def filter_requests(store: SqliteStore) -> Filter:
+    """The case ids a `GET requests` with these raw parameters returns, in order."""
+
+    def found(**params: str) -> list[str]:
+        return [c.case_id for c in store.public_cases(parse_query(**params, now=NOW))]
+
+    return found
+
+
+def test_no_dates_means_the_last_90_days_newest_first(filter_requests: Filter) -> None:
+    assert filter_requests() == ["today", "closed", "garbage", "nowhere"]
+
+
+def test_only_an_end_date_means_the_90_days_before_it(filter_requests: Filter) -> None:
     end = "2024-03-01T00:00:00+08:00"  # 92 days before NOW: "old" is 100 days old
-    assert ids(filter_requests(CASES, end_date=end, now=NOW)) == ["old"]
+    assert filter_requests(end_date=end) == ["old"]
 
 
-def test_only_a_start_date_means_from_it_until_now_at_most_90_days() -> None:
-    assert ids(filter_requests(CASES, start_date="2024-05-20", now=NOW)) == ["today", "closed"]
+def test_only_a_start_date_means_from_it_until_now_at_most_90_days(filter_requests: Filter) -> None:
+    assert filter_requests(start_date="2024-05-20") == ["today", "closed"]
 
 
-def test_range_is_inclusive_at_both_ends() -> None:
+def test_range_is_inclusive_at_both_ends(filter_requests: Filter) -> None:
     closed_at = "2024-05-22T12:00:00+08:00"  # exactly when "closed" was reported
-    found = filter_requests(CASES, start_date=closed_at, end_date=closed_at, now=NOW)
-    assert ids(found) == ["closed"]
+    found = filter_requests(start_date=closed_at, end_date=closed_at)
+    assert found == ["closed"]
 
 
-def test_status_and_service_code_filters_take_comma_lists() -> None:
-    assert ids(filter_requests(CASES, status="closed", now=NOW)) == ["closed"]
-    assert ids(filter_requests(CASES, status="open,closed", now=NOW)) == [
+def test_status_and_service_code_filters_take_comma_lists(filter_requests: Filter) -> None:
+    assert filter_requests(status="closed") == ["closed"]
+    assert filter_requests(status="open,closed") == [
         "today",
         "closed",
         "garbage",
         "nowhere",
     ]
-    assert ids(filter_requests(CASES, service_code="5101", now=NOW)) == ["garbage"]
-    both_codes = filter_requests(CASES, service_code="5101, 0103", status="open", now=NOW)
-    assert ids(both_codes) == ["today", "garbage", "nowhere"]
+    assert filter_requests(service_code="5101") == ["garbage"]
+    both_codes = filter_requests(service_code="5101, 0103", status="open")
+    assert both_codes == ["today", "garbage", "nowhere"]
 
 
-def test_bbox_keeps_cases_inside_and_drops_cases_without_location() -> None:
-    assert ids(filter_requests(CASES, bbox="115.45,22.85,115.55,22.95", now=NOW)) == ["garbage"]
-    assert "nowhere" not in ids(filter_requests(CASES, bbox="-180,-90,180,90", now=NOW))
+def test_bbox_keeps_cases_inside_and_drops_cases_without_location(filter_requests: Filter) -> None:
+    assert filter_requests(bbox="115.45,22.85,115.55,22.95") == ["garbage"]
+    assert "nowhere" not in filter_requests(bbox="-180,-90,180,90")
 
 
-def test_at_most_1000_requests_newest_first() -> None:
+def test_pages_walk_every_request_newest_first_with_nothing_skipped(tmp_path: Path) -> None:
     many = [make_case(f"c{i:04d}", reported=NOW - 1000 - i) for i in range(1005)]
-    found = filter_requests(iter(many), now=NOW)
-    assert len(found) == 1000
-    assert (found[0].case_id, found[-1].case_id) == ("c0000", "c0999")
+    store = stored(tmp_path / "many.db", many)
+
+    def page(**params: str) -> list[str]:
+        return [c.case_id for c in store.public_cases(parse_query(**params, now=NOW))]
+
+    assert len(page()) == 100  # the default page size
+    biggest = page(page_size="1000")
+    assert (len(biggest), biggest[0], biggest[-1]) == (1000, "c0000", "c0999")
+    assert page(page="2", page_size="1000") == [f"c{i:04d}" for i in range(1000, 1005)]
+    walked = [case_id for n in range(1, 12) for case_id in page(page=str(n), page_size="97")]
+    assert walked == [c.case_id for c in many]
+    store.close()
 
 
 def test_a_plus_sign_decoded_to_a_space_is_read_as_an_offset() -> None:
@@ -263,11 +298,15 @@ def test_a_plus_sign_decoded_to_a_space_is_read_as_an_offset() -> None:
         ({"bbox": "116,22,115,23"}, "inverted"),
         ({"bbox": "115,-91,116,23"}, "range"),
         ({"bbox": "nan,22,116,23"}, "bbox"),
+        ({"page": "0"}, "page"),
+        ({"page": "two"}, "page"),
+        ({"page_size": "1001"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
     ],
 )
 def test_bad_parameters_are_refused_as_malformed(params: dict[str, str], why: str) -> None:
     with pytest.raises(GridsyncError) as caught:
-        filter_requests(CASES, now=NOW, **params)  # type: ignore[arg-type]
+        parse_query(now=NOW, **params)
     assert caught.value.code == "request.malformed"
     assert why in caught.value.detail
 
@@ -279,12 +318,12 @@ Get = Callable[..., httpx.Response]
 
 
 @pytest.fixture
-def open311_get() -> Get:
+def open311_get(store: SqliteStore) -> Get:
     """GET against the router mounted on a bare FastAPI app, in-process through httpx's ASGI transport."""
     by_id = {c.case_no or c.case_id: c for c in CASES}
     app = FastAPI()
     app.include_router(
-        open311_router(lambda: iter(CASES), by_id.get, lambda: [MANHOLE, GARBAGE], clock=lambda: NOW)
+        open311_router(store.public_cases, by_id.get, lambda: [MANHOLE, GARBAGE], clock=lambda: NOW)
     )
 
     def get(path: str, params: dict[str, str] | None = None) -> httpx.Response:
