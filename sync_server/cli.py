@@ -13,13 +13,13 @@ import json
 import logging
 import os
 import sys
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 from shared.errors import GridsyncError
 from sync_server.city import import_calendar, import_categories, import_departments, import_grids
-from sync_server.cli_admin import add_admin_parser, run_admin
+from sync_server.cli_admin import accept_data_dir, add_admin_parser, run_admin
 from sync_server.config import (
     APPLY_MODES,
     DATA_DIR_ENV,
@@ -155,24 +155,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0 if summary.rejected == 0 else 1
 
 
-def _day(text: str) -> int:
+def _day(text: str) -> date:
     try:
-        day = date.fromisoformat(text)
+        return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone(timedelta(hours=8))).timestamp())
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from sync_server.city import load_city
-    from sync_server.reports import compute_report, render_report
+    from sync_server.reports import compute_report, day_start, local_day, render_report
 
     store = open_store(data_dir_of(args))
     try:
         city = load_city(store)
-        report = compute_report(
-            store.cases(), start=args.start, end=args.end, now=args.now, calendar=city.calendar
-        )
+        offset = city.calendar.utc_offset_minutes  # days begin at midnight where the city is
+        today = local_day(args.now, offset)
+        start = day_start(args.start or today - timedelta(days=30), offset)
+        end = day_start(args.end or today + timedelta(days=1), offset)
+        report = compute_report(store.cases(), start=start, end=end, now=args.now, calendar=city.calendar)
         text = render_report(report, args.lang, utc_offset_minutes=city.calendar.utc_offset_minutes)
     finally:
         store.close()
@@ -224,8 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     today = int(datetime.now(UTC).timestamp())
     report = commands.add_parser("report", help="evaluation figures (综合评价) for a period")
-    report.add_argument("--start", type=_day, default=today - 30 * 86_400, help="first day, YYYY-MM-DD")
-    report.add_argument("--end", type=_day, default=today + 86_400, help="day after the last, YYYY-MM-DD")
+    report.add_argument(
+        "--start", type=_day, help="first day, YYYY-MM-DD in the city's time zone (default: 30 days ago)"
+    )
+    report.add_argument("--end", type=_day, help="day after the last, YYYY-MM-DD (default: tomorrow)")
     report.add_argument("--lang", default="zh-CN", choices=("zh-CN", "en"))
     report.add_argument("--output", help="write to this file instead of the terminal")
     report.set_defaults(run=cmd_report, now=today)
@@ -235,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("geojson", "csv"), default="geojson")
     export.set_defaults(run=cmd_export)
 
+    for command in (init, serve, ingest, report, export):
+        accept_data_dir(command)
     add_admin_parser(commands, run_admin)
     return parser
 

@@ -31,8 +31,20 @@ ADMIN_ACTOR = Actor("admin", Role.ADMIN, all_grids=True)
 CLI_DEVICE = "0" * 32  # stands for "the admin console" in audit rows
 
 
+def accept_data_dir(parser: argparse.ArgumentParser) -> None:
+    """Let `--data-dir` follow a subcommand too (`gridsync-server init --data-dir D`), as people type
+    it. Given on both sides, the one nearer the end wins; not given here, the top-level value stays
+    (SUPPRESS: an absent option leaves the namespace alone)."""
+    parser.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="the server's data directory (default $GRIDSYNC_DATA_DIR)",
+    )
+
+
 def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) -> None:
     admin = commands.add_parser("admin", help="workers, devices, catalogue, conflicts")
+    accept_data_dir(admin)
     sub = admin.add_subparsers(dest="admin_command", required=True)
 
     worker = sub.add_parser("add-worker", help="create or update a worker")
@@ -74,6 +86,8 @@ def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) ->
         "sweep",
         help="apply held segments past their wait and flag overdue cases (what `serve` does every minute)",
     )
+    for parser in sub.choices.values():
+        accept_data_dir(parser)
     admin.set_defaults(run=run)
 
 

@@ -48,6 +48,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -65,6 +66,18 @@ _DISPATCHED_NOW = frozenset(
 _REPORTED_BACK_NOW = frozenset({Status.REPORTED_BACK, Status.VERIFIED})
 _DISPATCH_ACTIONS = frozenset({"file", "dispatch"})
 NO_VALUE = "—"
+
+
+def day_start(day: date, utc_offset_minutes: int) -> int:
+    """Midnight at the start of `day` where the city is (`WorkCalendar.utc_offset_minutes`), as epoch
+    seconds: a period's day boundaries are the city's, whatever the server's own zone."""
+    midnight_utc = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return int(midnight_utc.timestamp()) - utc_offset_minutes * 60
+
+
+def local_day(epoch: int, utc_offset_minutes: int) -> date:
+    """The city's calendar day at an instant."""
+    return (datetime.fromtimestamp(epoch, UTC) + timedelta(minutes=utc_offset_minutes)).date()
 
 
 def _rate(numerator: int, denominator: int) -> float | None:

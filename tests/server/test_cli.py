@@ -177,3 +177,26 @@ def test_in_queue_mode_a_segment_is_spooled_then_applied_by_the_ingest(worker: A
     summary = run_ingest(services, services.config.spool_dir, progress=False)
     assert summary.segments["applied"] == 1
     assert worker.pull()["outcomes"][0]["outcome"] == "applied"
+
+
+def test_every_subcommand_takes_data_dir_after_its_name_too(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    """docs/server.md: `--data-dir` goes before or after the subcommand, as people type it."""
+    monkeypatch.setenv("GRIDSYNC_PASSPHRASE", "pw")
+    monkeypatch.delenv("GRIDSYNC_DATA_DIR", raising=False)
+    data = str(tmp_path / "d")
+    assert main(["init", "--demo", "--data-dir", data]) == 0
+    assert (tmp_path / "d" / "gridsync.db").is_file()
+    assert (
+        main(["admin", "add-worker", "zhang.wei", "--name", "张伟", "--role", "worker", "--data-dir", data])
+        == 0
+    )
+    assert main(["admin", "--data-dir", data, "devices"]) == 0
+    assert main(["report", "--data-dir", data, "--output", str(tmp_path / "r.txt")]) == 0
+    assert main(["export", str(tmp_path / "cases.csv"), "--data-dir", data]) == 0
+    other = tmp_path / "other"
+    assert (
+        main(["--data-dir", str(other), "export", str(tmp_path / "c2.csv"), "--data-dir", data]) == 0
+    )  # the nearer wins
+    assert not other.exists()

@@ -92,3 +92,27 @@ def test_export_writes_every_case_as_geojson_and_as_csv(
     assert sorted(r["case_no"] for r in rows) == ["2026000001", "2026000002", "2026000003"]
     assert {r["case_id"]: r["department"] for r in rows}[three_cases[0]] == "municipal"
     assert all(r["reporter"] == "zhang.wei" and r["grid_code"] == GRID_A for r in rows)
+
+
+def test_report_days_are_read_in_the_citys_own_time_zone(
+    three_cases: list[str], data_dir: Path, tmp_path: Path
+) -> None:
+    """The cases were reported at 02:00 UTC on 2 March: still 1 March (21:00) in a city at UTC-05:00."""
+    from sync_server.city import import_calendar
+    from sync_server.store import open_store
+
+    store = open_store(data_dir)
+    try:
+        calendar = json.loads(
+            (Path(__file__).parents[2] / "sync_server/data/demo_city/calendar.json").read_text("utf-8")
+        )
+        import_calendar(store, {**calendar, "utc_offset_minutes": -300})
+    finally:
+        store.close()
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    for start, end, out in (("2026-03-01", "2026-03-02", first), ("2026-03-02", "2026-03-03", second)):
+        args = ["report", "--start", start, "--end", end, "--lang", "en", "--output", str(out)]
+        assert main(["--data-dir", str(data_dir), *args]) == 0
+    assert {cells[1]: cells[2] for cells in _rows(first.read_text("utf-8"))}["zhang.wei"] == "3"
+    assert "zhang.wei" not in second.read_text("utf-8")
+    assert "2026-03-01T00:00:00-05:00" in first.read_text("utf-8")
