@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from sync_server.api.signing import Signed, no_body, photo_chunk, services_of, signed
+from sync_server.store.base import MAX_SQL_INTEGER
 
 router = APIRouter(tags=["photos"])
 
@@ -24,8 +25,8 @@ async def put_photo_chunk(
     request: Request,
     sha256: str,
     req: Annotated[Signed, Depends(signed(photo_chunk))],
-    offset: Annotated[int, Query(ge=0)],
-    size: Annotated[int, Query(ge=1)],
+    offset: Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER)],
+    size: Annotated[int, Query(ge=1, le=MAX_SQL_INTEGER)],
 ) -> dict[str, Any]:
     services = services_of(request)
     status = await run_in_threadpool(services.photos.put_chunk, sha256, offset, size, req.body)

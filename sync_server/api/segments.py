@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from shared.errors import GridsyncError
 from sync_server.api.signing import Signed, no_body, segment_body, services_of, signed
 from sync_server.changes import collect_changes, sealed_changes
+from sync_server.store.base import MAX_SQL_INTEGER
 
 router = APIRouter(tags=["sync"])
 
@@ -42,8 +43,8 @@ async def push_segment(
 async def pull_changes(
     request: Request,
     req: Annotated[Signed, Depends(signed(no_body))],
-    cursor: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1)] = 500,
+    cursor: Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_SQL_INTEGER)] = 500,
 ) -> Response:
     services = services_of(request)
     if limit > services.config.changes_limit_max:
