@@ -13,7 +13,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from mobile.sim.field import Outcome, Simulation
+from mobile.sim.admin import AdminError
+from mobile.sim.field import CityMissing, Outcome, Simulation
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         outcome = asyncio.run(simulation.run())
         print(summary(outcome))
+    except (CityMissing, AdminError) as exc:
+        print(f"gridsync-sim: {exc}", file=sys.stderr)
+        return 2
     finally:
         simulation.close()
     return 1 if outcome.disagreements else 0

@@ -29,6 +29,22 @@ from shared.model import case_from_dict, case_to_dict
 from shared.rules import can_see
 
 
+class CityMissing(RuntimeError):
+    """The server knows no city to patrol: phones would have no grids to walk, no categories to report
+    and no departments to hand cases to."""
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            f"the server's city has no {', '.join(missing[:-1]) + ' or ' if len(missing) > 1 else ''}"
+            f"{missing[-1]}: a simulated day needs a city. Load one on the server, then run again: "
+            "`gridsync-server --data-dir DIR admin import-departments departments.csv`, then "
+            "`import-categories categories.csv`, `import-grids grids.geojson` and `import-calendar "
+            "calendar.json` (the demo city's files are in sync_server/data/demo_city/), or set up a new "
+            "data directory with `gridsync-server init --demo`"
+        )
+        self.missing = missing
+
+
 @dataclass
 class Phone:
     person: Person
@@ -95,7 +111,13 @@ class Simulation:
             Person("sim.supervisor", "Supervisor", "supervisor", all_grids=True), "supervisor"
         )
         grid_codes = sorted(g.code for g in scout.grids())
-        departments = sorted({c.department for c in scout.categories()})
+        categories = scout.categories()
+        departments = sorted({c.department for c in categories})
+        missing = [name for name, known in (("grids", grid_codes), ("categories", categories),
+                                            ("departments", departments)) if not known]  # fmt: skip
+        if missing:
+            scout.close()
+            raise CityMissing(missing)
         people = cast(self.n, grid_codes, departments)
         self.phones.append(Phone(people[0], scout))
         for person in people[1:]:

@@ -32,15 +32,27 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+def live_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[LiveServer]:
+    """The demo city's server; `parametrize("live_server", ["no city"], indirect=True)`: one set up
+    without `--demo`, which knows no grids, categories or departments."""
     import uvicorn
 
     from sync_server.api.app import build_app
-    from sync_server.config import load_config
+    from sync_server.config import ServerConfig, load_config, save_config
+    from sync_server.keys import create_keys
     from sync_server.services import open_services
+    from sync_server.store import open_store
 
     data_dir = tmp_path / "server"
-    make_server_dir(data_dir)
+    if getattr(request, "param", "demo") == "demo":
+        make_server_dir(data_dir)
+    else:
+        data_dir.mkdir()
+        create_keys(data_dir, PASSPHRASE)
+        save_config(ServerConfig(data_dir=data_dir))
+        open_store(data_dir).close()
     monkeypatch.setenv("GRIDSYNC_PASSPHRASE", PASSPHRASE)
     services = open_services(load_config(data_dir), PASSPHRASE)
     port = _free_port()
@@ -108,3 +120,16 @@ def test_the_simulator_runs_three_devices_for_two_rounds_and_exits_zero(
     assert status == 0, out
     assert "every phone agrees with the server" in out
     assert "sim.worker1" in out and "sim.handler1" in out
+
+
+@pytest.mark.parametrize("live_server", ["no city"], indirect=True)
+def test_the_simulator_against_a_server_without_a_city_says_what_to_load(
+    live_server: LiveServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mobile.sim.cli import main
+
+    args = ["--server", live_server.url, "--data-dir", str(live_server.data_dir), "--devices", "3"]
+    assert main([*args, "--workdir", str(tmp_path / "phones")]) == 2
+    err = capsys.readouterr().err
+    assert "no grids, categories or departments" in err
+    assert "gridsync-server init --demo" in err and "admin import-departments" in err
