@@ -8,6 +8,7 @@ a person sees on the phone, in both languages the product ships.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,12 @@ CATALOGUE: dict[str, ErrorSpec] = {
             "The server has no space left; nothing was saved.",
             "服务器存储空间不足，未保存任何内容。",
         ),
+        _spec(
+            "server.internal",
+            500,
+            "The server failed on this input; it was set aside for an administrator and nothing was saved.",
+            "服务器处理此内容时出错，已交由管理员处理，未保存任何内容。",
+        ),
         # --- sealed segments and envelopes ---------------------------------------------------
         _spec("segment.malformed", 400, "The segment is malformed or truncated.", "数据包格式错误或不完整。"),
         _spec(
@@ -100,6 +107,12 @@ CATALOGUE: dict[str, ErrorSpec] = {
             409,
             "The segment does not follow the previous one.",
             "数据包与上一个不衔接。",
+        ),
+        _spec(
+            "segment.fork",
+            409,
+            "The server holds other changes under these numbers; this phone re-sends its changes under new numbers.",
+            "服务器已有使用这些序号的其他修改；本机将以新序号重新发送修改。",
         ),
         # --- operations --------------------------------------------------------------------
         _spec("op.malformed", 400, "The operation is malformed.", "操作格式错误。"),
@@ -158,14 +171,18 @@ CATALOGUE: dict[str, ErrorSpec] = {
 
 
 class GridsyncError(Exception):
-    """A refusal with a stable code. `detail` is for logs and developers, never required."""
+    """A refusal with a stable code. `detail` is for logs and developers, never required.
+    `context` is what the phone needs to carry on, as plain JSON values (`segment.fork`: where to
+    resume). A detail may quote the refused input: it is kept valid UTF-8 (a lone surrogate becomes
+    its escape), so a refusal can always be sent and written down."""
 
-    def __init__(self, code: str, detail: str = "") -> None:
+    def __init__(self, code: str, detail: str = "", *, context: dict[str, Any] | None = None) -> None:
         if code not in CATALOGUE:
             raise KeyError(f"unknown error code {code!r}")
         self.code = code
-        self.detail = detail
-        super().__init__(f"{code}: {detail}" if detail else code)
+        self.detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
+        self.context = context
+        super().__init__(f"{code}: {self.detail}" if detail else code)
 
     @property
     def spec(self) -> ErrorSpec:
@@ -179,9 +196,13 @@ class GridsyncError(Exception):
         spec = CATALOGUE[self.code]
         return spec.zh if lang.startswith("zh") else spec.en
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         spec = CATALOGUE[self.code]
-        return {"code": self.code, "message": spec.en, "message_zh": spec.zh, "detail": self.detail}
+        body: dict[str, Any] = {"code": self.code, "message": spec.en, "message_zh": spec.zh}
+        body["detail"] = self.detail
+        if self.context is not None:
+            body["context"] = self.context
+        return body
 
 
 def message(code: str, lang: str = "en") -> str:

@@ -95,10 +95,16 @@ def _num(value: Any, name: str, lo: float, hi: float) -> float:
 
 
 def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str:
+    """Free text as every store can hold it: valid Unicode text (no lone surrogates) without NUL."""
     if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
         raise _bad(f"{name} must be text of at most {limit} characters" + (", not empty" if required else ""))
-    if "\x00" in value:
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL (SQLite can, but every store must)
         raise _bad(f"{name} contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate ("\\ud83d"): valid JSON, but not text any store holds
+            raise _bad(f"{name} contains a lone surrogate, which is not a character") from None
     return value
 
 

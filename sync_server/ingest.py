@@ -143,6 +143,9 @@ def _index(services: Services, files: list[_SpoolFile], summary: Summary) -> lis
         except (GridsyncError, OSError) as exc:
             spool_file.problems.append(_problem(exc))
             continue
+        except Exception as exc:  # never die on one file
+            spool_file.problems.append({"code": "server.internal", "detail": f"{type(exc).__name__}: {exc}"})
+            continue
         for index, header in enumerate(headers):
             if isinstance(header, GridsyncError):
                 spool_file.problems.append({"entry": index, **_problem(header)})
@@ -270,6 +273,12 @@ def _apply(
     except GridsyncError as exc:
         summary.segments["rejected"] += 1
         unit.file.problems.append({"entry": max(unit.index, 0), "first_seq": unit.first_seq, **_problem(exc)})
+        return
+    except Exception as exc:  # never die on one file: its segment rolled back alone; set it aside
+        summary.segments["rejected"] += 1
+        problem = {"code": "server.internal", "detail": f"{type(exc).__name__}: {exc}"}
+        unit.file.problems.append({"entry": max(unit.index, 0), "first_seq": unit.first_seq, **problem})
+        reconciler.refuse(GridsyncError("server.internal"))
         return
     unit.file.accepted += 1
     summary.segments[receipt["status"]] += 1

@@ -85,6 +85,8 @@ def unseal(task: Task, reader: _Reader, server_keys: Any, limits: Limits) -> Uns
         ops = decode_ops(plain, device_id=header.device_id, first_seq=header.first_seq, count=header.op_count)
     except GridsyncError as exc:
         return Unsealed(task.number, b"", None, None, exc.code, exc.detail)
+    except Exception as exc:  # a bug met on one segment sets that file aside; the worker goes on
+        return Unsealed(task.number, b"", None, None, "server.internal", f"{type(exc).__name__}: {exc}")
     fields = [
         (o.op_id, o.device_id, o.actor, o.seq, o.case_id, o.base_version, o.captured_at, o.kind, o.payload)
         for o in ops
