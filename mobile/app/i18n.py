@@ -1,6 +1,8 @@
 """Every word the app shows, in Simplified Chinese and English: one table, one lookup.
 
-Keys are dotted nouns by screen. A value may hold `{name}` placeholders filled by `Translator.t`.
+Keys are dotted nouns by screen. A value may hold `{name}` placeholders filled by `Translator.t`,
+and `<name:one|other>` word choices by a number (English plurals: "{count} <count:case|cases>";
+Chinese needs none).
 Error messages come from the one error catalogue (`shared/errors.py`) by their stable code; case
 categories, departments and grids carry their own bilingual names (`shared/catalogue.py`). The
 language follows the device unless the worker picks one in Settings.
@@ -8,6 +10,7 @@ language follows the device unless the worker picks one in Settings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Final
@@ -15,6 +18,8 @@ from typing import Final
 from shared.errors import CATALOGUE
 
 LANGUAGES: Final = ("zh-CN", "en")
+#: `<count:case|cases>`: the first word when `count` is 1, the second otherwise
+_CHOICE: Final = re.compile(r"<(\w+):([^|<>]*)\|([^|<>]*)>")
 #: where a phone shows times until it knows its city's calendar: every gridsync city so far is in China
 CHINA_STANDARD_TIME: Final = timezone(timedelta(hours=8))
 
@@ -135,7 +140,11 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "home.filter.open": ("未结案", "Open"),
     "home.filter.overdue": ("超期", "Overdue"),
     "home.empty": ("这里还没有案件。", "No cases here yet."),
-    "home.pending": ("{count} 项未同步", "{count} not synced"),
+    "home.pending": ("{what}未同步", "{what} not synced"),
+    "pending.reports": ("{count} 条上报", "{count} <count:report|reports>"),
+    "pending.actions": ("{count} 项操作", "{count} <count:action|actions>"),
+    "pending.photos": ("{count} 张照片", "{count} <count:photo|photos>"),
+    "pending.and": ("、", ", "),
     "home.all_synced": ("全部已同步", "All synced"),
     "home.new_report": ("上报新问题", "Report a problem"),
     "home.deadline": ("期限 {when}", "Due {when}"),
@@ -143,7 +152,8 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "home.not_synced": ("未同步", "Not synced"),
     "home.problem": ("有问题", "Needs attention"),
     "home.conflict": ("有冲突", "Conflict"),
-    "home.last_sync": ("上次同步：{when}", "Last sync: {when}"),
+    "home.last_sync": ("上次成功同步：{when}", "Last successful sync: {when}"),
+    "home.last_round_failed": ("最近一次没连上服务器", "the last try could not reach the server"),
     "home.never_synced": ("尚未同步", "Never synced"),
     # report
     "report.title": ("上报问题", "Report a problem"),
@@ -160,7 +170,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "report.take_after": ("拍处置后照片", "Take after photo"),
     "camera.shutter": ("拍摄", "Shoot"),
     "report.remove_photo": ("删除照片", "Remove photo"),
-    "report.photo_count": ("{count} 张照片", "{count} photos"),
+    "report.photo_count": ("{count} 张照片", "{count} <count:photo|photos>"),
     "report.location": ("位置", "Location"),
     "report.locate": ("获取定位", "Get position"),
     "report.locating": ("正在定位…", "Locating…"),
@@ -177,8 +187,23 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
         "还没有位置。可获取定位，或在地图上标记。",
         "No position yet. Get a GPS fix or pin it on the map.",
     ),
-    "report.gps_failed": ("无法获取定位：{reason}", "No GPS position: {reason}"),
-    "report.gps_timeout": ("定位超时", "timed out"),
+    "report.gps.denied": (
+        "没有定位权限。请在手机设置（浏览器中：地址栏左侧）允许本应用使用位置，再点“获取定位”；也可以在地图上标记。",
+        "Location is not allowed. Allow it for this app in the phone's settings (in a browser: left of "
+        "the address bar), then tap “Get position”; or pin the place on the map.",
+    ),
+    "report.gps.off": (
+        "手机的定位服务已关闭。请打开定位服务，再点“获取定位”；也可以在地图上标记。",
+        "The phone's location service is off. Turn it on, then tap “Get position”; or pin the place on the map.",
+    ),
+    "report.gps.timeout": (
+        "暂时没有 GPS 信号。请到开阔处再点“获取定位”；也可以在地图上标记。",
+        "No GPS signal yet. Step into the open and tap “Get position”; or pin the place on the map.",
+    ),
+    "report.gps.failed": (
+        "无法获取定位。请再点“获取定位”；也可以在地图上标记。",
+        "No position could be read. Tap “Get position” again, or pin the place on the map.",
+    ),
     "report.grid": ("网格：{grid}", "Grid: {grid}"),
     "report.no_grid": ("不在您负责的网格内", "Not inside a known grid"),
     "report.description": ("问题描述（可选）", "Description (optional)"),
@@ -186,7 +211,15 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "report.on_spot": ("已当场处置", "Fixed on the spot"),
     "report.after_photo": ("添加处置后照片", "Add after photo"),
     "report.save": ("保存上报", "Save report"),
-    "report.saved": ("已保存，将在有网络时上传。", "Saved. It uploads when there is a network."),
+    "report.saved_online": ("已保存，正在上传。", "Saved. Uploading now."),
+    "report.saved_offline": (
+        "已保存在手机上。现在连不上服务器，恢复网络后会自动上传。",
+        "Saved on this phone. The server cannot be reached now; it uploads by itself when the network is back.",
+    ),
+    "report.saved_new": (
+        "已保存在手机上，正在尝试上传。",
+        "Saved on this phone; trying to upload now.",
+    ),
     "report.need_category": ("请选择问题类别。", "Choose a category."),
     "report.need_location": ("请先获取或标记位置。", "Get or pin a position first."),
     "report.need_photo": ("请至少添加一张照片。", "Add at least one photo."),
@@ -238,6 +271,10 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
         "Conflict on “{field}”: kept {kept}, other value {proposed}",
     ),
     "case.keep": ("保留现值", "Keep current"),
+    "case.confirm.close": (
+        "批准结案后，案件即告结束，各方都会看到“已结案”。确定批准？",
+        "Approving closes the case for everyone. Approve the closure?",
+    ),
     "case.take": ("采用新值", "Take other value"),
     "case.not_found": ("找不到此案件。", "This case is not on this device."),
     "case.on_spot": ("当场处置", "Fixed on the spot"),
@@ -257,11 +294,17 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
         "底图需要网络；没有网络时仍显示网格和案件。",
         "The base map needs a network; grids and cases still show without it.",
     ),
-    "map.cases": ("{count} 个案件", "{count} cases"),
+    "map.cases": ("{count} 个案件", "{count} <count:case|cases>"),
     # supervisor
     "sup.title": ("审批与评价", "Approvals and figures"),
     "sup.queue": ("待审批", "Waiting for you"),
-    "sup.queue_empty": ("没有待审批的案件。", "Nothing waiting for approval."),
+    "sup.queue_empty": ("没有等您处理的案件。", "Nothing is waiting for you."),
+    "sup.waiting": ("上报于{when}", "reported {when}"),
+    "sup.group.file": ("待立案（{count}）", "To file ({count})"),
+    "sup.group.close": ("待批准结案（{count}）", "Closures to approve ({count})"),
+    "sup.group.extension": ("延期申请（{count}）", "Extensions asked ({count})"),
+    "sup.group.conflict": ("冲突待审（{count}）", "Conflicts to review ({count})"),
+    "sup.open_case": ("查看", "Open"),
     "sup.dashboard": ("综合评价", "Evaluation"),
     "sup.closure_rate": ("结案率", "Closure rate"),
     "sup.on_time_rate": ("按期结案率", "On-time closure rate"),
@@ -281,7 +324,8 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "sync.title": ("同步", "Sync"),
     "sync.now": ("立即同步", "Sync now"),
     "sync.running": ("正在同步…", "Syncing…"),
-    "sync.pending_ops": ("待上传的操作：{count}", "Changes to upload: {count}"),
+    "sync.pending_reports": ("待上传的上报：{count}", "Reports to upload: {count}"),
+    "sync.pending_actions": ("待上传的操作：{count}", "Actions to upload: {count}"),
     "sync.pending_photos": ("待上传的照片：{count}", "Photos to upload: {count}"),
     "sync.waiting_outcome": ("等待服务器确认：{count}", "Waiting for the server: {count}"),
     "sync.nothing_pending": ("所有内容都已上传。", "Everything is uploaded."),
@@ -290,7 +334,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "sync.never": ("还没有成功同步过。", "Not synced yet."),
     "sync.result_ok": (
         "同步完成：上传 {sent} 项，收到 {received} 个更新。",
-        "Synced: sent {sent}, received {received} updates.",
+        "Synced: sent {sent}, received {received} <received:update|updates>.",
     ),
     "sync.result_offline": (
         "没有网络，内容已安全保存在手机上，有网络时会自动上传。",
@@ -299,7 +343,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "sync.result_error": ("同步未完成：{message}", "Sync did not finish: {message}"),
     "sync.rejected": (
         "{count} 项被服务器拒绝，请在案件中查看原因。",
-        "{count} changes were refused; open the case to see why.",
+        "{count} <count:change was|changes were> refused; open the case to see why.",
     ),
     "sync.export": ("导出交接文件", "Export hand-over file"),
     "sync.exported": ("已导出到 {path}", "Exported to {path}"),
@@ -330,7 +374,8 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     ),
     "settings.sign_out_pending": (
         "还有 {count} 项未上传！现在退出会丢失这些内容。请先同步，或导出交接文件。",
-        "{count} changes are not uploaded! Signing out now loses them. Sync first, or export a hand-over file.",
+        "{count} <count:change is|changes are> not uploaded! Signing out now loses them. Sync first, or "
+        "export a hand-over file.",
     ),
     "settings.sign_out_anyway": ("仍然退出（丢失未上传内容）", "Sign out anyway (lose them)"),
     "settings.version": ("版本 {version}", "Version {version}"),
@@ -375,6 +420,8 @@ class Translator:
     def t(self, key: str, **values: object) -> str:
         zh, en = STRINGS[key]
         text = zh if self.zh else en
+        if "<" in text:
+            text = _CHOICE.sub(lambda m: m[2] if values.get(m[1]) == 1 else m[3], text)
         return text.format(**values) if values else text
 
     def error(self, code: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from mobile.core import casebook, handover, outbox, overview, photo_records, photo_transfer, segments
+from mobile.core import casebook, handover, outbox, overview, photo_records, photo_transfer, segments, unsent
 from mobile.core.casework import Casework
 from mobile.core.enrollment_flow import enroll_device
 from mobile.core.identity import DeviceKeys, Identity
@@ -25,6 +25,7 @@ from mobile.core.secrets import FileSecretStore, SecretStore
 from mobile.core.server_api import ServerApi
 from mobile.core.store import Store, default_data_dir
 from mobile.core.sync_client import SyncClient, SyncParts
+from mobile.core.unsent import UnsentWork
 from mobile.core.views import CaseView, PendingCounts, Problem, SyncProblem, SyncProgress, SyncReport
 from shared.catalogue import Category, Department, GridCell
 from shared.errors import GridsyncError
@@ -311,6 +312,15 @@ class Device:
     def last_sync(self) -> SyncReport | None:
         found = self.store.last_sync()
         return None if found is None else SyncReport.from_dict(found)
+
+    def last_good_sync(self) -> SyncReport | None:
+        """The last round that reached the server and finished without a problem."""
+        found = self.store.last_good_sync()
+        return None if found is None else SyncReport.from_dict(found)
+
+    def unsent_work(self) -> UnsentWork:
+        """What waits to go up, as a person counts it: reports, actions, photos."""
+        return unsent.unsent_work(self.store)
 
     # --- sync -----------------------------------------------------------------------------------------
 

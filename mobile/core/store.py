@@ -54,6 +54,10 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+#: a sync round that reached the server and finished without a problem (SyncReport as JSON)
+_GOOD_ROUND = "ok = 1 AND json_extract(report, '$.reached_server') = 1"
+
+
 class Store:
     """One open database. Use `transaction()` for writes and `read()` for consistent reads."""
 
@@ -253,11 +257,20 @@ class Store:
                 "INSERT INTO sync_log (started_at, finished_at, ok, report) VALUES (?, ?, ?, ?)",
                 (started_at, finished_at, int(ok), dumps(report)),
             )
-            # Keep the log small: a phone syncs every few minutes for months.
-            conn.execute("DELETE FROM sync_log WHERE id <= (SELECT MAX(id) FROM sync_log) - 200")
+            # Keep the log small: a phone syncs every few minutes for months. The last round that
+            # reached the server stays, however many failed rounds came after it.
+            conn.execute(
+                f"DELETE FROM sync_log WHERE id <= (SELECT MAX(id) FROM sync_log) - 200 "
+                f"AND id IS NOT (SELECT MAX(id) FROM sync_log WHERE {_GOOD_ROUND})"
+            )
 
     def last_sync(self) -> dict[str, Any] | None:
         row = self.one("SELECT report FROM sync_log ORDER BY id DESC LIMIT 1")
+        return None if row is None else dict(json.loads(row[0]))
+
+    def last_good_sync(self) -> dict[str, Any] | None:
+        """The last round that reached the server and finished without a problem."""
+        row = self.one(f"SELECT report FROM sync_log WHERE {_GOOD_ROUND} ORDER BY id DESC LIMIT 1")
         return None if row is None else dict(json.loads(row[0]))
 
     def wipe(self) -> None:

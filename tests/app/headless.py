@@ -4,6 +4,7 @@ shell and its screens can be built and their handlers called in a plain asyncio 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,6 +54,15 @@ def page() -> ft.Page:
     session = _Session(asyncio.get_running_loop())
     made = ft.Page(sess=session)  # type: ignore[arg-type]
     made.data = {"headless session": session}  # the page holds its session weakly: keep it alive
+    # Dialogs are mounted by the client: with no client, mount them here so they can update.
+    object.__setattr__(made._dialogs, "_parent", weakref.ref(made))
+    show = made.show_dialog
+
+    def show_dialog(dialog: Any) -> None:
+        object.__setattr__(dialog, "_parent", weakref.ref(made._dialogs))
+        show(dialog)
+
+    object.__setattr__(made, "show_dialog", show_dialog)
     _context_page.set(made)
     return made
 

@@ -48,7 +48,7 @@ def test_an_offline_round_says_the_work_is_safe_and_a_later_round_sends_it(
         category="0101", location=fix_in(GRID_A, clock()), photos=[(jpeg(1), "before")]
     )
     sync = SyncState(app.device, app.tr, clock=clock)
-    assert sync.pending_lines() == ["Changes to upload: 2", "Photos to upload: 1"]
+    assert sync.pending_lines() == ["Reports to upload: 1", "Photos to upload: 1"]
     # The same phone, but the server is not reachable: a dead transport.
     offline = AppSession(
         tmp_path / "phone",

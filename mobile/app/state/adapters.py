@@ -11,13 +11,32 @@ from typing import Protocol
 
 from mobile.core.location import Fix
 
+#: why there is no position; each has words that say what to do (`report.gps.<kind>`)
+LOCATION_PROBLEMS = ("denied", "off", "timeout", "failed")
+
 
 class LocationUnavailable(Exception):
-    """No position: no permission, location off, or no fix before the timeout. `reason` is words."""
+    """No position. `kind` is one of LOCATION_PROBLEMS (the screen says it in the person's language);
+    `reason` keeps what the platform said, for logs only: it is never shown."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = "failed") -> None:
         self.reason = reason
+        self.kind = kind if kind in LOCATION_PROBLEMS else "failed"
         super().__init__(reason)
+
+    @classmethod
+    def from_platform(cls, message: str) -> LocationUnavailable:
+        """A platform's error text (English, whatever the phone's language) sorted into a kind:
+        browsers say "User denied Geolocation", Android and iOS "permission denied" or
+        "Location services are disabled"."""
+        lowered = message.lower()
+        if "denied" in lowered or "permission" in lowered or "not allowed" in lowered:
+            return cls(message, "denied")
+        if "disabled" in lowered or "service" in lowered or "turned off" in lowered:
+            return cls(message, "off")
+        if "timeout" in lowered or "timed out" in lowered:
+            return cls(message, "timeout")
+        return cls(message, "failed")
 
 
 class PositionSource(Protocol):

@@ -19,6 +19,8 @@ from shared.workflow import TRANSITIONS
 if TYPE_CHECKING:
     from mobile.core.device import Device
 
+#: Moves asked again before they are saved: a closure is sealed for everyone once it syncs.
+CONFIRMED = frozenset({"close"})
 #: The photo stage a move needs when the case has none yet.
 PHOTO_FOR = {"report_back": "after", "verify": "verification"}
 
@@ -32,10 +34,17 @@ class ActionSpec:
     needs_department: bool
     photo_stage: str | None  # offered in the dialog; required when `photo_required`
     photo_required: bool
+    confirm: str = ""  # asked before a move that cannot be taken back ("" for none)
 
     @property
     def needs_input(self) -> bool:
-        return self.needs_reason or self.needs_hours or self.needs_department or self.photo_stage is not None
+        return (
+            self.needs_reason
+            or self.needs_hours
+            or self.needs_department
+            or self.photo_stage is not None
+            or bool(self.confirm)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +169,7 @@ class CaseState:
                     needs_department=action in ("file", "dispatch"),
                     photo_stage=stage,
                     photo_required=stage is not None and counts.get(stage, 0) == 0,
+                    confirm=self.tr.t(f"case.confirm.{action}") if action in CONFIRMED else "",
                 )
             )
         return out

@@ -84,13 +84,22 @@ class HomeState:
         return out
 
     def pending_count(self) -> int:
-        counts = self.device.pending()
-        return counts.ops + counts.photos
+        work = self.device.unsent_work()
+        return work.reports + work.actions + work.photos
 
     def sync_line(self) -> str:
+        """The last *successful* sync and how long ago; then what the last round did, if it failed."""
+        good = self.device.last_good_sync()
         last = self.device.last_sync()
-        if last is None:
+        if good is None and last is None:
             return self.tr.t("home.never_synced")
-        when = self.tr.ago(last.finished_at or last.started_at, self.clock())
-        result = SyncState(self.device, self.tr, clock=self.clock).result_text(last)
-        return self.tr.t("home.last_sync", when=when) + " · " + result
+        line = (
+            self.tr.t("sync.never")
+            if good is None
+            else self.tr.t(
+                "home.last_sync", when=self.tr.ago(good.finished_at or good.started_at, self.clock())
+            )
+        )
+        if last is not None and not (last.reached_server and last.ok):
+            line += " · " + SyncState(self.device, self.tr, clock=self.clock).result_text(last)
+        return line

@@ -20,6 +20,9 @@ from shared.catalogue import Category, GridCell
 if TYPE_CHECKING:
     from mobile.core.device import Device
 
+#: the parts of the report screen, top to bottom: a missing field's message shows in its part
+FIELDS = ("category", "photos", "location", "on_spot")
+
 
 @dataclass(frozen=True, slots=True)
 class DraftPhoto:
@@ -167,18 +170,28 @@ class ReportState:
         return self.tr.t("report.grid", grid=f"{cell.name(self.tr.lang)} ({cell.code})")
 
     # --- saving -----------------------------------------------------------------------------------
+    def missing_fields(self) -> dict[str, str]:
+        """What still stops the save, by the part of the screen it belongs to (FIELDS order), in
+        words; empty when the report can be saved."""
+        out: dict[str, str] = {}
+        if self.category is None:
+            out["category"] = self.tr.t("report.need_category")
+        if not self.photos_of("before"):
+            out["photos"] = self.tr.t("report.need_photo")
+        if self.location() is None:
+            out["location"] = self.tr.t("report.need_location")
+        if self.on_spot and not self.photos_of("after"):
+            out["on_spot"] = self.tr.t("report.need_after")
+        return out
+
     def missing(self) -> list[str]:
         """What still stops the save, as words (empty when the report can be saved)."""
-        out = []
-        if self.category is None:
-            out.append(self.tr.t("report.need_category"))
-        if self.location() is None:
-            out.append(self.tr.t("report.need_location"))
-        if not self.photos_of("before"):
-            out.append(self.tr.t("report.need_photo"))
-        if self.on_spot and not self.photos_of("after"):
-            out.append(self.tr.t("report.need_after"))
-        return out
+        return list(self.missing_fields().values())
+
+    def saved_message(self, online: bool) -> str:
+        """What happened to a saved report, truthfully: on the phone for sure; uploading now when the
+        server was reached lately, or waiting for the network when it was not."""
+        return self.tr.t("report.saved_online" if online else "report.saved_offline")
 
     def save(self) -> str:
         """Write the report locally (one case, one outbox entry); returns the new case id."""

@@ -12,6 +12,26 @@ from shared.model import Status
 
 if TYPE_CHECKING:
     from mobile.core.device import Device
+    from shared.model import Case
+
+
+def waiting_for(case: Case) -> str | None:
+    """Why a case waits for a supervisor (a GROUPS key), or None. An open conflict comes first; an
+    on-the-spot report is a closure to approve, never a report to file."""
+    status = Status(case.status)
+    if case.open_conflicts():
+        return "conflict"
+    if status is Status.VERIFIED or (status is Status.REPORTED and case.on_spot):
+        return "close"
+    if status is Status.REPORTED:
+        return "file"
+    if case.extension_hours is not None and status is Status.HANDLING:
+        return "extension"
+    return None
+
+
+#: the queue's groups, in the order the supervisor works through them
+GROUPS = ("file", "close", "extension", "conflict")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +40,20 @@ class QueueRow:
     title: str
     number: str
     status: str
-    status_label: str
+    status_label: str  # an on-the-spot case waiting for closure says so, not "to file"
     why: str
+    group: str  # one of GROUPS
+    waiting: str  # how long since it was reported, in words
+    overdue: bool
+    quick_action: str | None  # what the card itself offers (filing: pick a department, OK)
+    reported_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGroup:
+    key: str
+    title: str
+    rows: list[QueueRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,28 +71,46 @@ class SupervisorState:
         self.clock = clock
 
     def queue(self) -> list[QueueRow]:
+        """Everything waiting for this supervisor, group by group (GROUPS order), overdue first and
+        then oldest first within a group."""
+        return [row for group in self.groups() for row in group.rows]
+
+    def groups(self) -> list[QueueGroup]:
+        identity = self.device.identity
+        if identity is None or not identity.is_supervisor:
+            return []
         names = {c.code: c.name(self.tr.lang) for c in self.device.categories()}
-        out = []
-        for v in self.device.approval_queue():
+        now = self.clock()
+        by_group: dict[str, list[QueueRow]] = {g: [] for g in GROUPS}
+        for v in self.device.cases():
+            group = waiting_for(v.case)
+            if group is None:
+                continue
             c = v.case
-            if c.open_conflicts():
-                why = "conflict"
-            elif c.extension_hours is not None and c.status == Status.HANDLING:
-                why = "extension"
-            elif c.status in (Status.VERIFIED, Status.REPORTED):
-                why = "close"
-            else:
-                why = "other"
-            out.append(
+            on_spot_closure = group == "close" and c.status == Status.REPORTED
+            reported = c.reported_at or c.captured_at
+            by_group[group].append(
                 QueueRow(
-                    c.case_id,
-                    names.get(c.category, c.category),
-                    c.case_no or self.tr.t("case.number_pending"),
-                    str(c.status),
-                    self.tr.status(str(c.status)),
-                    self.tr.t(f"sup.why.{why}"),
+                    case_id=c.case_id,
+                    title=names.get(c.category, c.category),
+                    number=c.case_no or self.tr.t("case.number_pending"),
+                    status=str(c.status),
+                    status_label=self.tr.t("case.on_spot")
+                    if on_spot_closure
+                    else self.tr.status(str(c.status)),
+                    why=self.tr.t(f"sup.why.{group}"),
+                    group=group,
+                    waiting=self.tr.t("sup.waiting", when=self.tr.ago(reported, now)),
+                    overdue=bool(v.overdue),
+                    quick_action="file" if group == "file" else None,
+                    reported_at=reported,
                 )
             )
+        out = []
+        for key in GROUPS:
+            rows = sorted(by_group[key], key=lambda r: (not r.overdue, r.reported_at))
+            if rows:
+                out.append(QueueGroup(key, self.tr.t(f"sup.group.{key}", count=len(rows)), rows))
         return out
 
     def figures(self) -> dict:  # type: ignore[type-arg]

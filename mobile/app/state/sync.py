@@ -18,6 +18,7 @@ from shared.errors import CATALOGUE
 if TYPE_CHECKING:
     from mobile.app.state.background import BackgroundSync
     from mobile.core.device import Device
+    from mobile.core.unsent import UnsentWork
 
 
 class SyncState:
@@ -49,27 +50,31 @@ class SyncState:
             self.background.sync_now()
 
     def pending_lines(self) -> list[str]:
-        counts = self.device.pending()
-        if counts.empty:
+        """What waits to go up, as the person made it (a report with a photo: 1 report, 1 photo)."""
+        work = self.device.unsent_work()
+        if work.empty:
             return [self.tr.t("sync.nothing_pending")]
-        return [
-            self.tr.t("sync.pending_ops", count=counts.ops),
-            self.tr.t("sync.pending_photos", count=counts.photos),
+        lines = [
+            ("sync.pending_reports", work.reports),
+            ("sync.pending_actions", work.actions),
+            ("sync.pending_photos", work.photos),
         ]
+        return [self.tr.t(key, count=n) for key, n in lines if n]
 
     def pending_total(self) -> int:
-        counts = self.device.pending()
-        return counts.ops + counts.photos
+        work = self.device.unsent_work()
+        return work.reports + work.actions + work.photos
 
     def last(self) -> SyncReport | None:
         return self.device.last_sync()
 
     def last_success_text(self) -> str:
-        """When the last round that reached the server ended (the core keeps only the last round)."""
-        last = self.last()
-        if last is None or not last.reached_server:
-            return self.tr.t("sync.never") if last is None else self.tr.t("sync.result_offline")
-        return self.tr.t("sync.last_ok", when=self.tr.ago(last.finished_at or last.started_at, self.clock()))
+        """When the last round that reached the server and went well ended, however many rounds
+        failed since."""
+        good = self.device.last_good_sync()
+        if good is None:
+            return self.tr.t("sync.never")
+        return self.tr.t("sync.last_ok", when=self.tr.ago(good.finished_at or good.started_at, self.clock()))
 
     def last_round_text(self) -> str:
         """When the last round ended, to the second (so a person sees that "sync now" did run)."""
@@ -120,3 +125,17 @@ class SyncState:
         name = self.tr.local(self.clock()).strftime("gridsync-handover-%Y%m%d-%H%M%S")
         self.exported = self.device.export_handover(folder / name)
         return self.exported
+
+
+def unsent_text(work: UnsentWork, tr: Translator) -> str:
+    """ "1 report, 1 photo" / "1 条上报、1 张照片": what waits, as a person made it ("" for nothing)."""
+    parts = [
+        tr.t(key, count=n)
+        for key, n in (
+            ("pending.reports", work.reports),
+            ("pending.actions", work.actions),
+            ("pending.photos", work.photos),
+        )
+        if n
+    ]
+    return tr.t("pending.and").join(parts)

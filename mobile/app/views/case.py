@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import flet as ft
 
@@ -169,7 +170,7 @@ class CaseScreen(Screen):
         self.page.show_dialog(
             ft.AlertDialog(
                 content=ft.Image(src=data, fit=ft.BoxFit.CONTAIN, width=360),
-                actions=[ft.TextButton(self.t("app.close"), on_click=lambda e: self.page.pop_dialog())],
+                actions=[widgets.dialog_button(self.t("app.close"), lambda e: self.page.pop_dialog())],
             )
         )
 
@@ -193,7 +194,7 @@ class CaseScreen(Screen):
         if not spec.needs_input:
             await self._perform(spec)
             return
-        ActionDialog(self, spec).open()
+        ActionDialog(self, self.state, spec, self._perform).open()
 
     async def _perform(self, spec: ActionSpec, **kw: object) -> None:
         await asyncio.to_thread(lambda: self.state.perform(spec.action, **kw))  # type: ignore[arg-type]
@@ -201,11 +202,20 @@ class CaseScreen(Screen):
 
 
 class ActionDialog:
-    """Reason, extra hours, department and the stage photo a move needs — asked in one dialog."""
+    """Reason, extra hours, department and the stage photo a move needs — asked in one dialog; a move
+    that cannot be taken back (approving a closure) is confirmed here first. `perform` saves it."""
 
-    def __init__(self, screen: CaseScreen, spec: ActionSpec) -> None:
+    def __init__(
+        self,
+        screen: Screen,
+        state: CaseState,
+        spec: ActionSpec,
+        perform: Callable[..., Awaitable[None]],
+    ) -> None:
         self.screen = screen
+        self.state = state
         self.spec = spec
+        self.perform = perform
         self.photo: bytes | None = None
         self.thumb: bytes | None = None
         self.problem: str | None = None
@@ -220,7 +230,7 @@ class ActionDialog:
         )
         self.department = None
         if spec.needs_department:
-            pairs = self.screen.state.departments()
+            pairs = self.state.departments()
             self.department = ft.Dropdown(
                 label=t("case.department_pick"),
                 value=pairs[0][0] if pairs else None,
@@ -234,8 +244,10 @@ class ActionDialog:
                 title=ft.Text(spec.label),
                 content=self.column,
                 actions=[
-                    ft.TextButton(t("app.cancel"), on_click=lambda e: self.screen.page.pop_dialog()),
-                    ft.FilledButton(t("app.confirm"), on_click=self._confirm),
+                    widgets.dialog_button(t("app.cancel"), lambda e: self.screen.page.pop_dialog()),
+                    widgets.dialog_button(
+                        spec.label if spec.confirm else t("app.confirm"), self._confirm, primary=True
+                    ),
                 ],
             )
         )
@@ -243,6 +255,8 @@ class ActionDialog:
     def _fill(self) -> None:
         t, spec = self.screen.t, self.spec
         controls: list[ft.Control] = [c for c in (self.reason, self.hours, self.department) if c is not None]
+        if spec.confirm:
+            controls.insert(0, ft.Text(spec.confirm, size=17, color=widgets.INK))
         if spec.photo_stage:
             stage = t(f"stage.{spec.photo_stage}")
             if spec.photo_required:
@@ -302,4 +316,4 @@ class ActionDialog:
         if self.photo is not None:
             kw["photo"] = self.photo
         self.screen.page.pop_dialog()
-        await self.screen._perform(spec, **kw)
+        await self.perform(spec, **kw)

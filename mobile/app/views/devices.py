@@ -31,11 +31,11 @@ class GeolocatorSource:
                 self.geolocator.get_current_position(config), max(1.0, timeout_s)
             )
         except TimeoutError as exc:
-            raise LocationUnavailable(self.tr.t("report.gps_timeout")) from exc
-        except RuntimeError as exc:  # no permission, location off (the client reports it)
-            raise LocationUnavailable(str(exc) or type(exc).__name__) from exc
+            raise LocationUnavailable("no fix before the timeout", "timeout") from exc
+        except RuntimeError as exc:  # no permission, location off (the client reports it, in English)
+            raise LocationUnavailable.from_platform(str(exc) or type(exc).__name__) from exc
         if position.latitude is None or position.longitude is None:
-            raise LocationUnavailable(self.tr.t("report.gps_timeout"))
+            raise LocationUnavailable("a position without coordinates", "timeout")
         accuracy = float(position.accuracy) if position.accuracy else UNKNOWN_ACCURACY_M
         return Fix(float(position.latitude), float(position.longitude), accuracy, int(time.time()), "gps")
 

@@ -66,11 +66,8 @@ class HomeScreen(Screen):
         ident = self.device.identity
         if ident is None or ident.role != "worker":
             return None
-        return ft.FloatingActionButton(
-            icon=ft.Icons.ADD_A_PHOTO,
-            content=self.t("home.new_report"),
-            on_click=lambda e: self.shell.go("/report"),
-            tooltip=self.t("home.new_report"),
+        return widgets.main_action(
+            self.t("home.new_report"), lambda e: self.shell.go("/report"), icon=ft.Icons.ADD_A_PHOTO
         )
 
     def _card(self, r: CaseRow) -> ft.Control:

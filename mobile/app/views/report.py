@@ -60,10 +60,16 @@ class ReportScreen(Screen):
             )
         )
         out.append(self._on_spot())
-        if self.show_missing and s.missing():
-            out.append(widgets.message_box("\n".join(s.missing()), error=True))
-        out.append(widgets.big_button(self.t("report.save"), self._save, icon=ft.Icons.SAVE))
         return out
+
+    def floating(self) -> ft.Control | None:
+        """Save stays on screen whatever the scroll (above the bottom bar, clear of the content)."""
+        return widgets.main_action(self.t("report.save"), self._save, icon=ft.Icons.SAVE)
+
+    def _missing(self, part: str) -> list[ft.Control]:
+        """The message for a missing field, shown in its own part of the screen."""
+        text = self.state.missing_fields().get(part) if self.show_missing else None
+        return [] if text is None else [widgets.message_box(text, error=True)]
 
     def _category(self) -> ft.Control:
         s = self.state
@@ -87,7 +93,7 @@ class ReportScreen(Screen):
             )
             for c in recent
         ]
-        parts: list[ft.Control] = [*chosen]
+        parts: list[ft.Control] = [*chosen, *self._missing("category")]
         if quick:
             parts += [
                 ft.Text(self.t("report.recent"), size=14, color=ft.Colors.GREY_800),
@@ -101,7 +107,7 @@ class ReportScreen(Screen):
                 primary=s.category is None,
             )
         )
-        return widgets.section(self.t("report.category"), *parts)
+        return widgets.section(self.t("report.category"), *parts, key="category")
 
     def _photos(self) -> ft.Control:
         s = self.state
@@ -109,6 +115,7 @@ class ReportScreen(Screen):
         parts: list[ft.Control] = []
         if thumbs:
             parts.append(ft.Row(thumbs, wrap=True, spacing=8))
+        parts += self._missing("photos")
         if self.photo_problem:
             parts.append(widgets.message_box(self.photo_problem, error=True))
         if self.shell.camera is not None:
@@ -132,7 +139,9 @@ class ReportScreen(Screen):
                     primary=not thumbs,
                 )
             )
-        return widgets.section(self.t("report.photos") + (f" ({len(thumbs)})" if thumbs else ""), *parts)
+        return widgets.section(
+            self.t("report.photos") + (f" ({len(thumbs)})" if thumbs else ""), *parts, key="photos"
+        )
 
     def _thumb(self, index: int, data: bytes) -> ft.Control:
         return ft.Stack(
@@ -159,7 +168,10 @@ class ReportScreen(Screen):
     def _location(self) -> ft.Control:
         s = self.state
         fix = s.location()
-        parts: list[ft.Control] = [ft.Text(s.location_text(), size=16, color=widgets.INK)]
+        parts: list[ft.Control] = [
+            ft.Text(s.location_text(), size=16, color=widgets.INK),
+            *self._missing("location"),
+        ]
         if fix is not None:
             grid_ok = s.grid() is not None
             parts.append(
@@ -178,7 +190,7 @@ class ReportScreen(Screen):
         elif waiting and fix is not None and fix.source == "gps":
             parts.append(ft.Text(waiting, size=14, color=ft.Colors.ORANGE_900))
         if self.gps_problem:
-            parts.append(ft.Text(self.gps_problem, size=14, color=widgets.WARN))
+            parts.append(widgets.message_box(self.gps_problem, error=True))
         buttons: list[ft.Control] = [
             widgets.small_button(self.t("report.locate"), self._locate_tapped, icon=ft.Icons.MY_LOCATION)
         ]
@@ -194,7 +206,7 @@ class ReportScreen(Screen):
             )
         buttons.append(widgets.small_button(self.t("report.pin"), self._open_pin, icon=ft.Icons.PUSH_PIN))
         parts.append(ft.Row(buttons, wrap=True, spacing=8))
-        return widgets.section(self.t("report.location"), *parts)
+        return widgets.section(self.t("report.location"), *parts, key="location")
 
     def _on_spot(self) -> ft.Control:
         s = self.state
@@ -221,7 +233,8 @@ class ReportScreen(Screen):
                     ),
                 )
             parts.append(ft.Row(buttons, wrap=True, spacing=8))
-        return widgets.section(self.t("case.on_spot"), *parts)
+        parts += self._missing("on_spot")
+        return widgets.section(self.t("case.on_spot"), *parts, key="on_spot")
 
     # --- category picker --------------------------------------------------------------------------
     def _open_picker(self, e: ft.Event) -> None:
@@ -318,7 +331,7 @@ class ReportScreen(Screen):
                 try:
                     fix = await self.shell.positions.current(min(GPS_TRY_S, deadline - time.monotonic()))
                 except LocationUnavailable as exc:
-                    self.gps_problem = self.t("report.gps_failed", reason=exc.reason)
+                    self.gps_problem = self.t(f"report.gps.{exc.kind}")
                     break
                 self.state.add_fix(fix)
                 self.gps_problem = None
@@ -355,9 +368,11 @@ class ReportScreen(Screen):
 
     # --- saving -----------------------------------------------------------------------------------
     async def _save(self, e: ft.Event) -> None:
-        if self.state.missing():
+        missing = self.state.missing_fields()
+        if missing:
             self.show_missing = True
             self.redraw()
+            self.shell.scroll_to(next(iter(missing)))  # the first, from the top
             return
         try:
             await asyncio.to_thread(self.state.save)
@@ -367,5 +382,6 @@ class ReportScreen(Screen):
             return
         case_id = self.state.saved_case_id
         self.show_missing = False
-        self.shell.toast(self.t("report.saved"))
+        last = self.device.last_sync()
+        self.shell.toast(self.state.saved_message(online=last is not None and last.reached_server))
         self.shell.go(f"/case/{case_id}")

@@ -22,6 +22,7 @@ import flet as ft
 from mobile.app.state.adapters import PhotoSource, PositionSource
 from mobile.app.state.enroll import enroll_link_in_route
 from mobile.app.state.session import AppSession
+from mobile.app.state.sync import unsent_text
 from mobile.app.views import widgets
 from mobile.app.views.screen import RouteTable, Screen
 
@@ -182,9 +183,17 @@ class Shell:
         self.show(self.route)
 
     # --- drawing ----------------------------------------------------------------------------------
+    def _body(self, screen: Screen) -> list[ft.Control]:
+        """The screen's controls, and room under them for its floating main action, if any."""
+        controls = screen.body()
+        floating = screen.floating()
+        if floating is not None:
+            controls.append(ft.Container(height=widgets.FLOATING_CLEARANCE))
+        return controls
+
     def _build_view(self, screen: Screen, *, top: bool = False) -> ft.View:
         column = ft.Column(
-            screen.body(),
+            self._body(screen),
             scroll=ft.ScrollMode.AUTO,
             expand=True,
             spacing=12,
@@ -197,6 +206,7 @@ class Shell:
             appbar=self._appbar(screen),
             navigation_bar=None if (is_case or not self.session.enrolled) else self._navbar(screen),
             floating_action_button=screen.floating(),
+            floating_action_button_location=ft.FloatingActionButtonLocation.CENTER_FLOAT,
             bgcolor=ft.Colors.GREY_100,
             padding=ft.Padding.all(12),
         )
@@ -210,7 +220,7 @@ class Shell:
             return
         if screen is not None and screen is not self.screen:
             return
-        self._column.controls = self.screen.body()
+        self._column.controls = self._body(self.screen)
         self._view.appbar = self._appbar(self.screen)
         self._view.floating_action_button = self.screen.floating()
         self._safe_update()
@@ -218,12 +228,10 @@ class Shell:
     def _appbar(self, screen: Screen) -> ft.AppBar:
         actions: list[ft.Control] = []
         if self.session.enrolled:
-            pending = self.session.device.pending()
-            count = pending.ops + pending.photos
+            what = unsent_text(self.session.device.unsent_work(), self.session.tr)
+            count = bool(what)
             label = (
-                self.session.tr.t("home.pending", count=count)
-                if count
-                else self.session.tr.t("home.all_synced")
+                self.session.tr.t("home.pending", what=what) if what else self.session.tr.t("home.all_synced")
             )
             badge = widgets.chip(
                 label,
@@ -263,6 +271,14 @@ class Shell:
             selected_index=selected,
             on_change=changed,
         )
+
+    def scroll_to(self, key: str) -> None:
+        """Bring the part of the screen on top with this key into view (a missing field)."""
+        column = self._column
+        if column is None:
+            return
+        with contextlib.suppress(Exception):  # no client (headless tests): nothing to scroll
+            self.page.run_task(column.scroll_to, scroll_key=key, duration=300)
 
     def toast(self, text: str, *, error: bool = False) -> None:
         bar = ft.SnackBar(

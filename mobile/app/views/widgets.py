@@ -24,8 +24,14 @@ STATUS_COLOURS = {
     "duplicate": ft.Colors.GREY_700,
 }
 INK = ft.Colors.BLACK
+#: the main action's colours, as hex so their contrast can be checked (blue 900 under white)
+PRIMARY_DARK = "#0D47A1"
+ON_PRIMARY = "#FFFFFF"
+#: room kept under a screen's content so the floating main action never covers its last line
+FLOATING_CLEARANCE = 96
 WARN = ft.Colors.RED_800
 BIG = 56  # px: the smallest touch target for a primary action
+SMALL = 48  # px: the smallest touch target for anything else
 #: Set once by the web server when it hands the browser a Chinese font (a button's own text style
 #: does not inherit the theme's font family, so every explicit style names it).
 FONT_FAMILY: str | None = None
@@ -63,11 +69,39 @@ def small_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = 
         content=text,
         icon=icon,
         on_click=on_click,
-        height=48,
+        height=SMALL,
         style=ft.ButtonStyle(
             text_style=ft.TextStyle(size=16, font_family=FONT_FAMILY),
             shape=ft.RoundedRectangleBorder(radius=10),
         ),
+    )
+
+
+def dialog_button(text: str, on_click: Callable[..., Any] | None, *, primary: bool = False) -> ft.Control:
+    """A dialog's button: 48 px high, 56 for the dialog's main action (Flutter's default is ~40)."""
+    style = ft.ButtonStyle(
+        padding=ft.Padding.symmetric(horizontal=18, vertical=10),
+        text_style=ft.TextStyle(size=17, weight=ft.FontWeight.W_600, font_family=FONT_FAMILY),
+        shape=ft.RoundedRectangleBorder(radius=12),
+    )
+    if primary:
+        return ft.FilledButton(content=text, on_click=on_click, style=style, height=BIG)
+    return ft.TextButton(content=text, on_click=on_click, style=style, height=SMALL)
+
+
+def main_action(text: str, on_click: Callable[..., Any] | None, *, icon: Any = None) -> ft.Control:
+    """The screen's main action, floating above the bottom bar: the strongest contrast on the screen
+    (white on PRIMARY_DARK, 10.4:1) and 56 px high."""
+    return ft.FloatingActionButton(
+        content=text,
+        icon=icon,
+        on_click=on_click,
+        bgcolor=PRIMARY_DARK,
+        foreground_color=ON_PRIMARY,
+        height=BIG,
+        tooltip=text,
+        shape=ft.RoundedRectangleBorder(radius=16),
+        elevation=6,
     )
 
 
@@ -88,8 +122,10 @@ def chip(label: str, colour: str, *, icon: Any = None) -> ft.Control:
     )
 
 
-def section(title: str, *controls: ft.Control) -> ft.Control:
+def section(title: str, *controls: ft.Control, key: str | None = None) -> ft.Control:
+    """A white card with a title; `key` lets the screen scroll to it."""
     return ft.Container(
+        key=None if key is None else ft.ScrollKey(key),
         content=ft.Column(
             [ft.Text(title, size=18, weight=ft.FontWeight.BOLD, color=INK), *controls],
             spacing=10,
