@@ -85,7 +85,7 @@ class Summary:
 @dataclass
 class _SpoolFile:
     path: Path
-    received_at: int
+    received_at: int  # when this run first saw the file, on the server's clock (never the file's mtime)
     pending: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
@@ -191,7 +191,11 @@ def run_ingest(
         for p in spool.iterdir()
         if p.is_file() and p.suffix in (".seg", ".gsho") and not p.name.startswith(".")
     )
-    files = [_SpoolFile(p, int(p.stat().st_mtime)) for p in paths]
+    # A file's times are the copier's (cp -p, rsync -a, a phone's wrong clock): the server's clock says
+    # when it arrived. A segment seen before (queued over HTTP, held by an earlier run) keeps that
+    # first sight (`Transaction.first_seen`), which the backlog's wait is measured from.
+    seen = services.clock()
+    files = [_SpoolFile(p, seen) for p in paths]
     summary.files = len(files)
     units = _index(services, files, summary)
     for spool_file in files:

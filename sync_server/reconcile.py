@@ -6,8 +6,13 @@ decompress within limits → validate every op (one bad op refuses the whole seg
 segment in the device's sequence and apply it, all in ONE transaction with the device's new
 position and the stored receipt → after commit, try the device's backlog.
 
-Refusals raise `GridsyncError`. Only two refusals write anything: a conflicting or forked segment
-is quarantined (committed) before `segment.conflict` / `segment.chain_broken` is raised.
+Refusals raise `GridsyncError`. Only one refusal writes anything: a true fork (other content under
+numbers already applied, or a segment that does not chain) is quarantined (committed) before
+`segment.fork` is raised, with where the phone resumes (`next_seq`, `prev_hash`) in its context.
+
+Time received is the server's: `received_at` is when the server first saw the segment (recorded per
+device, first sequence number and hash; kept while it waits in the backlog), never a file's time.
+A segment filling numbers that a forced apply skipped is applied late (`shared.ledger.Placement.LATE`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 from shared.envelope import SegmentHeader, open_segment_keyring, read_header, segment_hash, verify_segment
 from shared.errors import GridsyncError
-from shared.ledger import Placement, place_segment
+from shared.ledger import DevicePosition, Placement, place_segment
 from shared.ops import Op, decode_ops
 from shared.rules import is_overdue
 from sync_server.casework import Batch, apply_ops
@@ -93,6 +98,8 @@ class Reconciler:
         device = self._device_of(blob, signed_by)
         if queue:
             header = verify_segment(blob, device.signing_key, self.config.limits)
+            with self.store.transaction() as tx:  # the wait of a held segment runs from now
+                tx.first_seen(header.device_id, header.first_seq, segment_hash(blob), received_at)
             self._spool(blob, header)
             receipt = _receipt(header, "queued", [])
         else:
@@ -168,17 +175,23 @@ class Reconciler:
         with self.store.transaction() as tx:
             position = tx.device_position(device.device_id)
             applied = tx.applied_segment(device.device_id, header.first_seq)
+            applied_hash = None if applied is None else applied[0]
+            behind = header.first_seq <= position.last_seq and applied_hash != digest
+            device_id = device.device_id
+            skipped = behind and not tx.applied_overlapping(device_id, header.first_seq, header.last_seq)
             placement = place_segment(
                 position,
                 first_seq=header.first_seq,
                 last_seq=header.last_seq,
                 prev_hash=header.prev_hash,
                 segment_hash=digest,
-                applied_hash=None if applied is None else applied[0],
+                applied_hash=applied_hash,
                 forced_gap=forced,
+                skipped=skipped,
             )
             if placement is Placement.RESENT and applied is not None:
                 return {**applied[1], "status": "resent"}
+            received_at = tx.first_seen(device.device_id, header.first_seq, digest, received_at)
             if placement is Placement.GAP:
                 held = HeldSegment(
                     device.device_id, header.first_seq, header.last_seq, digest, blob, received_at
@@ -187,18 +200,36 @@ class Reconciler:
                     return _receipt(header, "held", [])
                 placement = Placement.CONFLICT
             if placement in (Placement.CONFLICT, Placement.FORK):
-                code = "segment.conflict" if placement is Placement.CONFLICT else "segment.chain_broken"
                 tx.quarantine_segment(
                     QuarantineRecord(
-                        device.device_id, header.first_seq, header.last_seq, digest, code, received_at, blob
+                        device.device_id, header.first_seq, header.last_seq, digest, "segment.fork", received_at,
+                        blob,
                     )
+                )  # fmt: skip
+                why = "other content under numbers already applied" if placement is Placement.CONFLICT else (
+                    "does not chain to the last segment applied"
+                )  # fmt: skip
+                refusal = GridsyncError(
+                    "segment.fork",
+                    f"seq {header.first_seq}-{header.last_seq}: {why}",
+                    context=self._resume_point(tx, device.device_id, position),
                 )
-                refusal = GridsyncError(code, f"seq {header.first_seq}-{header.last_seq}")
             else:
-                receipt = self._apply(tx, opened, digest, received_at, now, forced=forced)
+                late = placement is Placement.LATE
+                receipt = self._apply(
+                    tx, opened, digest, received_at, now, flags="late" if late else "forced" if forced else ""
+                )
         if refusal is not None:
             raise refusal
         return receipt
+
+    @staticmethod
+    def _resume_point(tx: Transaction, device_id: str, position: DevicePosition) -> dict[str, Any]:
+        """Where a forked phone resumes: after everything the server applied or holds of it."""
+        held = tx.held_segments(device_id)
+        if held and held[-1].last_seq > position.last_seq:
+            return {"next_seq": held[-1].last_seq + 1, "prev_hash": held[-1].segment_hash.hex()}
+        return {"next_seq": position.last_seq + 1, "prev_hash": position.last_hash.hex()}
 
     @staticmethod
     def _held_hash(tx: Transaction, held: HeldSegment) -> bytes | None:
@@ -206,23 +237,28 @@ class Reconciler:
         return same[0].segment_hash if same else None
 
     def _apply(
-        self, tx: Transaction, opened: Opened, digest: bytes, received_at: int, now: int, *, forced: bool
+        self, tx: Transaction, opened: Opened, digest: bytes, received_at: int, now: int, *, flags: str
     ) -> dict[str, Any]:
+        """Apply a segment's ops (each gets its own outcome) and record it. `flags`: "" in sequence,
+        "forced" across a gap (the position jumps), "late" into numbers a forced apply skipped (the
+        position stays where it is: the chain goes on from the forced segment)."""
         header, device = opened.header, opened.device
         worker = self.store.worker(device.worker_id)
         if worker is None:  # enrollment guarantees a worker; a hand-edited database might not
             raise GridsyncError("device.unknown", f"no worker {device.worker_id!r}")
         city = self.cities.get()
         batch = Batch(
-            device.device_id, worker.actor(), received_at, now, city.calendar.utc_offset_minutes,
-            "forced" if forced else "",
+            device.device_id, worker.actor(), received_at, now, city.calendar.utc_offset_minutes, flags,
         )  # fmt: skip
         applied = apply_ops(tx, opened.ops, batch, city.rule_context(now))
         receipt = _receipt(header, "applied", [o.to_dict() for o in applied.outcomes])
         tx.record_applied_segment(
             device.device_id, header.first_seq, header.last_seq, digest, applied.changes
         )
-        tx.set_device_position(device.device_id, header.last_seq, digest)
+        if flags == "late":
+            receipt["late"] = True
+        else:
+            tx.set_device_position(device.device_id, header.last_seq, digest)
         return receipt
 
     # --- the backlog -------------------------------------------------------------------------------
@@ -252,7 +288,7 @@ class Reconciler:
         except GridsyncError as exc:
             with self.store.transaction() as tx:
                 tx.release_held(held.device_id, held.first_seq)
-                if exc.code not in ("segment.conflict", "segment.chain_broken"):
+                if exc.code != "segment.fork":  # a fork is quarantined already
                     tx.quarantine_segment(
                         QuarantineRecord(held.device_id, held.first_seq, held.last_seq, held.segment_hash, exc.code,
                                          held.received_at, held.blob)

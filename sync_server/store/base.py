@@ -232,7 +232,19 @@ class Transaction(Protocol):
     def record_applied_segment(
         self, device_id: str, first_seq: int, last_seq: int, segment_hash: bytes, changes: tuple[int, int]
     ) -> None:
-        """`changes`: the first and last change number of the segment's op log rows (`record_ops`)."""
+        """`changes`: the first and last change number of the segment's op log rows (`record_ops`).
+        The segment's first-seen records (`first_seen`) go: an applied segment answers as resent."""
+        ...
+
+    def applied_overlapping(self, device_id: str, first_seq: int, last_seq: int) -> bool:
+        """Whether a segment the server applied for this device holds any of `first_seq..last_seq`
+        (False: those numbers were skipped by a forced apply, and a late segment may fill them)."""
+        ...
+
+    def first_seen(self, device_id: str, first_seq: int, segment_hash: bytes, now: int) -> int:
+        """When the server first saw this segment (these bytes, from this device): recorded as `now`
+        the first time it is asked, on the server's clock, and the recorded time ever after. The
+        backlog's wait is measured from it: never from a file's time or anything the phone says."""
         ...
 
     # --- cases ----------------------------------------------------------------------------------

@@ -169,6 +169,26 @@ def _public_feed(db: sqlite3.Connection) -> None:
     )
 
 
+@migration(4, "when the server first saw each segment not yet applied")
+def _segments_seen(db: sqlite3.Connection) -> None:
+    """The backlog's wait runs from when the server first saw a segment, on its own clock; the
+    ingest took a spool file's modification time instead, which a copy can carry from any past.
+    `segments_seen` records the first sight of each (device, first sequence number, hash) until the
+    segment is applied; what the backlog holds was first seen when it was held."""
+    for statement in _SCHEMA_V4.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_SCHEMA_V4 = """
+CREATE TABLE segments_seen (
+    device_id TEXT NOT NULL, first_seq INTEGER NOT NULL, hash BLOB NOT NULL, seen_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, first_seq, hash)) WITHOUT ROWID;
+INSERT OR IGNORE INTO segments_seen (device_id, first_seq, hash, seen_at)
+    SELECT device_id, first_seq, hash, received_at FROM backlog
+"""
+
+
 def current_version(db: sqlite3.Connection) -> int:
     db.execute(
         "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "

@@ -162,6 +162,27 @@ class SqliteTransaction:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (device_id, first_seq, last_seq, segment_hash, changes[0], changes[1]),
         )
+        self.db.execute(
+            "DELETE FROM segments_seen WHERE device_id = ? AND first_seq = ?", (device_id, first_seq)
+        )
+
+    def applied_overlapping(self, device_id: str, first_seq: int, last_seq: int) -> bool:
+        # Applied segments never overlap one another: the one starting nearest at or before
+        # `last_seq` is the only one that can hold any of these numbers.
+        row = self.db.execute(
+            "SELECT last_seq FROM applied_segments WHERE device_id = ? AND first_seq <= ? "
+            "ORDER BY first_seq DESC LIMIT 1",
+            (device_id, last_seq),
+        ).fetchone()
+        return row is not None and int(row[0]) >= first_seq
+
+    def first_seen(self, device_id: str, first_seq: int, segment_hash: bytes, now: int) -> int:
+        row = self.db.execute(
+            "INSERT INTO segments_seen (device_id, first_seq, hash, seen_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET seen_at = seen_at RETURNING seen_at",
+            (device_id, first_seq, segment_hash, now),
+        ).fetchone()
+        return int(row[0])
 
     # --- cases ---------------------------------------------------------------------------------
     def load_cases(self, case_ids: Collection[str]) -> dict[str, Case]:
@@ -255,6 +276,10 @@ class SqliteTransaction:
         self.db.execute("DELETE FROM backlog WHERE device_id = ? AND first_seq = ?", (device_id, first_seq))
 
     def quarantine_segment(self, record: QuarantineRecord) -> None:
+        self.db.execute(
+            "DELETE FROM segments_seen WHERE device_id = ? AND first_seq = ? AND hash = ?",
+            (record.device_id, record.first_seq, record.segment_hash),
+        )
         self.db.execute(
             "INSERT INTO quarantine (device_id, first_seq, last_seq, hash, reason, received_at, bytes) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -214,6 +214,7 @@ FLIP_CODES = (
     "op.sequence",
     "segment.conflict",
     "segment.chain_broken",
+    "segment.fork",
 )
 
 

@@ -55,8 +55,8 @@ def test_the_same_sequence_with_other_content_is_refused_and_quarantined(worker:
     other = worker.seal([worker.create()], first_seq=1)
     response = worker.push(other)
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "segment.conflict"
-    assert [q.reason for q in services.store.quarantined()] == ["segment.conflict"]
+    assert response.json()["error"]["code"] == "segment.fork"
+    assert [q.reason for q in services.store.quarantined()] == ["segment.fork"]
 
 
 def test_a_segment_that_does_not_chain_is_a_fork_and_is_quarantined(worker: Any, services: Any) -> None:
@@ -64,7 +64,7 @@ def test_a_segment_that_does_not_chain_is_a_fork_and_is_quarantined(worker: Any,
     worker.last_hash = bytes(32)
     response = worker.push(worker.seal([worker.create()]))
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "segment.chain_broken"
+    assert response.json()["error"]["code"] == "segment.fork"
     assert services.store.device(worker.device_id).last_seq == 1
 
 

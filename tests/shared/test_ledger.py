@@ -43,3 +43,19 @@ def test_a_segment_after_a_gap_is_held_until_the_wait_runs_out():
     pos = DevicePosition(10, H1)
     assert place(pos, 21, 30, H2, b"\x05" * 32) is Placement.GAP
     assert place(pos, 21, 30, H2, b"\x05" * 32, forced=True) is Placement.APPLY
+
+
+def test_numbers_a_forced_apply_skipped_are_filled_late_and_other_content_under_applied_numbers_is_a_conflict():
+    pos = DevicePosition(10, H1)  # 4..7 were skipped when 8..10 was forced across the gap
+
+    def placed(first: int, last: int, skipped: bool, applied: bytes | None = None) -> Placement:
+        return place_segment(
+            pos, first_seq=first, last_seq=last, prev_hash=H0, segment_hash=H2, applied_hash=applied,
+            skipped=skipped,
+        )  # fmt: skip
+
+    assert placed(4, 7, skipped=True) is Placement.LATE
+    assert placed(4, 7, skipped=True, applied=H2) is Placement.RESENT
+    assert placed(4, 9, skipped=False) is Placement.CONFLICT
+    assert placed(1, 3, skipped=False, applied=H1) is Placement.CONFLICT
+    assert placed(9, 12, skipped=True) is Placement.CONFLICT  # reaches past the position: not a gap's
