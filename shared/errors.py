@@ -40,6 +40,12 @@ CATALOGUE: dict[str, ErrorSpec] = {
         _spec("request.replayed", 401, "This request was already received.", "该请求已被接收过（重放）。"),
         _spec("request.not_found", 404, "No such resource.", "资源不存在。"),
         _spec("request.forbidden", 403, "You may not do this.", "无权执行此操作。"),
+        _spec(
+            "request.method_not_allowed",
+            405,
+            "This address does not take that method; the Allow header lists those it takes.",
+            "此地址不支持该请求方法（允许的方法见 Allow 头）。",
+        ),
         _spec("device.unknown", 401, "This device is not enrolled.", "此设备未注册。"),
         _spec("device.revoked", 403, "This device has been revoked.", "此设备已被停用。"),
         _spec(

@@ -61,7 +61,7 @@ class PhotoShelf:
                 return _status(record)  # already here: dedup
             held = 0 if record is None else record.received
             if record is not None and record.size != size:
-                raise GridsyncError("request.malformed", f"size was {record.size} when the upload began")
+                raise GridsyncError("photo.hash_mismatch", f"size was {record.size} when the upload began")
             if offset != held:
                 raise GridsyncError("photo.bad_offset", str(held))
             if offset + len(chunk) > size:

@@ -17,17 +17,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from shared.catalogue import Category
 from shared.errors import GridsyncError
 from shared.model import Case
 from sync_server import __version__
-from sync_server.api import conflicts, enroll, health, photos, segments
+from sync_server.api import conflicts, contract, enroll, health, photos, segments
 from sync_server.api.open311 import open311_router
 from sync_server.api.telemetry import RequestLog
 from sync_server.config import DATA_DIR_ENV, PASSPHRASE_ENV, ServerConfig, load_config
 from sync_server.services import Clock, Services, open_services
 from sync_server.sweeps import sweep_forever
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def error_response(error: GridsyncError) -> JSONResponse:
@@ -47,14 +50,30 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals in the catalogue's form. Its headers are kept: a 405 says `Allow`."""
     assert isinstance(exc, HTTPException)
     codes = {
         404: "request.not_found",
+        405: "request.method_not_allowed",
         413: "request.too_large",
         401: "request.unsigned",
         403: "request.forbidden",
     }
-    return error_response(GridsyncError(codes.get(exc.status_code, "request.malformed"), str(exc.detail)))
+    response = error_response(GridsyncError(codes.get(exc.status_code, "request.malformed"), str(exc.detail)))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names the first matching route's methods; a path may have more
+        response.headers["Allow"] = ", ".join(_methods_at(request))
+    return response
+
+
+def _methods_at(request: Request) -> list[str]:
+    """Every method some route takes at this path (the routes themselves answer, prefixes included)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def build_app(services: Services) -> FastAPI:
@@ -77,6 +96,7 @@ def build_app(services: Services) -> FastAPI:
     app.add_exception_handler(GridsyncError, _gridsync_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    contract.install(app, services.config)
     for module in (enroll, segments, photos, conflicts, health):
         app.include_router(module.router)
     _mount_read_side(app, services)

@@ -9,35 +9,41 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from shared.errors import GridsyncError
+from sync_server.api.contract import documented
+from sync_server.api.schemas import Enrollment
 from sync_server.api.signing import read_body, services_of
 from sync_server.enrollment import enroll_device
 
 router = APIRouter(tags=["enrollment"])
 MAX_ENROLL_BODY = 16 * 1024
+PUBLIC_KEY = r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"  # 32 bytes in canonical unpadded base64url
+KEY_FIELDS = (("signing_key",), ("encryption_key",))  # where pydantic says a key failed
 
 
 class EnrollRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(min_length=4, max_length=64)
-    signing_key: str = Field(max_length=64)
-    encryption_key: str = Field(max_length=64)
+    signing_key: str = Field(pattern=PUBLIC_KEY, description="Ed25519 public key: 32 bytes, base64url.")
+    encryption_key: str = Field(pattern=PUBLIC_KEY, description="X25519 public key: 32 bytes, base64url.")
     device_name: str = Field(default="", max_length=200)
 
 
 @router.post(
     "/v1/enroll",
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"schema": EnrollRequest.model_json_schema()}}}
-    },
-)
+    **documented("request.too_large", "enroll.bad_code", "enroll.bad_key", answer=Enrollment,
+                 json_body=EnrollRequest),
+)  # fmt: skip
 async def enroll(request: Request) -> dict[str, Any]:
     services = services_of(request)
     body = await read_body(request, MAX_ENROLL_BODY)
     try:
         form = EnrollRequest.model_validate_json(body)
     except ValidationError as exc:
-        raise GridsyncError("request.malformed", _first_error(exc)) from None
+        on_a_key = bool(exc.errors()) and tuple(exc.errors()[0].get("loc", ()))[:1] in KEY_FIELDS
+        raise GridsyncError(
+            "enroll.bad_key" if on_a_key else "request.malformed", _first_error(exc)
+        ) from None
     now = services.clock()
 
     def work() -> dict[str, Any]:

@@ -8,21 +8,29 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from shared.errors import GridsyncError
+from sync_server.api.contract import documented
+from sync_server.api.schemas import Receipt
 from sync_server.api.signing import Signed, no_body, segment_body, services_of, signed
 from sync_server.changes import collect_changes, sealed_changes
 from sync_server.store.base import MAX_SQL_INTEGER
 
 router = APIRouter(tags=["sync"])
 
+SEGMENT_REFUSALS = (
+    "segment.malformed", "segment.bad_version", "segment.too_large", "segment.too_many_ops",
+    "segment.bad_signature", "segment.unknown_key", "segment.decrypt_failed", "segment.decompress_failed",
+    "segment.bomb", "segment.count_mismatch", "segment.wrong_device", "segment.conflict",
+    "segment.chain_broken", "op.malformed", "op.unknown_kind", "op.bad_field", "op.sequence",
+)  # fmt: skip
+#: A page of changes holds at most this many entries; `changes_limit_max` in the config may lower it.
+MAX_CHANGES_LIMIT = 1000
+
 
 @router.post(
     "/v1/segments",
-    openapi_extra={
-        "requestBody": {
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
-        }
-    },
-)
+    **documented(*SEGMENT_REFUSALS, signed=True, answer=Receipt,
+                 binary_body="One sealed segment (shared/envelope.py), at most `max_segment_bytes`."),
+)  # fmt: skip
 async def push_segment(
     request: Request, req: Annotated[Signed, Depends(signed(segment_body))]
 ) -> dict[str, Any]:
@@ -37,14 +45,12 @@ async def push_segment(
     return await run_in_threadpool(work)
 
 
-@router.get(
-    "/v1/changes", response_class=Response, responses={200: {"content": {"application/octet-stream": {}}}}
-)
+@router.get("/v1/changes", response_class=Response, **documented(signed=True, binary_answer=True))
 async def pull_changes(
     request: Request,
     req: Annotated[Signed, Depends(signed(no_body))],
     cursor: Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_SQL_INTEGER)] = 500,
+    limit: Annotated[int, Query(ge=1, le=MAX_CHANGES_LIMIT)] = 500,
 ) -> Response:
     services = services_of(request)
     if limit > services.config.changes_limit_max:

@@ -1,0 +1,174 @@
+"""The API's contract as the OpenAPI document states it: answers, refusals, signing, bounds.
+
+A route declares its contract in its decorator with `documented(...)`: the model of its JSON answer
+(or its binary media type), every refusal code it can answer grouped by HTTP status (each response
+lists its codes in its description and in `x-gridsync-codes`), whether it is signed, and its request
+body. `install(app)` finishes the document once per app: the four signing headers as security
+schemes, FastAPI's 422 removed (validation failures answer 400 `request.malformed`), and the
+refusals that middleware may give any route (a status-429 code of the catalogue, when there is one).
+
+The tests hold the document to the server: schemathesis, signed, with all its checks, and a client
+generated from the document (tests/hostile/test_api_fuzz.py, tests/server/test_openapi*.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from shared.auth import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
+from shared.errors import CATALOGUE
+from sync_server.api.schemas import ErrorBody
+from sync_server.config import ServerConfig
+
+#: What any signed route may answer before it runs: the body limit, then the signature check.
+SIGNATURE_CODES = (
+    "request.malformed",
+    "request.too_large",
+    "request.unsigned",
+    "request.bad_signature",
+    "request.expired",
+    "request.replayed",
+    "device.unknown",
+    "device.revoked",
+)
+
+SIGNING = (
+    "Every request except `POST /v1/enroll`, `/health`, `/metrics` and `/open311/*` carries four "
+    "headers: the device id, the epoch-second timestamp, a fresh nonce (16-128 url-safe characters) "
+    "and an Ed25519 signature (base64url, no padding) by the device's enrolled key over\n\n"
+    "    GRIDSYNC-REQ-V1\\n{METHOD}\\n{path as sent}\\n{query, parameters sorted}\\n"
+    "{timestamp}\\n{nonce}\\n{sha256 hex of the body}\n\n"
+    "(shared/auth.py). A timestamp outside ±300 s is `request.expired`, a nonce seen before "
+    "`request.replayed`."
+)
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "device": {"type": "apiKey", "in": "header", "name": HEADER_DEVICE,
+               "description": "The enrolled device's id: 32 lower-case hex digits."},
+    "timestamp": {"type": "apiKey", "in": "header", "name": HEADER_TIMESTAMP,
+                  "description": "When the device signed, in epoch seconds (±300 s of the server)."},
+    "nonce": {"type": "apiKey", "in": "header", "name": HEADER_NONCE,
+              "description": "16-128 characters of [A-Za-z0-9_-], never repeated by the device."},
+    "signature": {"type": "apiKey", "in": "header", "name": HEADER_SIGNATURE, "description": SIGNING},
+}  # fmt: skip
+SIGNED_REQUIREMENT: list[dict[str, list[str]]] = [{name: [] for name in SECURITY_SCHEMES}]
+
+BINARY = {"type": "string", "format": "binary"}
+ERROR_BODY = "#/components/schemas/ErrorBody"
+
+
+def refusal_responses(codes: Iterable[str]) -> dict[int | str, dict[str, Any]]:
+    """One response per HTTP status of `codes`, each naming its codes. Unknown codes are a bug."""
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        status = CATALOGUE[code].status
+        if code not in by_status.setdefault(status, []):
+            by_status[status].append(code)
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": "Refused: " + ", ".join(f"`{c}`" for c in sorted(listed)),
+            "x-gridsync-codes": sorted(listed),
+        }
+        for status, listed in sorted(by_status.items())
+    }
+
+
+def documented(
+    *codes: str,
+    signed: bool = False,
+    answer: type[BaseModel] | None = None,
+    binary_answer: bool = False,
+    json_body: type[BaseModel] | None = None,
+    binary_body: str | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for a route decorator: `@router.post(path, **documented(...))`.
+
+    `answer` documents the JSON of a 200 without validating it at run time (`response_model` is
+    None); `binary_answer` an `application/octet-stream` 200. `json_body` / `binary_body` (its
+    description) document a body the route reads itself. `signed` adds the signature's refusals
+    and the security requirement.
+    """
+    every = (*SIGNATURE_CODES, *codes) if signed else ("request.malformed", *codes)
+    responses = refusal_responses(every)
+    if answer is not None:
+        responses[200] = {"model": answer, "description": "Done."}
+    if binary_answer:
+        responses[200] = {
+            "description": "The bytes.",
+            "content": {"application/octet-stream": {"schema": BINARY}},
+        }
+    extra: dict[str, Any] = {}
+    if signed:
+        extra["security"] = SIGNED_REQUIREMENT
+    if json_body is not None:
+        schema = json_body.model_json_schema()
+        extra["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if binary_body is not None:
+        extra["requestBody"] = {
+            "required": True,
+            "description": binary_body,
+            "content": {"application/octet-stream": {"schema": {**BINARY, "minLength": 1}}},
+        }
+    out: dict[str, Any] = {"responses": responses, "openapi_extra": extra}
+    if answer is not None or binary_answer:
+        out["response_model"] = None
+    return out
+
+
+def install(app: FastAPI, config: ServerConfig) -> None:
+    """Make `app.openapi()` return the finished document (built once, then cached by FastAPI)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = with_limits(finish(document), config)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def with_limits(document: dict[str, Any], config: ServerConfig) -> dict[str, Any]:
+    """This server's configured limits where a route's own bound is only the hard ceiling."""
+    limits = {
+        ("/v1/changes", "get", "limit"): config.changes_limit_max,
+        ("/v1/photos/{sha256}", "put", "size"): config.max_photo_bytes,
+    }
+    for (path, method, name), most in limits.items():
+        operation = document["paths"].get(path, {}).get(method, {})
+        for parameter in operation.get("parameters", ()):
+            if parameter["name"] == name:
+                schema = parameter["schema"]
+                schema["maximum"] = min(schema.get("maximum", most), most)
+    return document
+
+
+def finish(document: dict[str, Any]) -> dict[str, Any]:
+    """Security schemes, no 422, middleware refusals on every operation."""
+    components = document.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    middleware = {
+        status: {k: v for k, v in response.items() if k != "model"}
+        for status, response in refusal_responses(c for c, s in CATALOGUE.items() if s.status == 429).items()
+    }
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status, response in middleware.items():
+                responses.setdefault(str(status), response)
+            for response in responses.values():
+                if "x-gridsync-codes" in response:  # JSON, whatever the route's own media type
+                    response["content"] = {"application/json": {"schema": {"$ref": ERROR_BODY}}}
+    schemas = components.get("schemas", {})
+    text = repr(document["paths"])
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{unused}" not in text:
+            schemas.pop(unused, None)
+    return document
