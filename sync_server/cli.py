@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from shared.errors import GridsyncError
 from sync_server.city import import_calendar, import_categories, import_departments, import_grids
@@ -107,6 +108,16 @@ def check_writable(data_dir: Path) -> None:
         ) from None
 
 
+def worker_app() -> Any:
+    """The app in each of `serve --workers N`'s processes (uvicorn calls this factory there): tied to
+    uvicorn's supervisor first, so a worker never outlives it (`sync_server.lifeline`)."""
+    from sync_server.api.app import app_from_env
+    from sync_server.lifeline import die_with_parent
+
+    die_with_parent()
+    return app_from_env()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -125,7 +136,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ[DATA_DIR_ENV] = str(data_dir)
         os.environ[PASSPHRASE_ENV] = passphrase
         uvicorn.run(
-            "sync_server.api.app:app_from_env",
+            "sync_server.cli:worker_app",
             factory=True,
             host=args.host,
             port=args.port,
@@ -141,6 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from sync_server.ingest import run_ingest
+    from sync_server.lifeline import stop_on_sigterm
     from sync_server.services import open_services
 
     config = load_config(data_dir_of(args))
@@ -149,7 +161,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except KeyFileError as exc:
         raise CommandError(str(exc)) from None
     try:
-        summary = run_ingest(services, Path(args.spool), progress=not args.quiet)
+        with stop_on_sigterm():  # a service manager's stop ends the helpers and closes the store
+            summary = run_ingest(services, Path(args.spool), progress=not args.quiet)
     finally:
         services.close()
     return 0 if summary.rejected == 0 else 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from itertools import islice
@@ -101,7 +102,12 @@ def _keyring(raws: tuple[bytes, ...]) -> Any:
 def work(
     tasks: Any, results: Any, server_private_raws: tuple[bytes, ...], limits: Limits, handover: HandoverLimits
 ) -> None:
-    """A worker process's loop, until it is given None."""
+    """A worker process's loop, until it is given None. It dies with the ingest, even one killed
+    with SIGKILL (`lifeline`); Ctrl-C is the parent's to handle (it stops the workers itself)."""
+    from sync_server.lifeline import die_with_parent
+
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     server_private = _keyring(server_private_raws)
     reader = _Reader(handover)
     while (task := tasks.get()) is not None:
