@@ -152,8 +152,38 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ),
         _spec("case.reason_required", 400, "A reason is required for this step.", "此步骤需要填写原因。"),
         _spec("case.unknown_category", 400, "Unknown category.", "未知的案件类别。"),
-        _spec("case.no_grid", 400, "The location is not inside any known grid.", "位置不在任何网格内。"),
+        _spec(
+            "case.no_grid",
+            400,
+            "The location is outside every grid of the city; only a supervisor may place a case there.",
+            "位置不在本市任何网格内，只有监督员可以在此处登记案件。",
+        ),
         _spec("case.conflict_unknown", 404, "No such open conflict on this case.", "该案件没有此冲突。"),
+        _spec(
+            "case.grid_derived",
+            400,
+            "The grid follows the case's location and cannot be set; move the location instead.",
+            "网格由案件位置决定，不能直接修改；请修改位置。",
+        ),
+        _spec(
+            "case.before_not_arrived",
+            409,
+            "The before photo has not arrived on the server yet; try again after the phone that took it has synced.",
+            "处置前照片尚未到达服务器；请在拍摄该照片的手机同步后重试。",
+        ),
+        _spec(
+            "case.after_not_arrived",
+            409,
+            "The after photo has not arrived on the server yet; try again after the phone that took it has synced.",
+            "处置后照片尚未到达服务器；请在拍摄该照片的手机同步后重试。",
+        ),
+        _spec(
+            "case.verification_not_arrived",
+            409,
+            "The verification photo has not arrived on the server yet; try again after the phone that took it "
+            "has synced.",
+            "核查照片尚未到达服务器；请在拍摄该照片的手机同步后重试。",
+        ),
         # --- photos ---------------------------------------------------------------------------
         _spec("photo.not_image", 400, "The file is not an image.", "文件不是图片。"),
         _spec("photo.too_large", 413, "The photo is too large.", "照片过大。"),
@@ -172,6 +202,12 @@ CATALOGUE: dict[str, ErrorSpec] = {
             "上传位置与服务器记录不一致。",
         ),
         _spec("photo.unknown", 404, "The photo has not arrived yet.", "照片尚未上传。"),
+        _spec(
+            "photo.foreign",
+            403,
+            "This photo belongs to another phone or to a case you may not see.",
+            "该照片属于其他设备或您无权查看的案件。",
+        ),
     )
 }
 

@@ -152,3 +152,12 @@ class GridIndex:
             if any(point_in_polygon(lon, lat, polygon) for polygon in cell.polygons):
                 return cell
         return None
+
+
+def grid_of(index: GridIndex, lat: float, lon: float) -> str | None:
+    """The code of the unit grid holding the point (lat, lon), or None when no grid of the city
+    holds it (or it is not a valid fix). The one way gridsync turns a place into a grid: the rules
+    (`RuleContext.locate`), the phone, the server and Open311 all derive a case's grid with it, and
+    never take a grid from what a phone or a citizen claims."""
+    cell = index.locate(lat, lon)
+    return None if cell is None else cell.code

@@ -41,8 +41,9 @@ STAGES = ("before", "after", "verification")
 LOCATION_SOURCES = ("gps", "photo", "manual")
 
 #: Fields an `edit` op may change. `location` is one field made of lat, lon, accuracy and source,
-#: so that a moved pin never mixes two people's coordinates.
-EDITABLE_FIELDS = ("category", "description", "address", "location", "grid_code")
+#: so that a moved pin never mixes two people's coordinates. `grid_code` is not among them: a case's
+#: grid is always derived from its location (`shared.geo.grid_of`), never set by a phone.
+EDITABLE_FIELDS = ("category", "description", "address", "location")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from shared.catalogue import Category
 from shared.geo import EARTH_RADIUS_M, haversine_m
 from shared.model import (
     ENDED,
+    STAGES,
     Actor,
     Case,
     Conflict,
@@ -51,7 +52,13 @@ class RuleContext:
     now: int  # the server's apply time (or the phone's, for its optimistic view)
     categories: Mapping[str, Category] = field(default_factory=dict)
     calendar: WorkCalendar | None = None
-    locate: Callable[[float, float], str | None] | None = None  # lat, lon → grid code
+    #: lat, lon → the grid holding it, or None (`shared.geo.grid_of` over the city's grid index).
+    #: The only source of a case's grid; without it no place is inside any grid.
+    locate: Callable[[float, float], str | None] | None = None
+    #: The sha256 of the photo blobs complete on the server, for the cases the ops touch; closure and
+    #: verification count only these. None: not known (the phone's optimistic view counts every
+    #: photo claim; the server always passes a set and decides).
+    arrived: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,30 @@ def _authority(case: Case, op: Op, actor: Actor) -> str | None:
     if op.kind in ("link_duplicate", "resolve_conflict") and actor.role not in (Role.SUPERVISOR, Role.ADMIN):
         return "case.not_allowed"
     return None
+
+
+# --- where a case is ---------------------------------------------------------------------------
+
+
+#: A supervisor's (or admin's) placement outside every grid: applied, and said so in the audit.
+OUTSIDE_EVERY_GRID = "outside every grid"
+
+
+def grid_at(ctx: RuleContext, location: Location) -> str | None:
+    """The grid a location lies in, derived by the city's grid index (never a phone's claim)."""
+    return ctx.locate(location.lat, location.lon) if ctx.locate is not None else None
+
+
+def placement_refusal(actor: Actor, grid: str | None) -> str | None:
+    """Whether this person may put a case at a place in `grid` (None: outside every grid).
+
+    Workers need a grid they cover (`case.outside_grid`) and may not place a case outside every grid
+    of the city (`case.no_grid`); supervisors need a grid they cover, and may place a case outside
+    every grid (it then has no grid: city-wide supervisors and admins see it, and its op log row
+    says `outside every grid`)."""
+    if grid is None:
+        return None if actor.role in (Role.SUPERVISOR, Role.ADMIN) else "case.no_grid"
+    return None if actor.covers_grid(grid) else "case.outside_grid"
 
 
 # --- the entry point -----------------------------------------------------------------------------
@@ -184,18 +215,17 @@ def _create(case: Case | None, op: Op, actor: Actor, ctx: RuleContext) -> tuple[
     if ctx.categories and p["category"] not in ctx.categories:
         return _reject(op, "case.unknown_category")
     loc = Location(**p["location"])
-    grid = (ctx.locate(loc.lat, loc.lon) if ctx.locate else None) or p.get("grid_code", "")
-    if not grid:
-        return _reject(op, "case.no_grid")
-    if not actor.covers_grid(grid):
-        return _reject(op, "case.outside_grid")
+    grid = grid_at(ctx, loc)  # a `grid_code` in the payload (older phones send one) is ignored
+    refused = placement_refusal(actor, grid)
+    if refused:
+        return _reject(op, refused)
     new = Case(
         case_id=op.case_id,
         category=p["category"],
         reporter=actor.worker_id,
         description=p.get("description", ""),
         location=loc,
-        grid_code=grid,
+        grid_code=grid or "",
         address=p.get("address", ""),
         captured_at=op.captured_at,
         reported_at=ctx.now,
@@ -203,18 +233,16 @@ def _create(case: Case | None, op: Op, actor: Actor, ctx: RuleContext) -> tuple[
     )
     for name in ("category", "description", "location", "grid_code", "address", "status"):
         new.field_versions[name] = [1, op.device_id]
-    return _commit(new, op, actor, ctx, APPLIED)
+    return _commit(new, op, actor, ctx, APPLIED, detail="" if grid else OUTSIDE_EVERY_GRID)
 
 
 # --- field edits (rule 3, and rule 5 for closed cases) --------------------------------------------
 
 
 def _set_field(case: Case, name: str, value: Any, ctx: RuleContext) -> None:
-    if name == "location":
+    if name == "location":  # the grid moves with the place, always
         case.location = Location(**value)
-        grid = ctx.locate(case.location.lat, case.location.lon) if ctx.locate else None
-        if grid:
-            case.grid_code = grid
+        case.grid_code = grid_at(ctx, case.location) or ""
     else:
         setattr(case, name, value)
 
@@ -229,8 +257,14 @@ def _edit(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, 
     if status in ENDED and status is not Status.CLOSED:
         return _reject(op, "case.frozen")
     fields: dict[str, Any] = op.payload["fields"]
+    if "grid_code" in fields:  # validation still accepts it from older phones; refused here, op by op
+        return _reject(op, "case.grid_derived")
     if "category" in fields and ctx.categories and fields["category"] not in ctx.categories:
         return _reject(op, "case.unknown_category")
+    if "location" in fields and fields["location"] != case.field_value("location"):
+        refused = placement_refusal(actor, grid_at(ctx, Location(**fields["location"])))
+        if refused:
+            return _reject(op, refused, "location")
     new = copy_case(case)
     conflicts: list[str] = []
     applied = False
@@ -255,7 +289,10 @@ def _edit(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcome, 
     stale = any(
         stamp[0] > op.base_version and stamp[1] != op.device_id for stamp in case.field_versions.values()
     )
-    return _commit(new, op, actor, ctx, SOFT if stale else APPLIED)
+    placed_outside = bool(case.grid_code) and not new.grid_code  # a supervisor's move, audited
+    return _commit(
+        new, op, actor, ctx, SOFT if stale else APPLIED, detail=OUTSIDE_EVERY_GRID if placed_outside else ""
+    )
 
 
 # --- workflow moves (rules 4 and 5) ---------------------------------------------------------------
@@ -266,16 +303,20 @@ def _transition(
 ) -> tuple[Outcome, Case | None]:
     p = op.payload
     category = ctx.categories.get(case.category)
+    evidence = category.evidence_needed() if category else {"after": 1, "verification": 1}
+    counts = case.photo_counts()
     code = check_transition(
         action,
         case.status,
         actor.role,
-        photo_counts=case.photo_counts(),
-        evidence_needed=category.evidence_needed() if category else {"after": 1, "verification": 1},
+        photo_counts=counts,
+        evidence_needed=evidence,
         on_spot=case.on_spot,
         reason=p.get("reason", ""),
         extension_pending=case.extension_hours is not None,
     )
+    if not code and action in ARRIVAL_CHECKED and ctx.arrived is not None:
+        code = _evidence_not_arrived(case, action, actor, counts, evidence, p.get("reason", ""), ctx.arrived)
     if code:
         return _reject(op, code, action)
     if actor.role is Role.HANDLER and case.department != actor.department and case.handler != actor.worker_id:
@@ -320,6 +361,38 @@ def _transition(
     return _commit(new, op, actor, ctx, APPLIED, action)
 
 
+#: The steps whose evidence must be on the server, not only claimed by a photo op (rule 5).
+ARRIVAL_CHECKED = frozenset({"verify", "close"})
+
+
+def _evidence_not_arrived(
+    case: Case,
+    action: str,
+    actor: Actor,
+    counts: dict[str, int],
+    evidence: dict[str, int],
+    reason: str,
+    arrived: frozenset[str],
+) -> str | None:
+    """`case.<stage>_not_arrived` for the first stage (before, after, verification) whose photos are
+    claimed but whose blobs are not complete on the server in the numbers the step needs."""
+    here = dict.fromkeys(STAGES, 0)
+    for photo in case.photos:
+        if photo.sha256 in arrived:
+            here[photo.stage] = here.get(photo.stage, 0) + 1
+    for stage in STAGES:
+        if here[stage] == counts.get(stage, 0):
+            continue
+        code = check_transition(
+            action, case.status, actor.role, photo_counts={**counts, stage: here[stage]},
+            evidence_needed=evidence, on_spot=case.on_spot, reason=reason,
+            extension_pending=case.extension_hours is not None,
+        )  # fmt: skip
+        if code == "case.evidence_missing":
+            return f"case.{stage}_not_arrived"
+    return None
+
+
 # --- append-only things (rule 6) -------------------------------------------------------------------
 
 
@@ -355,9 +428,15 @@ def _resolve(case: Case, op: Op, actor: Actor, ctx: RuleContext) -> tuple[Outcom
         if any(c.conflict_id == target for c in case.conflicts):
             return Outcome(op.op_id, op.seq, op.case_id, DUPLICATE, None, case.version), None
         return _reject(op, "case.conflict_unknown")
-    new = copy_case(case)
     old = case.conflicts[index]
     choice = op.payload["choice"]
+    if choice == "take" and old.field == "grid_code":  # an old conflict over a grid a phone claimed
+        return _reject(op, "case.grid_derived")
+    if choice == "take" and old.field == "location":
+        refused = placement_refusal(actor, grid_at(ctx, Location(**old.proposed)))
+        if refused:
+            return _reject(op, refused, "location")
+    new = copy_case(case)
     new.conflicts[index] = Conflict(
         old.conflict_id,
         old.field,

@@ -2,8 +2,10 @@
 
 The rules (`shared.rules.apply_op`) decide each op; this module adds what only the server can do:
 who the actor really is (the server's worker record, never the op's claim), case numbers, possible
-duplicate suggestions, the check that a duplicate's target exists, server-wide change numbers, and
-the op log (each op's outcome for its device and its audit row, in one row).
+duplicate suggestions, the check that a duplicate's target exists, which photo blobs are foreign to
+the sender (`photo.foreign`) and which have arrived (the evidence verification and closure count),
+server-wide change numbers, and the op log (each op's outcome for its device and its audit row, in
+one row).
 
 Everything is batched per segment: one query loads the segment's cases, one query finds the
 duplicate candidates of all its creates, one reservation each for case numbers and change
@@ -14,16 +16,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.model import Actor, Case
 from shared.ops import Op
 from shared.rules import (
+    ARRIVAL_CHECKED,
     DUPLICATE_WINDOW_S,
     REJECTED,
     Outcome,
     RuleContext,
     apply_op,
+    can_see,
     could_duplicate,
     is_possible_duplicate,
 )
@@ -126,6 +130,35 @@ class DuplicateFinder:
         return chosen
 
 
+def foreign_photos(tx: Transaction, ops: Sequence[Op], actor: Actor, device_id: str) -> set[str]:
+    """The blobs the segment's photo ops name that are not the sender's to name: a blob whose upload
+    another device began, or one a stored case holds that this person may not see. A blob belongs
+    to the cases whose ops named it first-hand; naming someone else's would hand its bytes over."""
+    shas = {op.payload["sha256"] for op in ops if op.kind == "photo"}
+    if not shas:
+        return set()
+    foreign = {
+        sha for sha, record in tx.photo_records(shas).items() if record.uploader not in (None, device_id)
+    }
+    for sha, holders in tx.photo_holders(shas - foreign).items():
+        if not all(can_see(case, actor) for case in holders):
+            foreign.add(sha)
+    return foreign
+
+
+def arrived_photos(tx: Transaction, ops: Sequence[Op], cases: dict[str, Case]) -> frozenset[str] | None:
+    """The complete blobs among the photos of the cases this segment verifies or closes (None when
+    it does neither): the evidence the rules may count (`RuleContext.arrived`)."""
+    targets = {
+        op.case_id for op in ops if op.kind == "transition" and op.payload["action"] in ARRIVAL_CHECKED
+    }
+    if not targets:
+        return None
+    shas = {photo.sha256 for case_id in targets if case_id in cases for photo in cases[case_id].photos}
+    shas.update(op.payload["sha256"] for op in ops if op.kind == "photo" and op.case_id in targets)
+    return frozenset(sha for sha, record in tx.photo_records(shas).items() if record.complete)
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     outcomes: list[Outcome]  # one per op, in order
@@ -142,12 +175,19 @@ def apply_ops(tx: Transaction, ops: Sequence[Op], batch: Batch, ctx: RuleContext
     outcomes: list[Outcome] = []
     duplicates = DuplicateFinder(tx, ops, ctx.now)
     actor = batch.actor
+    foreign = foreign_photos(tx, ops, actor, batch.device_id)
+    arrived = arrived_photos(tx, ops, cases)
+    if arrived is not None:
+        ctx = replace(ctx, arrived=arrived)
     for op in ops:
         if op.actor != actor.worker_id:
             outcomes.append(_rejected(op, "case.not_allowed", "the op's actor is not this device's worker"))
             continue
         if op.kind == "link_duplicate" and op.payload["duplicate_of"] not in cases:
             outcomes.append(_rejected(op, "case.unknown", "the case it duplicates does not exist"))
+            continue
+        if op.kind == "photo" and op.payload["sha256"] in foreign:
+            outcomes.append(_rejected(op, "photo.foreign", op.payload["stage"]))
             continue
         outcome, new = apply_op(cases.get(op.case_id), op, actor, ctx)
         outcomes.append(outcome)

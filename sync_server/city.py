@@ -24,7 +24,7 @@ from shared.catalogue import (
     grids_from_geojson,
     grids_to_geojson,
 )
-from shared.geo import GridIndex
+from shared.geo import GridIndex, grid_of
 from shared.rules import RuleContext
 from shared.worktime import WorkCalendar, calendar_from_dict, calendar_to_dict
 from sync_server.store.base import Store
@@ -47,8 +47,8 @@ class City:
         return dict(self.catalogue.categories)
 
     def locate(self, lat: float, lon: float) -> str | None:
-        cell = self.index.locate(lat, lon)
-        return None if cell is None else cell.code
+        """The grid of a point, or None: `shared.geo.grid_of` over this city's grids."""
+        return grid_of(self.index, lat, lon)
 
     def rule_context(self, now: int) -> RuleContext:
         return RuleContext(

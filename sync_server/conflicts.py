@@ -60,7 +60,7 @@ def resolve_conflict(
         raise GridsyncError("case.not_allowed", "only supervisors resolve conflicts")
     with store.transaction() as tx:
         case = tx.load_cases([case_id]).get(case_id)
-        if case is None:
+        if case is None or not can_see(case, actor):  # a case you may not see does not exist for you
             raise GridsyncError("case.unknown")
         op = Op(uuid.uuid4().hex, device_id, actor.worker_id, 0, case_id, case.version, now, "resolve_conflict",
                 {"conflict_id": conflict_id, "choice": choice})  # fmt: skip

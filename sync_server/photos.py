@@ -4,6 +4,12 @@ A blob is addressed by the sha256 of the sealed bytes the phone uploads (the ser
 photo's key outside sealed envelopes, and never opens a blob). Chunks append at the offset the
 server holds; the file is written before the store records the new offset, and each write
 truncates at its own end, so a crash between the two only costs the phone a re-sent chunk.
+
+A blob belongs to the device whose upload began it (recorded with it) and to the cases whose ops
+named it first-hand (`sync_server.casework` refuses a photo op naming a foreign blob). Only that
+device reads the upload's status or adds to it (`photo.foreign` for any other); a download needs a
+case holding the blob that the person may see, and a blob someone may not see answers exactly like
+one that does not exist (`photo.unknown`).
 """
 
 from __future__ import annotations
@@ -48,15 +54,16 @@ class PhotoShelf:
     def _path(self, sha256: str, partial: bool = False) -> Path:
         return self.folder / sha256[:2] / (sha256 + (".part" if partial else ""))
 
-    def status(self, sha256: str) -> dict[str, Any]:
-        return _status(self.store.photo(_checked(sha256)))
+    def status(self, sha256: str, device_id: str) -> dict[str, Any]:
+        """How much of the blob this device has uploaded; `photo.foreign` for another device's."""
+        return _status(_own(self.store.photo(_checked(sha256)), device_id))
 
-    def put_chunk(self, sha256: str, offset: int, size: int, chunk: bytes) -> dict[str, Any]:
+    def put_chunk(self, sha256: str, offset: int, size: int, chunk: bytes, device_id: str) -> dict[str, Any]:
         _checked(sha256)
         if not 0 < size <= self.max_bytes:
             raise GridsyncError("photo.too_large", f"size must be 1..{self.max_bytes}")
         with self._lock:
-            record = self.store.photo(sha256)
+            record = _own(self.store.photo(sha256), device_id)
             if record is not None and record.complete:
                 return _status(record)  # already here: dedup
             held = 0 if record is None else record.received
@@ -68,9 +75,9 @@ class PhotoShelf:
                 raise GridsyncError("photo.too_large", "the chunk goes past the announced size")
             received = self._write(sha256, offset, chunk)
             if received < size:
-                self._record(PhotoRecord(sha256, size, received, False))
+                self._record(PhotoRecord(sha256, size, received, False, device_id))
                 return _status(PhotoRecord(sha256, size, received, False))
-            return self._finish(sha256, size)
+            return self._finish(sha256, size, device_id)
 
     def _write(self, sha256: str, offset: int, chunk: bytes) -> int:
         part = self._path(sha256, partial=True)
@@ -87,7 +94,7 @@ class PhotoShelf:
             raise disk_refusal(exc) from exc
         return offset + len(chunk)
 
-    def _finish(self, sha256: str, size: int) -> dict[str, Any]:
+    def _finish(self, sha256: str, size: int, device_id: str | None) -> dict[str, Any]:
         part = self._path(sha256, partial=True)
         digest = hashlib.sha256()
         with open(part, "rb") as handle:
@@ -102,7 +109,7 @@ class PhotoShelf:
             part.replace(self._path(sha256))
         except OSError as exc:
             raise disk_refusal(exc) from exc
-        record = PhotoRecord(sha256, size, size, True)
+        record = PhotoRecord(sha256, size, size, True, device_id)
         self._record(record)
         return _status(record)
 
@@ -111,23 +118,34 @@ class PhotoShelf:
             tx.save_photo(record)
 
     def store_whole(self, sha256: str, blob: bytes) -> bool:
-        """A blob that arrived in one piece (the ingest's hand-over file). False if the hash differs."""
-        if self.status(sha256)["complete"]:
+        """A blob that arrived in one piece (the ingest's hand-over file), with no uploader recorded.
+        False if the hash differs."""
+        found = self.store.photo(_checked(sha256))
+        if found is not None and found.complete:
             return True
         with self._lock:
             if hashlib.sha256(blob).hexdigest() != sha256:
                 return False
             self._write(sha256, 0, blob)
-        self._finish(sha256, len(blob))
+        self._finish(sha256, len(blob), None)
         return True
 
     def read(self, sha256: str, actor: Actor) -> bytes:
+        """The blob, for a person who may see a case holding it. Not complete, held by no case they
+        may see, or never heard of: the same `photo.unknown`, so nothing tells the three apart."""
         record = self.store.photo(_checked(sha256))
         if record is None or not record.complete:
             raise GridsyncError("photo.unknown")
         if not any(can_see(case, actor) for case in self.store.cases_holding_photo(sha256)):
-            raise GridsyncError("request.forbidden", "no case you may see holds this photo")
+            raise GridsyncError("photo.unknown")
         return self._path(sha256).read_bytes()
+
+
+def _own(record: PhotoRecord | None, device_id: str) -> PhotoRecord | None:
+    """The record if this device may read and extend it: its own upload, or one with no uploader."""
+    if record is not None and record.uploader is not None and record.uploader != device_id:
+        raise GridsyncError("photo.foreign", "another device's upload")
+    return record
 
 
 def disk_refusal(exc: OSError) -> GridsyncError:

@@ -21,7 +21,7 @@ Sha256 = Annotated[str, Path(pattern=HEX64, description="The sha256 (hex) of the
 async def photo_status(
     request: Request, sha256: Sha256, req: Annotated[Signed, Depends(signed(no_body))]
 ) -> dict[str, Any]:
-    return await run_in_threadpool(services_of(request).photos.status, sha256)
+    return await run_in_threadpool(services_of(request).photos.status, sha256, req.device.device_id)
 
 
 @router.put(
@@ -41,7 +41,9 @@ async def put_photo_chunk(
     if not req.body:
         raise GridsyncError("request.malformed", "a chunk holds at least one byte")
     services = services_of(request)
-    status = await run_in_threadpool(services.photos.put_chunk, sha256, offset, size, req.body)
+    status = await run_in_threadpool(
+        services.photos.put_chunk, sha256, offset, size, req.body, req.device.device_id
+    )
     services.metrics.photos_bytes.inc(len(req.body))
     return status
 

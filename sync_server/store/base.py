@@ -165,6 +165,9 @@ class PhotoRecord:
     size: int
     received: int
     complete: bool
+    #: the device whose upload began the blob; None for a hand-over file's blob (stored by `ingest`)
+    #: and for blobs stored before store migration 9. Saving never replaces a recorded uploader.
+    uploader: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +287,15 @@ class Transaction(Protocol):
     def put_catalogue_doc(self, name: str, doc: Any) -> None: ...
     def save_photo(self, photo: PhotoRecord) -> None: ...
     def delete_photo(self, sha256: str) -> None: ...
+    def photo_records(self, shas: Collection[str]) -> dict[str, PhotoRecord]:
+        """The blobs the server holds (complete or not) among `shas`, by sha256."""
+        ...
+
+    def photo_holders(self, shas: Collection[str]) -> dict[str, list[Case]]:
+        """For each of `shas` some stored case holds, those cases with just what
+        `shared.rules.can_see` reads (id, category, reporter, status, grid, department, handler)."""
+        ...
+
     def record_resolution(self, case_id: str, conflict_id: str, choice: str, actor: str, at: int) -> None: ...
     def cases_due_before(self, now: int) -> list[Case]: ...
 

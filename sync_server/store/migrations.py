@@ -189,6 +189,14 @@ INSERT OR IGNORE INTO segments_seen (device_id, first_seq, hash, seen_at)
 """
 
 
+@migration(9, "photo uploader")
+def _photo_uploader(db: sqlite3.Connection) -> None:
+    """Which device began each blob's upload: only that device reads its upload status or adds to
+    it, and a photo op from another device naming the blob is refused (`photo.foreign`). Blobs
+    already stored have no recorded uploader (NULL): they keep the old, open behaviour."""
+    db.execute("ALTER TABLE photos ADD COLUMN uploader TEXT")
+
+
 def current_version(db: sqlite3.Connection) -> int:
     db.execute(
         "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "

@@ -335,8 +335,10 @@ class SqliteStore:
         return 0 if row is None else int(row[0])
 
     def photo(self, sha256: str) -> PhotoRecord | None:
-        row = self._one("SELECT sha256, size, received, complete FROM photos WHERE sha256 = ?", (sha256,))
-        return None if row is None else PhotoRecord(row[0], row[1], row[2], bool(row[3]))
+        row = self._one(
+            "SELECT sha256, size, received, complete, uploader FROM photos WHERE sha256 = ?", (sha256,)
+        )
+        return None if row is None else PhotoRecord(row[0], row[1], row[2], bool(row[3]), row[4])
 
     def has_held(self, device_id: str) -> bool:
         return self._one("SELECT 1 FROM backlog WHERE device_id = ? LIMIT 1", (device_id,)) is not None

@@ -343,10 +343,38 @@ class SqliteTransaction:
 
     def save_photo(self, photo: PhotoRecord) -> None:
         self.db.execute(
-            "INSERT INTO photos (sha256, size, received, complete) VALUES (?, ?, ?, ?) ON CONFLICT(sha256) DO UPDATE "
-            "SET size = excluded.size, received = excluded.received, complete = excluded.complete",
-            (photo.sha256, photo.size, photo.received, int(photo.complete)),
+            "INSERT INTO photos (sha256, size, received, complete, uploader) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(sha256) DO UPDATE SET size = excluded.size, received = excluded.received, "
+            "complete = excluded.complete, uploader = COALESCE(photos.uploader, excluded.uploader)",
+            (photo.sha256, photo.size, photo.received, int(photo.complete), photo.uploader),
         )
+
+    def photo_records(self, shas: Collection[str]) -> dict[str, PhotoRecord]:
+        if not shas:
+            return {}
+        rows = self.db.execute(
+            "SELECT sha256, size, received, complete, uploader FROM photos "
+            "WHERE sha256 IN (SELECT value FROM json_each(?))",
+            (dump_json(sorted(shas)),),
+        ).fetchall()
+        return {r[0]: PhotoRecord(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows}
+
+    def photo_holders(self, shas: Collection[str]) -> dict[str, list[Case]]:
+        if not shas:
+            return {}
+        rows = self.db.execute(
+            "SELECT r.sha256, c.case_id, c.category, c.reporter, c.status, c.grid_code, c.department, c.handler "
+            "FROM photo_refs r JOIN cases c ON c.case_id = r.case_id "
+            "WHERE r.sha256 IN (SELECT value FROM json_each(?))",
+            (dump_json(sorted(shas)),),
+        ).fetchall()
+        found: dict[str, list[Case]] = {}
+        for r in rows:
+            found.setdefault(r[0], []).append(
+                Case(case_id=r[1], category=r[2], reporter=r[3], status=r[4], grid_code=r[5], department=r[6],
+                     handler=r[7])
+            )  # fmt: skip
+        return found
 
     def delete_photo(self, sha256: str) -> None:
         self.db.execute("DELETE FROM photos WHERE sha256 = ?", (sha256,))

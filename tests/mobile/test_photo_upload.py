@@ -41,7 +41,7 @@ def test_a_photo_upload_cut_at_random_points_resumes_without_resending_what_arri
     assert any("down" in r for r in faulty.requests) and any("lose_answer" in r for r in faulty.requests)
     # Every byte reached the server exactly once.
     assert faulty.photo_bytes_arrived == record.size
-    assert server.services.photos.status(record.sha256)["complete"] is True
+    assert server.services.store.photo(record.sha256).complete is True  # type: ignore[union-attr]
     faulty.decide = always("pass")
     assert run(phone.sync()).ok
     assert phone.case(case_id).case.photos[0].sha256 == record.sha256  # type: ignore[union-attr]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -66,22 +68,34 @@ def test_only_the_departments_handler_may_start_a_dispatched_case(
     assert handler.push_ops([handler.move(case_id, "start", 2)])["outcomes"][0]["outcome"] == "applied"
 
 
+def _uploaded(device: TestDevice) -> str:
+    """The sha256 of a blob this device uploaded whole (closure counts only photos that arrived)."""
+    blob = os.urandom(2000)
+    sha, query = hashlib.sha256(blob).hexdigest(), f"offset=0&size={len(blob)}"
+    path = f"/v1/photos/{sha}"
+    headers = device.headers("PUT", path, query, blob)
+    assert device.client.put(f"{path}?{query}", content=blob, headers=headers).json()["complete"] is True
+    return sha
+
+
 def test_the_full_closed_loop_runs_through_segments(
     enrolled: Callable[[str], TestDevice], services: Any
 ) -> None:
     worker, supervisor, handler = enrolled("zhang.wei"), enrolled("chen.sup"), enrolled("wang.h")
     case_id = _case_in(worker, SPOT_A)
-    worker.push_ops([worker.photo(case_id, "before")])
+    worker.push_ops([worker.photo(case_id, "before", _uploaded(worker))])
     supervisor.push_ops([supervisor.move(case_id, "file")])
     handler.push_ops(
         [
             handler.move(case_id, "start"),
-            handler.photo(case_id, "after"),
+            handler.photo(case_id, "after", _uploaded(handler)),
             handler.move(case_id, "report_back"),
         ]
     )
     assert worker.push_ops([worker.move(case_id, "close")])["outcomes"][0]["code"] == "case.bad_transition"
-    worker.push_ops([worker.photo(case_id, "verification"), worker.move(case_id, "verify")])
+    worker.push_ops(
+        [worker.photo(case_id, "verification", _uploaded(worker)), worker.move(case_id, "verify")]
+    )
     assert worker.push_ops([worker.move(case_id, "close")])["outcomes"][0]["code"] == "case.not_allowed"
     outcome = supervisor.push_ops([supervisor.move(case_id, "close")])["outcomes"][0]
     assert outcome["outcome"] == "applied"

@@ -43,8 +43,9 @@ def test_a_blob_already_complete_answers_complete_at_once(worker: Any, enrolled:
     blob = os.urandom(1000)
     sha = hashlib.sha256(blob).hexdigest()
     _put(worker, sha, 0, len(blob), blob)
-    other = enrolled("li.na")
-    assert _put(other, sha, 0, len(blob), blob[:10]).json()["complete"] is True
+    assert _put(worker, sha, 0, len(blob), blob[:10]).json()["complete"] is True
+    other = enrolled("li.na")  # another phone learns nothing of it, and cannot add to it
+    assert _put(other, sha, 0, len(blob), blob[:10]).json()["error"]["code"] == "photo.foreign"
 
 
 def test_a_chunk_over_a_mebibyte_is_refused(worker: Any) -> None:
@@ -63,8 +64,8 @@ def test_a_photo_is_served_only_to_people_who_may_see_its_case(enrolled: Callabl
     li.push_ops([li.create(case_id, spot=SPOT_B), li.photo(case_id, "before", sha)])
     assert li.get(f"/v1/photos/{sha}").content == blob
     assert supervisor.get(f"/v1/photos/{sha}").content == blob
-    refused = zhang.get(f"/v1/photos/{sha}")
-    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "request.forbidden")
+    refused = zhang.get(f"/v1/photos/{sha}")  # answered as for a photo that never arrived
+    assert (refused.status_code, refused.json()["error"]["code"]) == (404, "photo.unknown")
 
 
 def test_a_case_never_waits_for_its_photos(worker: Any) -> None:

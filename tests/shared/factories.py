@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from shared.catalogue import Category
+from shared.catalogue import Category, GridCell
+from shared.geo import GridIndex, grid_of
 from shared.model import Actor, Role
 from shared.ops import Op, validate_op
 from shared.rules import RuleContext
@@ -52,8 +53,26 @@ SUPERVISOR = Actor("liu.yang", Role.SUPERVISOR, frozenset({GRID_A, GRID_B}))
 ADMIN = Actor("admin", Role.ADMIN)
 
 
-def ctx(now: int = NOW) -> RuleContext:
-    return RuleContext(now=now, categories=CATEGORIES, calendar=WorkCalendar(), locate=None)
+#: Two unit grids side by side (each 0.01° wide), a place in each, and a place outside both.
+GRIDS = GridIndex(
+    GridCell(code=code, name_zh=f"网格{code[-1]}", name_en=f"Grid {code[-1]}", polygon=(((w, 22.78), (w + 0.01, 22.78), (w + 0.01, 22.79), (w, 22.79), (w, 22.78)),))
+    for code, w in ((GRID_A, 115.36), (GRID_B, 115.37))
+)  # fmt: skip
+PLACE = {
+    GRID_A: {"lat": 22.786, "lon": 115.365, "accuracy_m": 8.0, "source": "gps"},
+    GRID_B: {"lat": 22.786, "lon": 115.375, "accuracy_m": 8.0, "source": "gps"},
+}
+BEIJING = {"lat": 39.9042, "lon": 116.4074, "accuracy_m": 8.0, "source": "gps"}
+
+
+def locate(lat: float, lon: float) -> str | None:
+    return grid_of(GRIDS, lat, lon)
+
+
+def ctx(now: int = NOW, arrived: frozenset[str] | None = None) -> RuleContext:
+    return RuleContext(
+        now=now, categories=CATEGORIES, calendar=WorkCalendar(), locate=locate, arrived=arrived
+    )
 
 
 def new_id() -> str:
@@ -85,15 +104,22 @@ class OpMaker:
         )
 
     def create(
-        self, case_id: str, *, category: str = "0101", grid: str = GRID_A, on_spot: bool = False
+        self,
+        case_id: str,
+        *,
+        category: str = "0101",
+        grid: str = GRID_A,
+        on_spot: bool = False,
+        place: dict[str, Any] | None = None,
     ) -> Op:
+        """A report at `place`, or in `grid` (a place inside it); it names `grid` as older phones did."""
         return self.make(
             "create",
             case_id,
             {
                 "category": category,
                 "description": "井盖破损",
-                "location": {"lat": 22.786, "lon": 115.365, "accuracy_m": 8.0, "source": "gps"},
+                "location": dict(place or PLACE[grid]),
                 "grid_code": grid,
                 "on_spot": on_spot,
             },
@@ -105,11 +131,11 @@ class OpMaker:
     def move(self, case_id: str, action: str, base: int = 0, **extra: Any) -> Op:
         return self.make("transition", case_id, {"action": action, **extra}, base)
 
-    def photo(self, case_id: str, stage: str) -> Op:
+    def photo(self, case_id: str, stage: str, sha256: str = "ab" * 32) -> Op:
         return self.make(
             "photo",
             case_id,
-            {"photo_id": new_id(), "sha256": "ab" * 32, "size": 1000, "stage": stage, "key": "A" * 43},
+            {"photo_id": new_id(), "sha256": sha256, "size": 1000, "stage": stage, "key": "A" * 43},
         )
 
     def note(self, case_id: str, text: str = "现场已查看") -> Op:
