@@ -20,7 +20,7 @@ SEGMENT_REFUSALS = (
     "segment.malformed", "segment.bad_version", "segment.too_large", "segment.too_many_ops",
     "segment.bad_signature", "segment.unknown_key", "segment.decrypt_failed", "segment.decompress_failed",
     "segment.bomb", "segment.count_mismatch", "segment.wrong_device", "segment.conflict",
-    "segment.chain_broken", "op.malformed", "op.unknown_kind", "op.bad_field", "op.sequence",
+    "segment.chain_broken", "segment.fork", "op.malformed", "op.unknown_kind", "op.bad_field", "op.sequence",
 )  # fmt: skip
 #: A page of changes holds at most this many entries; `changes_limit_max` in the config may lower it.
 MAX_CHANGES_LIMIT = 1000
