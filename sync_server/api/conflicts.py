@@ -32,7 +32,7 @@ async def conflicts(request: Request, req: Annotated[Signed, Depends(signed(no_b
 
 @router.post(
     "/v1/conflicts/{case_id}/{conflict_id}",
-    **documented("case.not_allowed", "case.outside_grid", "case.unknown", "case.conflict_unknown",
+    **documented("case.not_allowed", "case.unknown", "case.conflict_unknown",
                  signed=True, answer=CaseDocument, json_body=Choice),
 )  # fmt: skip
 async def resolve(

@@ -17,7 +17,7 @@ router = APIRouter(tags=["photos"])
 Sha256 = Annotated[str, Path(pattern=HEX64, description="The sha256 (hex) of the sealed blob.")]
 
 
-@router.get("/v1/photos/{sha256}/status", **documented(signed=True, answer=PhotoStatus))
+@router.get("/v1/photos/{sha256}/status", **documented("photo.foreign", signed=True, answer=PhotoStatus))
 async def photo_status(
     request: Request, sha256: Sha256, req: Annotated[Signed, Depends(signed(no_body))]
 ) -> dict[str, Any]:
@@ -26,7 +26,7 @@ async def photo_status(
 
 @router.put(
     "/v1/photos/{sha256}",
-    **documented("photo.too_large", "photo.bad_offset", "photo.hash_mismatch", "server.storage_full",
+    **documented("photo.too_large", "photo.bad_offset", "photo.hash_mismatch", "photo.foreign", "server.storage_full",
                  signed=True, answer=PhotoStatus,
                  binary_body="The next chunk of the sealed blob, from `offset`; at most `max_photo_chunk` "
                  "bytes (1 MiB by default)."),
@@ -51,7 +51,7 @@ async def put_photo_chunk(
 @router.get(
     "/v1/photos/{sha256}",
     response_class=Response,
-    **documented("photo.unknown", "request.forbidden", signed=True, binary_answer=True),
+    **documented("photo.unknown", signed=True, binary_answer=True),
 )
 async def get_photo(
     request: Request, sha256: Sha256, req: Annotated[Signed, Depends(signed(no_body))]
