@@ -20,6 +20,8 @@ from rich.table import Table
 
 from shared.model import Actor, Role
 from sync_server.city import import_calendar, import_categories, import_departments, import_grids, load_city
+from sync_server.cli_open311 import COMMANDS as OPEN311_COMMANDS
+from sync_server.cli_open311 import add_open311_commands, run_open311_command
 from sync_server.config import load_config
 from sync_server.conflicts import list_conflicts, resolve_conflict
 from sync_server.enrollment import add_worker, create_code, enroll_link, revoke_device
@@ -86,6 +88,7 @@ def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) ->
         "sweep",
         help="apply held segments past their wait and flag overdue cases (what `serve` does every minute)",
     )
+    add_open311_commands(sub)
     for parser in sub.choices.values():
         accept_data_dir(parser)
     admin.set_defaults(run=run)
@@ -118,6 +121,8 @@ def run_admin(args: argparse.Namespace) -> int:
 def _dispatch(args: argparse.Namespace, data_dir: Path, store: Store) -> int:
     now = int(time.time())
     command = args.admin_command
+    if command in OPEN311_COMMANDS:
+        return run_open311_command(args, store, now)
     if command == "add-worker":
         grids = [g.strip() for g in args.grids.split(",") if g.strip()]
         worker = add_worker(

@@ -39,6 +39,11 @@ class ServerConfig:
     replay_window_s: int = 300
     enrollment_code_ttl_s: int = 7 * 24 * 3600
     changes_limit_max: int = 1000
+    # --- Open311, the public feed (docs/server.md, "Open311") ---
+    open311_jurisdiction_id: str = ""  # the id clients may send; "": none (any jurisdiction_id is refused)
+    open311_coordinate_decimals: int = 4  # published lat/long rounded: 4 decimals is ~10 m
+    open311_descriptions: bool = True  # publish filed cases' descriptions and addresses, masked
+    open311_cors_origins: str = ""  # comma-separated origins a browser may read the feed from; "*": any
     sweep_interval_s: int = 60  # `serve`: force-apply expired backlog, flag overdue cases; 0: never
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 

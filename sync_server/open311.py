@@ -30,6 +30,7 @@ from shared.catalogue import BBox, Category
 from shared.errors import GridsyncError
 from shared.model import Case, Status
 from sync_server.export import CHINA_OFFSET_MINUTES, iso_time
+from sync_server.open311_privacy import SAFE_DEFAULTS, PublicPolicy
 from sync_server.store.base import PublicCaseQuery
 
 SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords", "group")
@@ -120,7 +121,7 @@ def service_from_category(category: Category, lang: str = "zh-CN") -> dict[str, 
 # --- requests --------------------------------------------------------------------------------------
 
 
-def _updated_at(case: Case) -> int:
+def updated_at(case: Case) -> int:
     # The spec: for a closed request, the moment it was closed. Otherwise the last change we know of.
     if case.status == Status.CLOSED and case.closed_at is not None:
         return case.closed_at
@@ -140,27 +141,59 @@ def request_from_case(
     category: Category | None,
     lang: str = "zh-CN",
     utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
+    policy: PublicPolicy = SAFE_DEFAULTS,
+    public_text: str | None = None,
 ) -> dict[str, Any]:
-    """A case as a GeoReport service request, every field of the spec present (null when unknown)."""
+    """A case as a GeoReport service request, every field of the spec present (null when unknown),
+    as the city's `policy` lets the public see it (`sync_server.open311_privacy`). `public_text` is
+    the supervisor's public text for the case, if any. No field carries a person or a device."""
     loc = case.location
+    lat, lon = (None, None) if loc is None else policy.coordinates(loc.lat, loc.lon)
+    description, address = policy.public_text(case, public_text)
     return {
         "service_request_id": case.case_no or case.case_id,
         "status": open311_status(case.status),
         "status_notes": _status_notes(case, lang),
         "service_name": case.category if category is None else category.name(lang),
         "service_code": case.category,
-        "description": case.description[:DESCRIPTION_LIMIT],
+        "description": None if description is None else description[:DESCRIPTION_LIMIT],
         "agency_responsible": case.department,
         "service_notice": None if category is None else service_notice(category, lang),
         "requested_datetime": iso_time(case.reported_at, utc_offset_minutes),
-        "updated_datetime": iso_time(_updated_at(case), utc_offset_minutes),
+        "updated_datetime": iso_time(updated_at(case), utc_offset_minutes),
         "expected_datetime": iso_time(case.deadline, utc_offset_minutes),
-        "address": case.address or None,
+        "address": address,
         "address_id": None,
         "zipcode": None,
-        "lat": None if loc is None else loc.lat,
-        "long": None if loc is None else loc.lon,
+        "lat": lat,
+        "long": lon,
         "media_url": None,
+    }
+
+
+def service_definition(category: Category) -> dict[str, Any]:
+    """`GET services/{code}`: the attributes a new request of this service may carry. The catalogue
+    asks none of a citizen or a hotline (category, place and description are the standard fields),
+    so every service has `metadata: false` and an empty list; the endpoint exists for clients that
+    ask regardless."""
+    return {"service_code": category.code, "attributes": []}
+
+
+def discovery(base_url: str, changeset: str) -> dict[str, Any]:
+    """The discovery document (`GET discovery`): one production endpoint, both formats."""
+    return {
+        "changeset": changeset,
+        "contact": "",
+        "key_service": "gridsync-server admin api-key issue (the city's administrator)",
+        "endpoints": [
+            {
+                "specification": "http://wiki.open311.org/GeoReport_v2",
+                "url": base_url,
+                "changeset": changeset,
+                "type": "production",
+                "formats": ["application/json", "text/xml"],
+            }
+        ],
     }
 
 

@@ -19,12 +19,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from shared.catalogue import Category
 from shared.errors import GridsyncError
-from shared.model import Case
 from sync_server import __version__
 from sync_server.api import conflicts, contract, enroll, health, photos, segments
-from sync_server.api.open311 import open311_router
+from sync_server.api.open311_app import mount_open311
 from sync_server.api.telemetry import RequestLog
 from sync_server.config import DATA_DIR_ENV, PASSPHRASE_ENV, ServerConfig, load_config
 from sync_server.services import Clock, Services, open_services
@@ -99,30 +97,9 @@ def build_app(services: Services) -> FastAPI:
     contract.install(app, services.config)
     for module in (enroll, segments, photos, conflicts, health):
         app.include_router(module.router)
-    _mount_read_side(app, services)
+    mount_open311(app, services)
     app.add_middleware(RequestLog, metrics=services.metrics)
     return app
-
-
-def _mount_read_side(app: FastAPI, services: Services) -> None:
-    """The read-side routers of another engineer's modules: Open311 (unsigned, read only)."""
-    store, cities = services.store, services.cities
-
-    def get_case(request_id: str) -> Case | None:
-        return store.case_by_number(request_id) or (store.case(request_id) if len(request_id) == 32 else None)
-
-    def categories() -> list[Category]:
-        return list(cities.get().catalogue.categories.values())
-
-    app.include_router(
-        open311_router(
-            store.public_cases,
-            get_case,
-            categories,
-            clock=services.clock,
-            utc_offset_minutes=cities.get().calendar.utc_offset_minutes,
-        )
-    )
 
 
 def create_app(config: ServerConfig, *, passphrase: str, clock: Clock | None = None) -> FastAPI:

@@ -222,6 +222,31 @@ class PublicCaseQuery:
     limit: int = 100
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An Open311 API key as stored: only the SHA-256 of the secret, never the secret itself."""
+
+    key_id: str
+    secret_hash: str
+    name: str
+    rate_per_minute: int
+    issued_at: int
+    issued_by: str  # the OS user who ran `admin api-key issue`
+    revoked_at: int | None = None
+    revoked_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublicTextEdit:
+    """One edit of a case's public text (append-only: the latest is the one published)."""
+
+    case_id: str
+    text: str
+    before: str | None
+    edited_by: str
+    edited_at: int
+
+
 class Transaction(Protocol):
     """All writes, and the reads a write depends on. Commits or rolls back as a whole."""
 
@@ -299,6 +324,16 @@ class Transaction(Protocol):
     def record_resolution(self, case_id: str, conflict_id: str, choice: str, actor: str, at: int) -> None: ...
     def cases_due_before(self, now: int) -> list[Case]: ...
 
+    # --- the public feed (Open311) -------------------------------------------------------------
+    def add_api_key(self, key: ApiKeyRecord) -> None: ...
+    def revoke_api_key(self, key_id: str, now: int, by: str) -> bool:
+        """False if there is no such key or it was revoked already (nothing changes then)."""
+        ...
+
+    def add_public_text(self, edit: PublicTextEdit) -> None:
+        """Append an edit; the case's public text is now `edit.text` (`Store.public_texts`)."""
+        ...
+
 
 class Store(Protocol):
     """Reads outside a transaction, and the way to open one."""
@@ -326,6 +361,16 @@ class Store(Protocol):
         over, never with the size of the store, and only the returned cases' documents are read."""
         ...
 
+    def public_texts(self, case_ids: Collection[str]) -> dict[str, str]:
+        """The latest public text of each of these cases that has one."""
+        ...
+
+    def public_text_edits(self, case_id: str | None = None) -> list[PublicTextEdit]:
+        """Every edit of public texts (of one case), oldest first: the audit of them."""
+        ...
+
+    def api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+    def api_keys(self) -> list[ApiKeyRecord]: ...
     def cases_with_open_conflicts(self) -> list[Case]: ...
     def cases_holding_photo(self, sha256: str) -> list[Case]: ...
     def change_seq(self) -> int: ...

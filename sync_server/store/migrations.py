@@ -158,15 +158,29 @@ DROP INDEX op_log_case
 """
 
 
-@migration(7, "public feed index")
+@migration(7, "public feed index; Open311 API keys and public texts")
 def _public_feed(db: sqlite3.Connection) -> None:
     """Open311's `GET requests` filters by report time (and category, status, a box) newest first.
-    This index covers every column those filters read, so a query walks index entries from the
+    `cases_public` covers every column those filters read, so a query walks index entries from the
     newest down and stops after its page; it reads a case's row (and its document) only for the
-    cases it returns."""
-    db.execute(
-        "CREATE INDEX IF NOT EXISTS cases_public ON cases(reported_at, case_id, category, status, lat, lon)"
-    )
+    cases it returns. `api_keys` holds the keys that may file requests (the secret's hash only);
+    `public_texts` every edit a supervisor made to a case's public text, append-only."""
+    for statement in _SCHEMA_V7.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_SCHEMA_V7 = """
+CREATE INDEX IF NOT EXISTS cases_public ON cases(reported_at, case_id, category, status, lat, lon);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, name TEXT NOT NULL,
+    rate_per_minute INTEGER NOT NULL, issued_at INTEGER NOT NULL, issued_by TEXT NOT NULL,
+    revoked_at INTEGER, revoked_by TEXT);
+CREATE TABLE IF NOT EXISTS public_texts (
+    id INTEGER PRIMARY KEY, case_id TEXT NOT NULL, text TEXT NOT NULL, before TEXT,
+    edited_by TEXT NOT NULL, edited_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS public_texts_case ON public_texts(case_id, id)
+"""
 
 
 @migration(4, "when the server first saw each segment not yet applied")

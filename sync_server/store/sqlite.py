@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from shared.errors import GridsyncError
 from shared.model import Case
 from sync_server.store.base import (
+    ApiKeyRecord,
     AuditRow,
     CaseChange,
     ChangeScope,
@@ -28,6 +29,7 @@ from sync_server.store.base import (
     OutcomeRow,
     PhotoRecord,
     PublicCaseQuery,
+    PublicTextEdit,
     QuarantineRecord,
     Transaction,
     WorkerRecord,
@@ -42,6 +44,7 @@ _DEVICE_COLUMNS = (
 _OUTCOME_COLUMNS = (
     "device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, applied_at"
 )
+_API_KEY_COLUMNS = "key_id, secret_hash, name, rate_per_minute, issued_at, issued_by, revoked_at, revoked_by"
 _AUDIT_COLUMNS = "op_id, actor, device_id, case_id, kind, outcome, code, received_at, applied_at, flags"
 
 
@@ -286,6 +289,33 @@ class SqliteStore:
             (*args, query.limit, query.offset),
         )
         return [load_case(r[0]) for r in rows]
+
+    def public_texts(self, case_ids: Collection[str]) -> dict[str, str]:
+        rows = self._all_rows(
+            "SELECT case_id, text FROM public_texts WHERE id IN (SELECT MAX(id) FROM public_texts "
+            "WHERE case_id IN (SELECT value FROM json_each(?)) GROUP BY case_id)",
+            (dump_json(list(case_ids)),),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def public_text_edits(self, case_id: str | None = None) -> list[PublicTextEdit]:
+        sql = "SELECT case_id, text, before, edited_by, edited_at FROM public_texts"
+        rows = (
+            self._all_rows(sql + " WHERE case_id = ? ORDER BY id", (case_id,))
+            if case_id
+            else self._all_rows(sql + " ORDER BY id")
+        )
+        return [PublicTextEdit(*r) for r in rows]
+
+    def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        row = self._one(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE key_id = ?", (key_id,))
+        return None if row is None else ApiKeyRecord(*row)
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        return [
+            ApiKeyRecord(*r)
+            for r in self._all_rows(f"SELECT {_API_KEY_COLUMNS} FROM api_keys ORDER BY issued_at")
+        ]
 
     def cases_with_open_conflicts(self) -> list[Case]:
         return [load_case(r[0]) for r in self._all_rows("SELECT doc FROM cases WHERE open_conflicts > 0")]

@@ -18,12 +18,14 @@ from shared.ledger import DevicePosition
 from shared.model import ENDED, Case, Status, case_from_dict, case_to_dict
 from shared.rules import DUPLICATE_RADIUS_M, Outcome
 from sync_server.store.base import (
+    ApiKeyRecord,
     DeviceRecord,
     EnrollmentCode,
     HeldSegment,
     Nearby,
     OpLogRow,
     PhotoRecord,
+    PublicTextEdit,
     QuarantineRecord,
     WorkerRecord,
 )
@@ -254,6 +256,28 @@ class SqliteTransaction:
             (now, dump_json(_OPEN_STATUSES)),
         ).fetchall()
         return [load_case(row[0]) for row in rows]
+
+    # --- the public feed (Open311) ----------------------------------------------------------
+    def add_api_key(self, key: ApiKeyRecord) -> None:
+        self.db.execute(
+            "INSERT INTO api_keys (key_id, secret_hash, name, rate_per_minute, issued_at, issued_by, revoked_at, "
+            "revoked_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key.key_id, key.secret_hash, key.name, key.rate_per_minute, key.issued_at, key.issued_by,
+             key.revoked_at, key.revoked_by),
+        )  # fmt: skip
+
+    def revoke_api_key(self, key_id: str, now: int, by: str) -> bool:
+        cursor = self.db.execute(
+            "UPDATE api_keys SET revoked_at = ?, revoked_by = ? WHERE key_id = ? AND revoked_at IS NULL",
+            (now, by, key_id),
+        )
+        return cursor.rowcount == 1
+
+    def add_public_text(self, edit: PublicTextEdit) -> None:
+        self.db.execute(
+            "INSERT INTO public_texts (case_id, text, before, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)",
+            (edit.case_id, edit.text, edit.before, edit.edited_by, edit.edited_at),
+        )
 
     # --- backlog and quarantine -------------------------------------------------------------
     def hold_segment(self, held: HeldSegment) -> bool:

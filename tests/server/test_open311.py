@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from shared.catalogue import Category
 from shared.errors import GridsyncError
 from shared.model import Case, Location, Status, TimelineEntry
-from sync_server.api.open311 import open311_router
+from sync_server.api.open311 import Open311Source, open311_router
 from sync_server.open311 import (
     open311_status,
     parse_datetime,
@@ -322,9 +322,8 @@ def open311_get(store: SqliteStore) -> Get:
     """GET against the router mounted on a bare FastAPI app, in-process through httpx's ASGI transport."""
     by_id = {c.case_no or c.case_id: c for c in CASES}
     app = FastAPI()
-    app.include_router(
-        open311_router(store.public_cases, by_id.get, lambda: [MANHOLE, GARBAGE], clock=lambda: NOW)
-    )
+    source = Open311Source(store.public_cases, by_id.get, lambda: [MANHOLE, GARBAGE], clock=lambda: NOW)
+    app.include_router(open311_router(source))
 
     def get(path: str, params: dict[str, str] | None = None) -> httpx.Response:
         async def call() -> httpx.Response:
@@ -360,12 +359,13 @@ def test_requests_endpoint_with_ids_ignores_the_other_parameters(open311_get: Ge
 
 
 @pytest.mark.parametrize("params", [{"bbox": "1,2,3"}, {"start_date": "not-a-date"}, {"status": "resolved"}])
-def test_bad_query_is_a_400_in_the_api_error_shape(open311_get: Get, params: dict[str, str]) -> None:
+def test_bad_query_is_a_400_in_georeport_error_form(open311_get: Get, params: dict[str, str]) -> None:
     response = open311_get("/open311/v2/requests.json", params=params)
     assert response.status_code == 400
-    error = response.json()["error"]
-    assert error["code"] == "request.malformed"
-    assert set(error) == {"code", "message", "message_zh", "detail"}
+    [error] = response.json()
+    assert set(error) == {"code", "description"}
+    assert error["code"] == 400
+    assert error["description"].startswith("request.malformed: ")
 
 
 def test_one_request_is_a_list_of_one(open311_get: Get) -> None:
@@ -377,4 +377,5 @@ def test_one_request_is_a_list_of_one(open311_get: Get) -> None:
 def test_unknown_request_is_a_404_not_found(open311_get: Get) -> None:
     response = open311_get("/open311/v2/requests/nope.json")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "request.not_found"
+    [error] = response.json()
+    assert (error["code"], error["description"].split(":")[0]) == (404, "request.not_found")

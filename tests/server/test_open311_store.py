@@ -158,15 +158,18 @@ def _peak_of_a_request(store: SqliteStore, path: str) -> int:
     """The Python memory peak of one `GET` through the Open311 router over this store."""
     import asyncio
 
-    from sync_server.api.open311 import open311_router
+    from sync_server.api.open311 import Open311Source, open311_router
     from tests.server.test_open311 import GARBAGE, MANHOLE
 
     app = FastAPI()
-    app.include_router(
-        open311_router(
-            store.public_cases, store.case_by_number, lambda: [MANHOLE, GARBAGE], clock=lambda: NOW
-        )
+    source = Open311Source(
+        store.public_cases,
+        store.case_by_number,
+        lambda: [MANHOLE, GARBAGE],
+        store.public_texts,
+        clock=lambda: NOW,
     )
+    app.include_router(open311_router(source))
 
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)

@@ -1,0 +1,147 @@
+"""The public Open311 feed protects people by default (issue 15 items 6-8).
+
+Reports come from real phones (signed segments through the app); the feed is read through the same
+app, in JSON and XML, as anyone on the internet would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sync_server.cli import main
+from sync_server.open311_privacy import MASK, mask_personal
+from tests.server.asgi import SyncClient
+from tests.server.device import TestDevice
+
+PRIVATE = "张三 13812345678 住二马路12号 身份证 44150219800101123X 邮箱 zhang.san@example.com"
+FEED = "/open311/v2/requests.json"
+
+
+def report(device: TestDevice, description: str = PRIVATE) -> str:
+    op = device.create(description=description)
+    op["payload"]["address"] = "二马路12号 电话 0660-3312345"
+    receipt = device.push_ops([op])
+    assert receipt["outcomes"][0]["outcome"] == "applied"
+    return str(op["case_id"])
+
+
+def public(client: SyncClient, case_id: str, services: Any, **params: str) -> dict[str, Any]:
+    case_no = services.store.case(case_id).case_no
+    response = client.get(f"/open311/v2/requests/{case_no}.json", params=params)
+    assert response.status_code == 200
+    [request] = response.json()
+    return dict(request)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("电话13812345678", f"电话{MASK}"),
+        ("call +86 138 1234 5678 now", f"call {MASK} now"),
+        ("身份证44150219800101123X号", f"身份证{MASK}号"),
+        ("座机0660-3312345", f"座机{MASK}"),
+        ("mail zhang.san@example.com.", f"mail {MASK}."),
+        ("车牌粤A12345停了三天", f"车牌{MASK}停了三天"),
+        ("卡号 6222 0202 0000 1234", f"卡号 {MASK}"),
+        ("井盖破损，2处，宽30cm", "井盖破损，2处，宽30cm"),  # short numbers are the problem itself
+    ],
+)
+def test_personal_numbers_are_masked_and_short_numbers_kept(text: str, expected: str) -> None:
+    assert mask_personal(text) == expected
+
+
+def test_a_reported_case_publishes_neither_description_nor_address(
+    client: SyncClient, worker: TestDevice, services: Any
+) -> None:
+    request = public(client, report(worker), services)
+    assert (request["description"], request["address"]) == (None, None)
+
+
+def test_a_filed_case_publishes_its_description_and_address_masked(
+    client: SyncClient, worker: TestDevice, supervisor: TestDevice, services: Any
+) -> None:
+    case_id = report(worker)
+    supervisor.push_ops([supervisor.move(case_id, "file", department="municipal")])
+    request = public(client, case_id, services)
+    assert request["status"] == "open"
+    assert request["description"] == f"张三 {MASK} 住二马路12号 身份证 {MASK} 邮箱 {MASK}"
+    assert request["address"] == f"二马路12号 电话 {MASK}"
+
+
+def test_a_rejected_case_never_publishes_its_text(
+    client: SyncClient, worker: TestDevice, supervisor: TestDevice, services: Any
+) -> None:
+    case_id = report(worker)
+    supervisor.push_ops([supervisor.move(case_id, "reject", reason="不是问题")])
+    request = public(client, case_id, services)
+    assert (request["status"], request["description"], request["address"]) == ("closed", None, None)
+
+
+def test_coordinates_are_rounded_to_about_ten_metres(
+    client: SyncClient, worker: TestDevice, services: Any
+) -> None:
+    op = worker.create()
+    op["payload"]["location"].update(lat=22.787512345678901, lon=115.362376543210987)
+    worker.push_ops([op])
+    request = public(client, op["case_id"], services)
+    assert (request["lat"], request["long"]) == (22.7875, 115.3624)
+    xml = client.get(f"/open311/v2/requests/{services.store.case(op['case_id']).case_no}.xml").text
+    assert "<lat>22.7875</lat>" in xml and "<long>115.3624</long>" in xml
+
+
+@pytest.mark.parametrize(
+    "config_overrides", [{"open311_coordinate_decimals": 2, "open311_descriptions": False}]
+)
+def test_a_city_can_publish_coarser_places_and_no_text_at_all(
+    client: SyncClient, worker: TestDevice, supervisor: TestDevice, services: Any
+) -> None:
+    case_id = report(worker)
+    supervisor.push_ops([supervisor.move(case_id, "file", department="municipal")])
+    request = public(client, case_id, services)
+    assert (request["lat"], request["long"]) == (22.79, 115.36)
+    assert (request["description"], request["address"]) == (None, None)
+
+
+def test_a_supervisor_public_text_replaces_the_description_and_every_edit_is_kept(
+    client: SyncClient, worker: TestDevice, services: Any, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    case_id = report(worker)
+    case_no = services.store.case(case_id).case_no
+    admin = ["--data-dir", str(data_dir), "admin", "public-text", case_no]
+    assert main([*admin, "二马路井盖破损，已派人处理", "--by", "chen.sup"]) == 0
+    assert public(client, case_id, services)["description"] == "二马路井盖破损，已派人处理"
+    assert main([*admin, "二马路井盖已更换", "--by", "chen.sup"]) == 0
+    assert public(client, case_id, services)["description"] == "二马路井盖已更换"
+    assert main([*admin, "随便写", "--by", "zhang.wei"]) != 0  # a worker is not a supervisor
+    capsys.readouterr()
+    assert main([*admin, "--history"]) == 0
+    edits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["text"], e["before"]) for e in edits] == [
+        ("二马路井盖破损，已派人处理", None),
+        ("二马路井盖已更换", "二马路井盖破损，已派人处理"),
+    ]
+    assert all(e["edited_by"].startswith("chen.sup (os user ") for e in edits)
+
+
+def test_no_worker_name_id_or_device_id_and_no_photo_appears_anywhere_public(
+    client: SyncClient, worker: TestDevice, supervisor: TestDevice, services: Any
+) -> None:
+    case_id = report(worker, "井盖破损")
+    supervisor.push_ops([supervisor.move(case_id, "file", department="municipal", handler="wang.h")])
+    worker.push_ops([worker.photo(case_id, "before"), worker.note(case_id, "张伟已到现场")])
+    case_no = services.store.case(case_id).case_no
+    people = {w.worker_id for w in services.store.workers()} | {w.name for w in services.store.workers()}
+    devices = {d.device_id for d in services.store.devices()}
+    assert {"zhang.wei", "张伟", "chen.sup", "wang.h"} <= people and len(devices) == 2
+    paths = ["discovery", "services", "services/0101", "requests", f"requests/{case_no}", f"tokens/{case_id}"]
+    for path in paths:
+        for fmt in ("json", "xml"):
+            response = client.get(f"/open311/v2/{path}.{fmt}")
+            assert response.status_code == 200, (path, fmt, response.text)
+            for secret in people | devices:
+                assert secret not in response.text, (path, fmt, secret)
+    [request] = client.get(f"/open311/v2/requests/{case_no}.json").json()
+    assert request["media_url"] is None  # a before-photo is never published
