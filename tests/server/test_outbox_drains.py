@@ -4,6 +4,7 @@ refused — and the store holds every op exactly once."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ def _phone(enrolled: Any, services: Any) -> TestDevice:
         _PHONES.clear()
         _PHONES[id(services)] = enrolled("zhang.wei")
     return _PHONES[id(services)]
+
+
 SETTLED = ("applied", "resent")
 
 # What happens to the phone's segments on the way: sent over HTTP, copied to the spool, the night's
@@ -62,7 +65,7 @@ def test_any_stream_with_gaps_forced_applies_late_arrivals_and_resends_drains_an
     assert phone.push_ops([base_op])["status"] == "applied"
     ops = [phone.create(category="0102") if kind == "create" else phone.note(base, hex32()) for kind in kinds]
     bounds = [0, *sorted({c for c in cuts if 0 < c < len(ops)}), len(ops)]
-    segments = [phone.seal(ops[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    segments = [phone.seal(ops[a:b]) for a, b in itertools.pairwise(bounds)]
     settled: dict[int, str] = {}
 
     def push(index: int) -> None:
