@@ -65,7 +65,7 @@ class CameraPhotoSource:
             title=ft.Text(self.tr.t("report.take_photo")),
             content=ft.Column([camera, problem], tight=True, spacing=8),
             actions=[
-                ft.TextButton(self.tr.t("app.cancel"), on_click=lambda e: finish([])),
+                widgets.dialog_button(self.tr.t("app.cancel"), lambda e: finish([])),
                 widgets.big_button(self.tr.t("camera.shutter"), shutter, icon=ft.Icons.CAMERA),
             ],
             on_dismiss=lambda e: finish([]),

@@ -45,10 +45,8 @@ class HomeScreen(Screen):
         out.append(
             ft.Row(
                 [
-                    ft.Chip(
-                        label=ft.Text(self.t(f"home.filter.{f}"), size=15),
-                        selected=s.filter == f,
-                        on_select=lambda e, f=f: self._filter(f),
+                    widgets.choice_chip(
+                        self.t(f"home.filter.{f}"), s.filter == f, lambda e, f=f: self._filter(f)
                     )
                     for f in FILTERS
                 ],

@@ -38,8 +38,8 @@ class PinDialog:
                 title=ft.Text(t("report.pin")),
                 content=ft.Column([self.holder, ft.Row([self.lat, self.lon])], tight=True, width=340),
                 actions=[
-                    ft.TextButton(t("app.cancel"), on_click=lambda e: self.screen.page.pop_dialog()),
-                    ft.FilledButton(t("app.confirm"), on_click=self._confirm),
+                    widgets.dialog_button(t("app.cancel"), lambda e: self.screen.page.pop_dialog()),
+                    widgets.dialog_button(t("app.confirm"), self._confirm, primary=True),
                 ],
             )
         )

@@ -86,10 +86,8 @@ class ReportScreen(Screen):
             )
         recent = self.device.recent_categories(5)
         quick = [
-            ft.Chip(
-                label=ft.Text(c.name(self.session.tr.lang), size=15),
-                selected=s.category == c,
-                on_select=lambda e, code=c.code: self._pick(code),
+            widgets.choice_chip(
+                c.name(self.session.tr.lang), s.category == c, lambda e, code=c.code: self._pick(code)
             )
             for c in recent
         ]
@@ -151,7 +149,9 @@ class ReportScreen(Screen):
                     ft.IconButton(
                         ft.Icons.CLOSE,
                         icon_color=ft.Colors.WHITE,
-                        icon_size=18,
+                        icon_size=20,
+                        width=widgets.SMALL,
+                        height=widgets.SMALL,
                         tooltip=self.t("report.remove_photo"),
                         on_click=lambda e: self._remove(index),
                     ),
@@ -271,7 +271,7 @@ class ReportScreen(Screen):
             ft.AlertDialog(
                 title=ft.Text(self.t("report.category_pick")),
                 content=ft.Column([search, listing], tight=True),
-                actions=[ft.TextButton(self.t("app.cancel"), on_click=lambda e: self.page.pop_dialog())],
+                actions=[widgets.dialog_button(self.t("app.cancel"), lambda e: self.page.pop_dialog())],
             )
         )
 

@@ -101,8 +101,8 @@ class SettingsScreen(Screen):
                 title=ft.Text(self.t("settings.sign_out")),
                 content=ft.Text(text, size=16, color=widgets.WARN if force else widgets.INK),
                 actions=[
-                    ft.TextButton(self.t("app.cancel"), on_click=lambda e: self.page.pop_dialog()),
-                    ft.FilledButton(action, on_click=confirmed, style=ft.ButtonStyle(bgcolor=widgets.WARN)),
+                    widgets.dialog_button(self.t("app.cancel"), lambda e: self.page.pop_dialog()),
+                    widgets.dialog_button(action, confirmed, primary=True, colour=widgets.WARN),
                 ],
             )
         )

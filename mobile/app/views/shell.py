@@ -243,6 +243,8 @@ class Shell:
                     badge,
                     tooltip=label,
                     on_click=lambda e: self.go("/sync"),
+                    height=widgets.SMALL,  # a touch target: 48 px, though the chip is smaller
+                    alignment=ft.Alignment.CENTER,
                     padding=ft.Padding.only(right=12),
                 )
             )

@@ -77,12 +77,15 @@ def small_button(text: str, on_click: Callable[..., Any] | None, *, icon: Any = 
     )
 
 
-def dialog_button(text: str, on_click: Callable[..., Any] | None, *, primary: bool = False) -> ft.Control:
+def dialog_button(
+    text: str, on_click: Callable[..., Any] | None, *, primary: bool = False, colour: str | None = None
+) -> ft.Control:
     """A dialog's button: 48 px high, 56 for the dialog's main action (Flutter's default is ~40)."""
     style = ft.ButtonStyle(
         padding=ft.Padding.symmetric(horizontal=18, vertical=10),
         text_style=ft.TextStyle(size=17, weight=ft.FontWeight.W_600, font_family=FONT_FAMILY),
         shape=ft.RoundedRectangleBorder(radius=12),
+        bgcolor=colour,
     )
     if primary:
         return ft.FilledButton(content=text, on_click=on_click, style=style, height=BIG)
@@ -102,6 +105,17 @@ def main_action(text: str, on_click: Callable[..., Any] | None, *, icon: Any = N
         tooltip=text,
         shape=ft.RoundedRectangleBorder(radius=16),
         elevation=6,
+    )
+
+
+def choice_chip(label: str, selected: bool, on_select: Callable[..., Any]) -> ft.Control:
+    """A chip to pick with (a filter, a recent category): 48 px high, like every touch target."""
+    return ft.Chip(
+        label=ft.Text(label, size=15),
+        selected=selected,
+        on_select=on_select,
+        height=SMALL,
+        padding=ft.Padding.symmetric(horizontal=6, vertical=8),
     )
 
 
