@@ -119,3 +119,26 @@ class _DeadTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("no route to host", request=request)
+
+
+def test_the_handlers_welcome_names_the_department_in_the_app_language(
+    tmp_path: Path, server: Server, clock: Clock
+) -> None:
+    from shared.catalogue import Department
+
+    code = server.add_worker("chen.gang", role="handler", department="municipal", all_grids=True)
+    for lang in ("zh-CN", "en"):
+        app = session(tmp_path, f"phone-{lang}", server, clock, lang)
+        state = EnrollState(app.device, app.tr)
+        state.set_server(server.url)
+        state.set_code(
+            code
+            if lang == "zh-CN"
+            else server.add_worker("chen.gang", role="handler", department="municipal", all_grids=True)
+        )
+        assert asyncio.run(state.submit()) is not None
+        dept: Department = next(d for d in app.device.departments() if d.code == "municipal")
+        lines = state.welcome_lines()
+        assert app.tr.t("enroll.department", department=dept.name(app.tr.lang)) in lines, lines
+        assert not any("municipal" in line for line in lines), lines
+        app.close()

@@ -117,3 +117,28 @@ class EnrollState:
         finally:
             self.busy = False
         return self.identity
+
+    def welcome_lines(self) -> list[str]:
+        """Who this phone now belongs to, in words: the welcome, the role, the grids, and the
+        department by its name in the app's language (never its code)."""
+        ident = self.identity
+        if ident is None:
+            return []
+        lang = self.tr.lang
+        names = {g.code: g.name(lang) for g in self.device.grids()}
+        grids = (
+            self.tr.t("enroll.all_grids")
+            if ident.all_grids
+            else "、".join(names.get(g, g) for g in ident.grids)
+        )
+        lines = [
+            self.tr.t("enroll.welcome", name=ident.name),
+            self.tr.role(ident.role),
+            self.tr.t("enroll.grids", grids=grids or "—"),
+        ]
+        if ident.department:
+            dept = next((d for d in self.device.departments() if d.code == ident.department), None)
+            lines.append(
+                self.tr.t("enroll.department", department=dept.name(lang) if dept else ident.department)
+            )
+        return lines

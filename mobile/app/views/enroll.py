@@ -60,18 +60,12 @@ class EnrollScreen(Screen):
     def _welcome(self) -> list[ft.Control]:
         ident = self.state.identity
         assert ident is not None
-        lang = self.session.tr.lang
-        names = {g.code: g.name(lang) for g in self.device.grids()}
-        grids = (
-            self.t("enroll.all_grids") if ident.all_grids else "、".join(names.get(g, g) for g in ident.grids)
-        )
+        welcome, role, *rest = self.state.welcome_lines()
         facts = [
-            ft.Text(self.t("enroll.welcome", name=ident.name), size=24, weight=ft.FontWeight.BOLD),
-            ft.Text(self.session.tr.role(ident.role), size=18),
-            ft.Text(self.t("enroll.grids", grids=grids or "—"), size=16),
+            ft.Text(welcome, size=24, weight=ft.FontWeight.BOLD),
+            ft.Text(role, size=18),
+            *[ft.Text(line, size=16) for line in rest],
         ]
-        if ident.department:
-            facts.append(ft.Text(self.t("enroll.department", department=ident.department), size=16))
         return [
             widgets.message_box(self.t("enroll.done")),
             widgets.section(self.t("settings.worker"), *facts),
