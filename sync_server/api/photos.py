@@ -26,8 +26,8 @@ async def photo_status(
 
 @router.put(
     "/v1/photos/{sha256}",
-    **documented("photo.too_large", "photo.bad_offset", "photo.hash_mismatch", "photo.foreign", "server.storage_full",
-                 signed=True, answer=PhotoStatus,
+    **documented("photo.too_large", "photo.bad_offset", "photo.hash_mismatch", "photo.foreign",
+                 "server.storage_full", "server.unavailable", signed=True, answer=PhotoStatus,
                  binary_body="The next chunk of the sealed blob, from `offset`; at most `max_photo_chunk` "
                  "bytes (1 MiB by default)."),
 )  # fmt: skip

@@ -33,6 +33,11 @@ class ErrorDetail(BaseModel):
     message: str = Field(description="What the person sees, in English.")
     message_zh: str = Field(description="What the person sees, in Simplified Chinese.")
     detail: str = Field(description="For logs and developers; may be empty.")
+    context: dict[str, Any] | None = Field(
+        default=None,
+        description="What the phone needs to carry on, when the code has any: `segment.fork` says where "
+        "to resume (`next_seq`, `prev_hash`), `request.rate_limited` when to retry (`retry_after`, seconds).",
+    )
 
 
 class ErrorBody(BaseModel):
