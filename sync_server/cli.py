@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import GridsyncError
+from sync_server.admin_audit import record_admin_action
 from sync_server.city import import_calendar, import_categories, import_departments, import_grids
 from sync_server.cli_admin import accept_data_dir, add_admin_parser, run_admin
 from sync_server.config import (
@@ -86,6 +87,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     open_store(data_dir).close()
     if args.demo:
         load_demo_city(data_dir)
+    store = open_store(data_dir)
+    try:
+        after = {"apply_mode": config.apply_mode, "server_url": config.server_url, "demo": args.demo,
+                 "signing_key_id": keys.public.signing_key_id}  # fmt: skip
+        record_admin_action(store, "init", str(data_dir), after=after)
+    finally:
+        store.close()
     print(f"initialised {data_dir}")
     print(
         f"server signing key id {keys.public.signing_key_id}, encryption key id {keys.public.encryption_key_id}"

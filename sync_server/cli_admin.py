@@ -12,6 +12,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.model import Actor, Role
+from sync_server.admin_audit import document_summary, record_admin_action
 from sync_server.city import import_calendar, import_categories, import_departments, import_grids, load_city
 from sync_server.cli_open311 import COMMANDS as OPEN311_COMMANDS
 from sync_server.cli_open311 import add_open311_commands, run_open311_command
 from sync_server.config import load_config
 from sync_server.conflicts import list_conflicts, resolve_conflict
-from sync_server.enrollment import add_worker, create_code, enroll_link, revoke_device
+from sync_server.enrollment import add_worker, code_hash, create_code, enroll_link, revoke_device
+from sync_server.export import iso_time
 from sync_server.keys import load_public_keys
 from sync_server.qr import write_qr_png
 from sync_server.store import Store, open_store
@@ -72,6 +75,12 @@ def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) ->
     ):
         sub.add_parser(name, help=f"replace the city's {name[7:]} from a {what} file").add_argument("file")
     sub.add_parser("conflicts", help="list open hard conflicts")
+    audit = sub.add_parser("audit", help="the admin audit: every admin action, who ran it and when")
+    audit.add_argument("--action", help="only this action, e.g. add-worker, revoke, import-grids")
+    audit.add_argument("--target", help="only actions on this worker, device, catalogue or file")
+    audit.add_argument("--since", help="from this day (YYYY-MM-DD, the city's zone) or ISO time on")
+    audit.add_argument("--until", help="before this day or ISO time")
+    audit.add_argument("--json", action="store_true", help="one JSON object a line instead of a table")
     resolve = sub.add_parser("resolve", help="resolve a hard conflict")
     resolve.add_argument("case_id")
     resolve.add_argument("conflict_id")
@@ -125,14 +134,21 @@ def _dispatch(args: argparse.Namespace, data_dir: Path, store: Store) -> int:
         return run_open311_command(args, store, now)
     if command == "add-worker":
         grids = [g.strip() for g in args.grids.split(",") if g.strip()]
-        worker = add_worker(
-            store, args.worker_id, name=args.name, role=args.role, grids=grids, department=args.department,
-            all_grids=args.all_grids,
-        )  # fmt: skip
+        with store.group():  # the change and its audit entry: one commit
+            previous = store.worker(args.worker_id)
+            worker = add_worker(
+                store, args.worker_id, name=args.name, role=args.role, grids=grids, department=args.department,
+                all_grids=args.all_grids,
+            )  # fmt: skip
+            before, after = (previous.to_dict() if previous else None), worker.to_dict()
+            record_admin_action(store, command, worker.worker_id, before=before, after=after, now=now)
         print(json.dumps(worker.to_dict(), ensure_ascii=False))
     elif command == "enroll-code":
         config = load_config(data_dir)
-        code = create_code(store, args.worker_id, now, config.enrollment_code_ttl_s)
+        with store.group():
+            code = create_code(store, args.worker_id, now, config.enrollment_code_ttl_s)
+            after = {"code_hash": code_hash(code), "expires_at": now + config.enrollment_code_ttl_s}
+            record_admin_action(store, command, args.worker_id, after=after, now=now)  # never the code itself
         link = enroll_link(config.server_url, code, load_public_keys(data_dir))
         print(code)
         print(link)
@@ -147,14 +163,26 @@ def _dispatch(args: argparse.Namespace, data_dir: Path, store: Store) -> int:
         ]  # fmt: skip
         _table("devices", ["device", "worker", "name", "enrolled", "state", "last seq"], rows)
     elif command == "revoke":
-        if not revoke_device(store, args.device_id, now):
-            raise ValueError(f"no active device {args.device_id!r}")
+        with store.group():
+            device = store.device(args.device_id)
+            if device is None or not revoke_device(store, args.device_id, now):
+                raise ValueError(f"no active device {args.device_id!r}")
+            before = {"worker_id": device.worker_id, "name": device.name, "revoked_at": None}
+            record_admin_action(store, command, args.device_id, before=before, after={**before, "revoked_at": now},
+                                now=now)  # fmt: skip
         print(f"revoked {args.device_id}")
     elif command == "backup":
         store.backup(Path(args.dest))
+        after = {"bytes": Path(args.dest).stat().st_size}
+        record_admin_action(store, command, args.dest, after=after, now=now)
         print(f"backed up the store to {args.dest} ({Path(args.dest).stat().st_size:,} bytes)")
     elif command.startswith("import-"):
-        _import(store, command, Path(args.file))
+        with store.group():
+            doc_name = command.removeprefix("import-")
+            before = document_summary(store.catalogue_doc(doc_name))
+            _import(store, command, Path(args.file))
+            after = {"file": args.file, **(document_summary(store.catalogue_doc(doc_name)) or {})}
+            record_admin_action(store, command, doc_name, before=before, after=after, now=now)
     elif command == "conflicts":
         rows = [
             [c["case_id"], c["case_no"], c["conflict"]["conflict_id"], c["conflict"]["field"],
@@ -162,12 +190,50 @@ def _dispatch(args: argparse.Namespace, data_dir: Path, store: Store) -> int:
             for c in list_conflicts(store, ADMIN_ACTOR)
         ]  # fmt: skip
         _table("open conflicts", ["case", "case no", "conflict", "field", "kept", "proposed"], rows)
+    elif command == "audit":
+        _list_audit(args, store)
     elif command == "resolve":
-        case = resolve_conflict(
-            store, load_city(store), ADMIN_ACTOR, CLI_DEVICE, args.case_id, args.conflict_id, args.choice, now
-        )
+        with store.group():
+            stored = store.case(args.case_id)
+            city = load_city(store)
+            case = resolve_conflict(
+                store, city, ADMIN_ACTOR, CLI_DEVICE, args.case_id, args.conflict_id, args.choice, now
+            )
+            before = {"conflict_id": args.conflict_id, "version": stored.version if stored else None}
+            after = {"conflict_id": args.conflict_id, "choice": args.choice, "version": case["version"]}
+            record_admin_action(store, command, args.case_id, before=before, after=after, now=now)
         print(f"case {case['case_no']} now at version {case['version']}")
     return 0
+
+
+def _list_audit(args: argparse.Namespace, store: Store) -> None:
+    offset = load_city(store).calendar.utc_offset_minutes
+    since, until = _instant(args.since, offset), _instant(args.until, offset)
+    entries = store.admin_actions(action=args.action, target=args.target, since=since, until=until)
+    if args.json:
+        for e in entries:
+            print(json.dumps({"seq": e.seq, "at": e.at, "os_user": e.os_user, "action": e.action, "target": e.target,
+                              "before": e.before, "after": e.after}, ensure_ascii=False))  # fmt: skip
+        return
+    rows = [
+        [str(e.seq), iso_time(e.at, offset) or "", e.os_user, e.action, e.target,
+         json.dumps(e.before, ensure_ascii=False), json.dumps(e.after, ensure_ascii=False)]
+        for e in entries
+    ]  # fmt: skip
+    _table("admin audit", ["#", "when", "OS user", "action", "target", "before", "after"], rows)
+
+
+def _instant(text: str | None, utc_offset_minutes: int) -> int | None:
+    """A day (its midnight in the city's zone) or an ISO 8601 time (no offset: the city's zone)."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a day or time (YYYY-MM-DD or ISO 8601): {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone(timedelta(minutes=utc_offset_minutes)))
+    return int(moment.timestamp())
 
 
 def _rotate(data_dir: Path) -> int:
@@ -175,9 +241,16 @@ def _rotate(data_dir: Path) -> int:
     from sync_server.keys import KeyFileError, rotate_encryption_key
 
     try:
+        before = {"encryption_key_id": load_public_keys(data_dir).encryption_key_id}
         keys = rotate_encryption_key(data_dir, read_passphrase())
     except KeyFileError as exc:
         raise CommandError(str(exc)) from None
+    after = {"encryption_key_id": keys.public.encryption_key_id, "retired": len(keys.retired)}
+    store = open_store(data_dir)
+    try:
+        record_admin_action(store, "rotate-keys", "encryption key", before=before, after=after)
+    finally:
+        store.close()
     print(f"new encryption key id {keys.public.encryption_key_id}; {len(keys.retired)} retired key(s) kept")
     print("restart `serve`; phones switch to the new key on their next sync")
     return 0
@@ -195,6 +268,8 @@ def _sweep(data_dir: Path) -> int:
         raise CommandError(str(exc)) from None
     try:
         result = sweep(services)
+        after = {"forced": result.forced, "overdue": result.overdue}
+        record_admin_action(services.store, "sweep", "backlog and deadlines", after=after)
     finally:
         services.close()
     print(f"{result.forced} held segments applied, {result.overdue} cases flagged overdue")

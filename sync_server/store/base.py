@@ -247,6 +247,22 @@ class PublicTextEdit:
     edited_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class AdminAction:
+    """One entry of the admin audit: what an operator did (`action`, e.g. "add-worker"), to what
+    (`target`: a worker id, device id, catalogue name, file), the state before and after (JSON
+    values; None where there was nothing), when (`at`, epoch seconds on the server's clock) and who
+    (`os_user`, the operating-system account that ran the command). `seq` is given by the store."""
+
+    action: str
+    target: str
+    before: Any
+    after: Any
+    at: int
+    os_user: str
+    seq: int = 0
+
+
 class Transaction(Protocol):
     """All writes, and the reads a write depends on. Commits or rolls back as a whole."""
 
@@ -324,6 +340,18 @@ class Transaction(Protocol):
     def record_resolution(self, case_id: str, conflict_id: str, choice: str, actor: str, at: int) -> None: ...
     def cases_due_before(self, now: int) -> list[Case]: ...
 
+    # --- the admin audit -----------------------------------------------------------------------
+    def record_admin_action(self, entry: AdminAction) -> int:
+        """Append an entry to the admin audit; returns its `seq` (increasing, never reused).
+
+        Guarantees every store gives: the entry commits or rolls back with this transaction (so
+        with the action, when the action is written in the same transaction or `Store.group()`);
+        entries are never changed or removed afterwards — the store refuses UPDATE and DELETE of
+        them at the database level, for any client of the database, not only this code (SQLite:
+        triggers; PostgreSQL: a trigger or revoked UPDATE/DELETE privileges). Someone with the
+        database file's owner rights can still destroy it: keep backups, and the file 0600."""
+        ...
+
     # --- the public feed (Open311) -------------------------------------------------------------
     def add_api_key(self, key: ApiKeyRecord) -> None: ...
     def revoke_api_key(self, key_id: str, now: int, by: str) -> bool:
@@ -391,3 +419,10 @@ class Store(Protocol):
     def backlog_size(self) -> int: ...
     def quarantined(self) -> list[QuarantineRecord]: ...
     def audit_rows(self, case_id: str | None = None) -> list[AuditRow]: ...
+    def admin_actions(
+        self, *, action: str | None = None, target: str | None = None, since: int | None = None,
+        until: int | None = None,
+    ) -> list[AdminAction]:  # fmt: skip
+        """The admin audit, oldest first: entries of that action, on that target, at or after
+        `since`, before `until` (each filter optional)."""
+        ...

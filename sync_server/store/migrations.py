@@ -211,6 +211,30 @@ def _photo_uploader(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE photos ADD COLUMN uploader TEXT")
 
 
+@migration(6, "the admin audit")
+def _admin_audit(db: sqlite3.Connection) -> None:
+    """Every admin action (`gridsync-server admin …`), append-only: triggers refuse UPDATE and DELETE
+    from any client of the file, and an INSERT OR REPLACE over an existing entry (whose REPLACE
+    would delete it without firing a delete trigger)."""
+    for statement in _SCHEMA_V6:
+        db.execute(statement)
+
+
+_APPEND_ONLY = "SELECT RAISE(ABORT, 'the admin audit is append-only')"
+_SCHEMA_V6 = (
+    "CREATE TABLE admin_audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, os_user TEXT NOT NULL, "
+    "action TEXT NOT NULL, target TEXT NOT NULL, before TEXT NOT NULL DEFAULT 'null', "
+    "after TEXT NOT NULL DEFAULT 'null')",
+    "CREATE INDEX admin_audit_action ON admin_audit(action, at)",
+    "CREATE INDEX admin_audit_target ON admin_audit(target, at)",
+    "CREATE INDEX admin_audit_at ON admin_audit(at)",
+    f"CREATE TRIGGER admin_audit_no_update BEFORE UPDATE ON admin_audit BEGIN {_APPEND_ONLY}; END",
+    f"CREATE TRIGGER admin_audit_no_delete BEFORE DELETE ON admin_audit BEGIN {_APPEND_ONLY}; END",
+    "CREATE TRIGGER admin_audit_no_replace BEFORE INSERT ON admin_audit "
+    f"WHEN EXISTS (SELECT 1 FROM admin_audit WHERE id = NEW.id) BEGIN {_APPEND_ONLY}; END",
+)
+
+
 def current_version(db: sqlite3.Connection) -> int:
     db.execute(
         "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "

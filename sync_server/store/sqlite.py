@@ -20,6 +20,7 @@ from typing import Any
 from shared.errors import GridsyncError
 from shared.model import Case
 from sync_server.store.base import (
+    AdminAction,
     ApiKeyRecord,
     AuditRow,
     CaseChange,
@@ -388,6 +389,18 @@ class SqliteStore:
             "SELECT device_id, first_seq, last_seq, hash, reason, received_at FROM quarantine ORDER BY id"
         )
         return [QuarantineRecord(r[0], r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]
+
+    def admin_actions(
+        self, *, action: str | None = None, target: str | None = None, since: int | None = None,
+        until: int | None = None,
+    ) -> list[AdminAction]:  # fmt: skip
+        rows = self._all_rows(
+            "SELECT id, at, os_user, action, target, before, after FROM admin_audit "
+            "WHERE (?1 IS NULL OR action = ?1) AND (?2 IS NULL OR target = ?2) AND (?3 IS NULL OR at >= ?3) "
+            "AND (?4 IS NULL OR at < ?4) ORDER BY id",
+            (action, target, since, until),
+        )
+        return [AdminAction(r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[1], r[2], r[0]) for r in rows]
 
     def audit_rows(self, case_id: str | None = None) -> list[AuditRow]:
         sql = f"SELECT {_AUDIT_COLUMNS} FROM op_log"

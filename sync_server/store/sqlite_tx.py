@@ -18,6 +18,7 @@ from shared.ledger import DevicePosition
 from shared.model import ENDED, Case, Status, case_from_dict, case_to_dict
 from shared.rules import DUPLICATE_RADIUS_M, Outcome
 from sync_server.store.base import (
+    AdminAction,
     ApiKeyRecord,
     DeviceRecord,
     EnrollmentCode,
@@ -402,6 +403,14 @@ class SqliteTransaction:
 
     def delete_photo(self, sha256: str) -> None:
         self.db.execute("DELETE FROM photos WHERE sha256 = ?", (sha256,))
+
+    def record_admin_action(self, entry: AdminAction) -> int:
+        before, after = dump_json(entry.before), dump_json(entry.after)
+        cursor = self.db.execute(
+            "INSERT INTO admin_audit (at, os_user, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)",
+            (entry.at, entry.os_user, entry.action, entry.target, before, after),
+        )
+        return int(cursor.lastrowid or 0)
 
     def record_resolution(self, case_id: str, conflict_id: str, choice: str, actor: str, at: int) -> None:
         self.db.execute(
