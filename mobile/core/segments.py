@@ -147,3 +147,50 @@ def unsent_bytes(store: Store) -> tuple[int, int]:
         "WHERE status IS NULL OR status NOT IN ('applied', 'resent', 'held', 'queued')"
     )
     return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
+def reseal_after_fork(conn: sqlite3.Connection, first_seq: int, resume: dict[str, Any] | None) -> int:
+    """The server refused the segment starting at `first_seq` as a fork (`segment.fork`): it holds
+    other content under those numbers. Its ops, those of every later segment the server has not
+    accepted, and the pending ops go back to `pending` under new numbers from `resume["next_seq"]`,
+    chained to `resume["prev_hash"]` (the server's word for where this device stands), in their
+    order; op ids stay, so the server still applies each op at most once. The refused segments'
+    bytes go: the server will never take them. Returns how many ops were renumbered (0: `resume`
+    unusable, nothing changed)."""
+    try:
+        next_seq = int(str((resume or {})["next_seq"]))
+        prev_hash = bytes.fromhex(str((resume or {})["prev_hash"]))
+    except (KeyError, TypeError, ValueError):
+        return 0
+    if next_seq < 1 or len(prev_hash) != 32:
+        return 0
+    refused = [
+        int(row[0])
+        for row in conn.execute(
+            "SELECT first_seq FROM segments WHERE first_seq >= ? AND (status IS NULL OR status NOT IN "
+            "('applied', 'resent', 'held', 'queued')) ORDER BY first_seq",
+            (first_seq,),
+        )
+    ]
+    if not refused:
+        return 0
+    ids = json.dumps(refused)
+    rows = conn.execute(
+        "SELECT seq, op FROM outbox WHERE state = 'pending' OR (state = 'sealed' AND segment IN "
+        "(SELECT value FROM json_each(?))) ORDER BY seq",
+        (ids,),
+    ).fetchall()
+    conn.execute("DELETE FROM segments WHERE first_seq IN (SELECT value FROM json_each(?))", (ids,))
+    # Two steps, so that no new number meets an old one still in place.
+    conn.executemany("UPDATE outbox SET seq = -seq WHERE seq = ?", [(row[0],) for row in rows])
+    for index, (seq, text) in enumerate(rows):
+        op = json.loads(text)
+        op["seq"] = next_seq + index
+        conn.execute(
+            "UPDATE outbox SET seq = ?, op = ?, state = 'pending', segment = NULL WHERE seq = ?",
+            (next_seq + index, dumps(op), -seq),
+        )
+    conn.execute(
+        "UPDATE identity SET next_seq = ?, chain_hash = ? WHERE id = 1", (next_seq + len(rows), prev_hash)
+    )
+    return len(rows)

@@ -33,7 +33,12 @@ def _refusal(response: httpx.Response) -> Exception:
     except (ValueError, AttributeError):
         error, code = None, None
     if isinstance(code, str) and code in CATALOGUE:
-        return GridsyncError(code, str(error.get("detail", "")) if isinstance(error, dict) else "")
+        context = error.get("context") if isinstance(error, dict) else None
+        return GridsyncError(
+            code,
+            str(error.get("detail", "")) if isinstance(error, dict) else "",
+            context=context if isinstance(context, dict) else None,
+        )
     if response.status_code >= 500 or code is None:
         return NetworkError(f"HTTP {response.status_code} from the server", status=response.status_code)
     return GridsyncError("request.malformed", f"unknown error code {code!r} (HTTP {response.status_code})")

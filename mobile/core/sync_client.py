@@ -28,6 +28,7 @@ from shared.rules import RuleContext
 PAGE = 1000  # the server's largest page: fewer round trips on a catch-up
 MAX_BOX_PLAIN = 128 * 1024 * 1024
 PREFETCH_PHOTOS = 8
+MAX_FORKS_PER_ROUND = 3
 
 Progress = Callable[[SyncProgress], None]
 
@@ -72,6 +73,7 @@ class SyncClient:
         self._bytes_total = 0
         self._ops_done = 0
         self._ops_total = 0
+        self._forks = 0  # segments re-sealed after `segment.fork` this round
 
     def _tell(self, phase: str, message: str = "") -> None:
         self.progress(
@@ -149,6 +151,8 @@ class SyncClient:
             try:
                 receipt = await self.p.api.push_segment(segment.blob)
             except GridsyncError as error:
+                if error.code == "segment.fork" and await self._resume_after_fork(segment, error):
+                    return
                 # Refused: later segments would only wait behind the gap, so stop here.
                 segments.record_error(self.p.store, segment.first_seq, error.code, self.p.clock())
                 self.report.problems.append(problem("send", error))
@@ -163,6 +167,27 @@ class SyncClient:
             self.report.ops_sent += segment.op_count
             self._ops_done += segment.op_count
             self._bytes_done += len(segment.blob)
+
+    async def _resume_after_fork(self, segment: segments.SegmentRecord, error: GridsyncError) -> bool:
+        """The server holds other content under this segment's numbers: re-seal its ops and the
+        ones after it under the numbers the server gave, and push them in this round (at most a few
+        times a round, so a server that keeps saying so cannot hold the round forever)."""
+        if self._forks >= MAX_FORKS_PER_ROUND:
+            return False
+        with self.p.store.transaction() as conn:
+            moved = segments.reseal_after_fork(conn, segment.first_seq, error.context)
+        if not moved:
+            return False
+        self._forks += 1
+        segments.seal_pending(
+            self.p.store,
+            device_id=self.p.identity.device_id,
+            device_key=self.p.keys.signing,
+            server_public_raw=self.p.server_keys.encryption,
+            clock=self.p.clock,
+        )
+        await self._push(segments.unsent(self.p.store))
+        return True
 
     def _learn_rotated_key(self, conn: Any, named: Any) -> None:
         """Seal to the server's new encryption key after a rotation. Trusted because the page that
