@@ -15,13 +15,14 @@ from typing import Any
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from shared.errors import GridsyncError
 from sync_server import __version__
 from sync_server.api import conflicts, contract, enroll, health, photos, segments
+from sync_server.api.open311 import georeport_error
 from sync_server.api.open311_app import mount_open311
 from sync_server.api.telemetry import RequestLog
 from sync_server.config import DATA_DIR_ENV, PASSPHRASE_ENV, ServerConfig, load_config
@@ -47,7 +48,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(GridsyncError("request.malformed", f"{where}: {first.get('msg', 'invalid')}"))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own refusals in the catalogue's form. Its headers are kept: a 405 says `Allow`."""
     assert isinstance(exc, HTTPException)
     codes = {
@@ -57,7 +58,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         401: "request.unsigned",
         403: "request.forbidden",
     }
-    response = error_response(GridsyncError(codes.get(exc.status_code, "request.malformed"), str(exc.detail)))
+    error = GridsyncError(codes.get(exc.status_code, "request.malformed"), str(exc.detail))
+    path = request.url.path
+    # Open311 clients read GeoReport errors (sync_server/api/open311.py), in the path's format
+    response = (
+        georeport_error(error, path.rsplit(".", 1)[-1])
+        if path.startswith("/open311/")
+        else error_response(error)
+    )
     response.headers.update(exc.headers or {})
     if exc.status_code == 405:  # Starlette names the first matching route's methods; a path may have more
         response.headers["Allow"] = ", ".join(_methods_at(request))

@@ -83,7 +83,7 @@ def georeport_error(error: GridsyncError, fmt: str = "json") -> Response:
     items = [{"code": error.status, "description": message}]
     body = list_xml(ERRORS, items) if fmt == "xml" else orjson.dumps(items)
     response = Response(body, status_code=error.status, media_type=FORMATS.get(fmt, FORMATS["json"]))
-    retry_after = getattr(error, "retry_after", None)
+    retry_after = (error.context or {}).get("retry_after")
     if retry_after:
         response.headers["Retry-After"] = str(retry_after)
     return response

@@ -232,3 +232,15 @@ def test_cors_answers_only_the_origins_a_city_lists(client: SyncClient) -> None:
     )  # fmt: skip
     assert preflight.status_code == 204
     assert "POST" in preflight.headers["access-control-allow-methods"]
+
+
+def test_the_apps_own_refusals_on_open311_paths_are_in_georeport_form(client: SyncClient) -> None:
+    wrong_method = client.request("DELETE", f"{V2}/services.json")
+    assert wrong_method.status_code == 405
+    assert "GET" in wrong_method.headers["allow"]
+    assert wrong_method.json() == [{"code": 405, "description": wrong_method.json()[0]["description"]}]
+    assert wrong_method.json()[0]["description"].startswith("request.method_not_allowed: ")
+    unknown = client.get(f"{V2}/nothing/here.xml")
+    assert unknown.status_code == 404
+    error = ET.fromstring(unknown.content).find("error")
+    assert error is not None and error.findtext("code") == "404"
