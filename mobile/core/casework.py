@@ -183,8 +183,10 @@ class Casework:
         address: str,
         photos: Sequence[tuple[bytes, str]],
         on_spot: bool,
-        grid_code: str,
     ) -> str:
+        """A new case and its photos. It names no grid: the rules derive the grid from the location
+        (here, to refuse a place outside the worker's grids before anything is written; and again on
+        the server, which decides)."""
         sealed = [self.seal_photo(image, stage) for image, stage in photos]
         case_id = new_id()
         create = {
@@ -192,7 +194,6 @@ class Casework:
             "description": description,
             "address": address,
             "location": location_dict(location),
-            "grid_code": grid_code,
             "on_spot": on_spot,
         }
         steps = [("create", create)] + [("photo", p.payload()) for p in sealed]

@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.model import Case, Status
 from shared.rules import is_overdue
+from shared.worktime import WorkCalendar
 
 NOT_VALID = frozenset({Status.REJECTED, Status.VOIDED, Status.DUPLICATE})
 
@@ -29,9 +30,10 @@ def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def dashboard(cases: Iterable[Case], now: int) -> dict[str, Any]:
+def dashboard(cases: Iterable[Case], now: int, calendar: WorkCalendar | None = None) -> dict[str, Any]:
     """Counts per status, closure and on-time closure rates, rework and extension rates, overdue
-    cases, and the same per grid."""
+    cases, and the same per grid. `now` is on the server's clock (`Device.server_now`); with the
+    city's `calendar`, overdue and on-time count working time only, as the server's reports do."""
     by_status: dict[str, int] = {}
     per_grid: dict[str, dict[str, int]] = {}
     valid = closed = on_time = overdue = reworked = extended = conflicts = 0
@@ -40,7 +42,7 @@ def dashboard(cases: Iterable[Case], now: int) -> dict[str, Any]:
         by_status[status.value] = by_status.get(status.value, 0) + 1
         grid = per_grid.setdefault(case.grid_code, {"total": 0, "closed": 0, "overdue": 0, "open": 0})
         grid["total"] += 1
-        late = is_overdue(case, now)
+        late = is_overdue(case, now, calendar)
         if status in NOT_VALID:
             continue
         valid += 1
@@ -50,7 +52,7 @@ def dashboard(cases: Iterable[Case], now: int) -> dict[str, Any]:
         if status is Status.CLOSED:
             closed += 1
             grid["closed"] += 1
-            on_time += case.deadline is None or (case.closed_at or 0) <= case.deadline
+            on_time += not late  # judged at closure: no (working) time past the deadline
         else:
             grid["open"] += 1
             if late:
