@@ -39,6 +39,18 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ),
         _spec("request.replayed", 401, "This request was already received.", "该请求已被接收过（重放）。"),
         _spec("request.not_found", 404, "No such resource.", "资源不存在。"),
+        _spec(
+            "request.rate_limited",
+            429,
+            "Too many requests; try again after the time the server gave.",
+            "请求过于频繁，请按服务器给出的时间后重试。",
+        ),
+        _spec(
+            "request.timeout",
+            408,
+            "The request arrived too slowly and was cut off.",
+            "请求传输过慢，已被中断。",
+        ),
         _spec("request.forbidden", 403, "You may not do this.", "无权执行此操作。"),
         _spec(
             "request.method_not_allowed",

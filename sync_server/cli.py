@@ -130,6 +130,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sync_server.api.app import create_app
+    from sync_server.api.serving import uvicorn_options
 
     data_dir = data_dir_of(args)
     config = load_config(data_dir)
@@ -149,9 +150,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
+            **uvicorn_options(config),
         )
     else:
-        uvicorn.run(create_app(config, passphrase=passphrase), host=args.host, port=args.port)
+        app = create_app(config, passphrase=passphrase)
+        uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options(config))
     return 0
 
 

@@ -45,6 +45,24 @@ class ServerConfig:
     open311_descriptions: bool = True  # publish filed cases' descriptions and addresses, masked
     open311_cors_origins: str = ""  # comma-separated origins a browser may read the feed from; "*": any
     sweep_interval_s: int = 60  # `serve`: force-apply expired backlog, flag overdue cases; 0: never
+    # --- operating limits of `serve` (docs/server.md, "Operating limits") ---
+    header_timeout_s: int = 10  # a request's headers must be in this long after its first byte
+    max_header_bytes: int = 16 * 1024
+    body_idle_timeout_s: int = 20  # the longest silence while a body streams in (408 after it)
+    body_timeout_s: int = 300  # a whole body, however it trickles
+    keep_alive_timeout_s: int = 5  # an idle kept-alive connection is closed after this
+    max_connections: int = 1000  # beyond it, new requests are answered 503 at once
+    listen_backlog: int = 1024
+    api_threads: int = 8  # threads doing store work; each keeps one SQLite connection
+    sqlite_cache_kib: int = 8 * 1024  # page cache per API connection (`ingest` keeps 64 MiB)
+    forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For (the client address)
+    # token buckets: sustained rate per minute and burst; 0 switches a limit off
+    enroll_per_address_per_min: int = 10
+    enroll_per_address_burst: int = 20
+    push_per_device_per_min: int = 60
+    push_per_device_burst: int = 120
+    push_per_address_per_min: int = 3000
+    push_per_address_burst: int = 1000
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

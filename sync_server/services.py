@@ -39,10 +39,15 @@ class Services:
         self.store.close()
 
 
-def open_services(config: ServerConfig, passphrase: str, clock: Clock | None = None) -> Services:
-    """Raises `keys.KeyFileError` for a wrong passphrase or missing keys."""
+def open_services(
+    config: ServerConfig, passphrase: str, clock: Clock | None = None, *, cache_kib: int | None = None
+) -> Services:
+    """Raises `keys.KeyFileError` for a wrong passphrase or missing keys. `cache_kib`: the SQLite page
+    cache of each of the store's connections (`serve` passes `config.sqlite_cache_kib`)."""
     keys = load_keys(config.data_dir, passphrase)
-    store = open_store(config.data_dir)
+    store = (
+        open_store(config.data_dir) if cache_kib is None else open_store(config.data_dir, cache_kib=cache_kib)
+    )
     cities = CityCache(store)
     metrics = gridsync_metrics()
     return Services(

@@ -4,6 +4,11 @@ This layer turns transport failures into `NetworkError` and the server's refusal
 with a catalogue code) into `GridsyncError`, so the layers above only ever see those two. The phone's
 clock can be wrong; when the server refuses a timestamp (`request.expired`) the offset is learnt from
 the response's `Date` header and the request is signed again once.
+
+A server that is too busy for this phone answers `request.rate_limited` (429) with `Retry-After`.
+The wait is kept in a `RetryGate` the device shares between its rounds: until it has passed, every
+request is refused here, without a byte sent (`request.rate_limited` again, with the seconds left),
+and the sync loop sleeps until then instead of retrying.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -54,6 +60,34 @@ def _server_date(response: httpx.Response) -> int | None:
         return None
 
 
+def retry_after(response: httpx.Response, now: int) -> int | None:
+    """The seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), if any."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        return (
+            max(0, math.ceil(email.utils.parsedate_to_datetime(value).timestamp() - now)) if value else None
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+class RetryGate:
+    """Until when the server asked this phone to wait, on the phone's clock (seconds since the epoch).
+    At most `max_wait` seconds are honoured, so a wrong header or a clock jump cannot stop sync."""
+
+    def __init__(self, max_wait: int = 3600) -> None:
+        self.until = 0
+        self.max_wait = max_wait
+
+    def hold(self, now: int, seconds: int) -> None:
+        self.until = max(self.until, now + min(seconds, self.max_wait))
+
+    def remaining(self, now: int) -> int:
+        return max(0, min(self.until - now, self.max_wait))
+
+
 class ServerApi:
     """One server, one device. `clock_offset` (seconds) is added to the phone's clock when signing."""
 
@@ -69,6 +103,7 @@ class ServerApi:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retries: int = 2,
         retry_delay: float = 0.5,
+        gate: RetryGate | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.clock = clock
@@ -79,6 +114,7 @@ class ServerApi:
         self.bytes_sent = 0
         self.retries = retries
         self.retry_delay = retry_delay
+        self.gate = gate or RetryGate()
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -113,6 +149,13 @@ class ServerApi:
         signed: bool = True,
     ) -> httpx.Response:
         """Send one request; a 2xx response or an exception (GridsyncError / NetworkError)."""
+        wait = self.gate.remaining(self.clock())
+        if wait > 0:
+            raise GridsyncError(
+                "request.rate_limited",
+                f"the server asked to wait {wait} s more",
+                context={"retry_after": wait},
+            )
         for attempt in range(2):
             request = self.client.build_request(method, path, params=params, content=content, headers=headers)
             if signed:
@@ -131,6 +174,8 @@ class ServerApi:
             if response.is_success:
                 return response
             error = _refusal(response)
+            if response.status_code == 429:
+                self.gate.hold(self.clock(), retry_after(response, self.clock()) or 1)
             if attempt == 0 and isinstance(error, GridsyncError) and error.code == "request.expired":
                 server_now = _server_date(response)
                 if server_now is not None:

@@ -4,8 +4,9 @@ A `SyncLoop` is one asyncio task. It syncs when started, when asked (`kick()`: p
 when the app comes back to the foreground (`resume()`), shortly after every local write, and on a
 timer. After a failed round it backs off exponentially with jitter (so a thousand phones coming back
 into coverage do not hit the server in step); local writes then wait for the backoff, an explicit
-kick does not. A round that stalls past `stall_timeout` is cancelled and retried — cancellation is
-safe because the store commits step by step and no transaction spans an await.
+kick does not (but nothing, not even a kick, starts a round before the time a server's
+`Retry-After` named: `Device.retry_gate`). A round that stalls past `stall_timeout` is cancelled and
+retried — cancellation is safe because the store commits step by step and no transaction spans an await.
 """
 
 from __future__ import annotations
@@ -164,6 +165,10 @@ class SyncLoop:
         if self.on_report is not None:
             self.on_report(report)
 
+    def server_wait(self) -> int:
+        """Seconds left of the wait the server asked for (`Retry-After`); 0 if none."""
+        return self.device.retry_gate.remaining(self.device.clock())
+
     async def _pause(self, delay: float) -> None:
         """Wait `delay` seconds or until woken, whichever comes first."""
         assert self._wake is not None
@@ -190,7 +195,10 @@ class SyncLoop:
                 delay = 0 if self._urgent else self.write_delay
             if self._stopping:
                 return
-            await self._pause(delay)
+            await self._pause(max(delay, self.server_wait()))
+            while not self._stopping and self.server_wait() > 0:  # woken early: the server's wait stands
+                self._wake.clear()
+                await self._pause(self.server_wait())
             if self._wake.is_set() and not self._urgent and self.write_delay:
                 # a write: give the person a moment to finish (a report and its photos) before sending
                 await asyncio.sleep(self.write_delay)

@@ -21,9 +21,11 @@ from starlette.routing import Match
 
 from shared.errors import GridsyncError
 from sync_server import __version__
-from sync_server.api import conflicts, contract, enroll, health, photos, segments
+from sync_server.api import conflicts, contract, enroll, health, photos, segments, serving
+from sync_server.api.deadline import BodyDeadline
 from sync_server.api.open311 import georeport_error
 from sync_server.api.open311_app import mount_open311
+from sync_server.api.ratelimit import MemoryBuckets, Rules
 from sync_server.api.telemetry import RequestLog
 from sync_server.config import DATA_DIR_ENV, PASSPHRASE_ENV, ServerConfig, load_config
 from sync_server.services import Clock, Services, open_services
@@ -33,7 +35,9 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def error_response(error: GridsyncError) -> JSONResponse:
-    return JSONResponse({"error": error.to_json()}, status_code=error.status)
+    retry_after = (error.context or {}).get("retry_after")
+    headers = None if retry_after is None else {"Retry-After": str(retry_after)}
+    return JSONResponse({"error": error.to_json()}, status_code=error.status, headers=headers)
 
 
 async def _gridsync_error(request: Request, exc: Exception) -> JSONResponse:
@@ -88,6 +92,9 @@ def build_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         interval = services.config.sweep_interval_s
+        # Store work runs in anyio's worker threads, each with its own SQLite connection and page
+        # cache: bounding the threads bounds the server's memory (docs/server.md, "Operating limits").
+        anyio.to_thread.current_default_thread_limiter().total_tokens = services.config.api_threads
         try:
             async with anyio.create_task_group() as background:
                 if interval > 0:
@@ -99,6 +106,9 @@ def build_app(services: Services) -> FastAPI:
 
     app = FastAPI(title="gridsync sync server", version=__version__, lifespan=lifespan)
     app.state.services = services
+    app.state.limiter = MemoryBuckets()
+    app.state.rate_rules = Rules.of(services.config)
+    serving.configure(services.config)
     app.add_exception_handler(GridsyncError, _gridsync_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
@@ -106,13 +116,15 @@ def build_app(services: Services) -> FastAPI:
     for module in (enroll, segments, photos, conflicts, health):
         app.include_router(module.router)
     mount_open311(app, services)
+    config = services.config
+    app.add_middleware(BodyDeadline, idle_s=config.body_idle_timeout_s, total_s=config.body_timeout_s)
     app.add_middleware(RequestLog, metrics=services.metrics)
     return app
 
 
 def create_app(config: ServerConfig, *, passphrase: str, clock: Clock | None = None) -> FastAPI:
     """Raises `keys.KeyFileError` for a wrong passphrase (before anything listens)."""
-    return build_app(open_services(config, passphrase, clock))
+    return build_app(open_services(config, passphrase, clock, cache_kib=config.sqlite_cache_kib))
 
 
 def app_from_env() -> FastAPI:

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from shared.errors import GridsyncError
 from sync_server.api.contract import documented
 from sync_server.api.schemas import Enrollment
-from sync_server.api.signing import read_body, services_of
+from sync_server.api.signing import client_address, enroll_per_address, rate_limit, read_body, services_of
 from sync_server.enrollment import enroll_device
 
 router = APIRouter(tags=["enrollment"])
@@ -36,6 +36,7 @@ class EnrollRequest(BaseModel):
 )  # fmt: skip
 async def enroll(request: Request) -> dict[str, Any]:
     services = services_of(request)
+    rate_limit(request, enroll_per_address, client_address(request))  # guessing codes is slow work
     body = await read_body(request, MAX_ENROLL_BODY)
     try:
         form = EnrollRequest.model_validate_json(body)

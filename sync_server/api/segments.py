@@ -10,7 +10,15 @@ from starlette.concurrency import run_in_threadpool
 from shared.errors import GridsyncError
 from sync_server.api.contract import documented
 from sync_server.api.schemas import Receipt
-from sync_server.api.signing import Signed, no_body, segment_body, services_of, signed
+from sync_server.api.signing import (
+    Signed,
+    no_body,
+    push_per_address,
+    push_per_device,
+    segment_body,
+    services_of,
+    signed,
+)
 from sync_server.changes import collect_changes, sealed_changes
 from sync_server.store.base import MAX_SQL_INTEGER
 
@@ -22,6 +30,8 @@ SEGMENT_REFUSALS = (
     "segment.bomb", "segment.count_mismatch", "segment.wrong_device", "segment.conflict",
     "segment.chain_broken", "segment.fork", "op.malformed", "op.unknown_kind", "op.bad_field", "op.sequence",
 )  # fmt: skip
+#: A push is rate limited per client address (before its body is read) and per device (once signed).
+signed_push = signed(segment_body, per_address=push_per_address, per_device=push_per_device)
 #: A page of changes holds at most this many entries; `changes_limit_max` in the config may lower it.
 MAX_CHANGES_LIMIT = 1000
 
@@ -31,9 +41,7 @@ MAX_CHANGES_LIMIT = 1000
     **documented(*SEGMENT_REFUSALS, signed=True, answer=Receipt,
                  binary_body="One sealed segment (shared/envelope.py), at most `max_segment_bytes`."),
 )  # fmt: skip
-async def push_segment(
-    request: Request, req: Annotated[Signed, Depends(signed(segment_body))]
-) -> dict[str, Any]:
+async def push_segment(request: Request, req: Annotated[Signed, Depends(signed_push)]) -> dict[str, Any]:
     services = services_of(request)
     queue = services.config.apply_mode == "queue"
 

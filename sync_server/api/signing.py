@@ -1,9 +1,12 @@
 """Request plumbing shared by the routes: bounded body reading and the signed-request check.
 
-The body is refused as soon as it is known to be too large: first by its Content-Length, then by
-counting while it streams in (a client may lie or send chunked). Only then is the signature
-checked (`shared.auth.check_request`, which needs the body's hash), and only a correctly signed
-request may spend a nonce.
+Bounded before authenticated. Everything the headers alone can prove is checked before a byte of
+the body is read: the client address's rate limit, a Content-Length the route can take, the four
+signing headers present, a timestamp inside the replay window, and a device that is enrolled and not
+revoked. Only then is the body read, streaming, counted against the route's own limit (a client may
+lie or send chunked), and the signature checked (`shared.auth.check_request`, which needs the body's
+hash); only a correctly signed request may spend a nonce or be charged to its device's rate limit,
+and only then does the request log name the device (`request.state.device`).
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from dataclasses import dataclass
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from shared.auth import HEADER_NONCE, check_request
+from shared.auth import HEADER_DEVICE, HEADER_NONCE, HEADER_TIMESTAMP, SIGNED_HEADERS, check_request
 from shared.errors import GridsyncError
+from sync_server.api import ratelimit
 from sync_server.config import ServerConfig
 from sync_server.services import Services
 from sync_server.store.base import DeviceRecord, WorkerRecord
@@ -26,13 +30,29 @@ def services_of(request: Request) -> Services:
     return services
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+def client_address(request: Request) -> str:
+    """The client's address as uvicorn gives it (the proxy's X-Forwarded-For if it is trusted)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def rate_limit(request: Request, rule: Callable[[ratelimit.Rules], ratelimit.Rule], key: str) -> None:
+    """Take a token of `rule` for `key` or refuse with `request.rate_limited` (429, Retry-After)."""
+    state = request.app.state
+    ratelimit.check(state.limiter, rule(state.rate_rules), key)
+
+
+def check_length(request: Request, limit: int) -> None:
+    """Refuse a declared Content-Length the route cannot take, before anything is read."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise GridsyncError("request.malformed", "Content-Length is not a number")
         if int(declared) > limit:
             raise GridsyncError("request.too_large", f"at most {limit} bytes")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    check_length(request, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -94,13 +114,52 @@ def _verify(services: Services, request: Request, body: bytes) -> Signed:
     return Signed(device, worker, body, now)
 
 
-def signed(limit: Callable[[ServerConfig], int]) -> Callable[[Request], Awaitable[Signed]]:
-    """A FastAPI dependency: the checked request, with a body of at most `limit(config)` bytes."""
+def _claimed_device(request: Request, now: int, window_s: int) -> str:
+    """The device id the headers claim, once they are all there and the timestamp is fresh (the
+    signature itself needs the body and is checked after it)."""
+    for name in SIGNED_HEADERS:
+        if not request.headers.get(name):
+            raise GridsyncError("request.unsigned")
+    stamp = request.headers[HEADER_TIMESTAMP]
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        raise GridsyncError("request.malformed", "device id or timestamp unreadable")
+    if abs(now - int(stamp)) > window_s:
+        raise GridsyncError("request.expired", f"{int(stamp) - now:+d} s from the server's clock")
+    return request.headers[HEADER_DEVICE]
+
+
+def _enrolled(services: Services, device_id: str) -> None:
+    device = services.store.device(device_id)
+    if device is None:
+        raise GridsyncError("device.unknown")
+    if device.revoked_at is not None:
+        raise GridsyncError("device.revoked")
+
+
+Limit = Callable[[ratelimit.Rules], ratelimit.Rule]
+
+
+def signed(
+    limit: Callable[[ServerConfig], int], *, per_address: Limit | None = None, per_device: Limit | None = None
+) -> Callable[[Request], Awaitable[Signed]]:
+    """A FastAPI dependency: the checked request, with a body of at most `limit(config)` bytes.
+    `per_address` is charged before anything else, `per_device` once the signature is verified."""
 
     async def dependency(request: Request) -> Signed:
         services = services_of(request)
-        body = await read_body(request, limit(services.config))
-        return await run_in_threadpool(_verify, services, request, body)
+        config = services.config
+        if per_address is not None:
+            rate_limit(request, per_address, client_address(request))
+        max_bytes = limit(config)
+        check_length(request, max_bytes)
+        device_id = _claimed_device(request, services.clock(), config.replay_window_s)
+        await run_in_threadpool(_enrolled, services, device_id)
+        body = await read_body(request, max_bytes)
+        checked = await run_in_threadpool(_verify, services, request, body)
+        request.state.device = checked.device.device_id
+        if per_device is not None:
+            rate_limit(request, per_device, checked.device.device_id)
+        return checked
 
     return dependency
 
@@ -119,3 +178,15 @@ def photo_chunk(config: ServerConfig) -> int:
 
 def small_json(config: ServerConfig) -> int:
     return 64 * 1024
+
+
+def push_per_address(rules: ratelimit.Rules) -> ratelimit.Rule:
+    return rules.push_per_address
+
+
+def push_per_device(rules: ratelimit.Rules) -> ratelimit.Rule:
+    return rules.push_per_device
+
+
+def enroll_per_address(rules: ratelimit.Rules) -> ratelimit.Rule:
+    return rules.enroll_per_address

@@ -1,5 +1,11 @@
 """One JSON log line per request, and its duration in the `gridsync_request_seconds` histogram
-(labelled by the route *template*, never the raw path: photo hashes would multiply the series)."""
+(labelled by the route *template*, never the raw path: photo hashes would multiply the series).
+
+A client that hangs up before its request is in (a phone losing signal mid-upload) is logged as
+`"outcome": "client_disconnect"` with status 499 (nginx's word for it), without a traceback: it is
+not a server error. The line names a device only once its signature was verified
+(`request.state.device`, set by `api.signing`), never from the header a stranger can write.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,13 @@ import logging
 import time
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync_server.metrics import GridsyncMetrics
 
 log = logging.getLogger("gridsync.http")
+CLIENT_CLOSED = 499
 
 
 class RequestLog:
@@ -28,6 +36,7 @@ class RequestLog:
             return
         started = time.perf_counter()
         status = {"code": 500}
+        outcome = "answered"
 
         async def remember(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -36,17 +45,21 @@ class RequestLog:
 
         try:
             await self.app(scope, receive, remember)
+        except ClientDisconnect:
+            status["code"], outcome = CLIENT_CLOSED, "client_disconnect"
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.request_seconds.observe(seconds, route=route)
-            headers = dict(scope.get("headers") or [])
+            verified = (scope.get("state") or {}).get("device")
             entry: dict[str, Any] = {
                 "method": scope["method"],
                 "path": scope["path"],
                 "route": route,
                 "status": status["code"],
                 "ms": round(seconds * 1000, 2),
-                "device": headers.get(b"x-gridsync-device", b"").decode("latin-1") or None,
+                "device": verified if isinstance(verified, str) else None,
             }
+            if outcome != "answered":
+                entry["outcome"] = outcome
             log.info(json.dumps(entry, separators=(",", ":")))

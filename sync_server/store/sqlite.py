@@ -39,6 +39,9 @@ from sync_server.store.migrations import migrate
 from sync_server.store.sqlite_tx import SqliteTransaction, dump_json, load_case
 
 BUSY_TIMEOUT_MS = 30_000
+# A connection's page cache. The ingest's one writer keeps 64 MiB; `serve` opens one connection per
+# API thread and passes a smaller share (`sqlite_cache_kib`), so threads × cache bounds its memory.
+DEFAULT_CACHE_KIB = 64 * 1024
 _DEVICE_COLUMNS = (
     "device_id, worker_id, signing_key, encryption_key, name, enrolled_at, revoked_at, last_seq, last_hash"
 )
@@ -80,8 +83,9 @@ class SqliteStore:
 
     kind = "sqlite"
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, cache_kib: int = DEFAULT_CACHE_KIB) -> None:
         self.path = str(path)
+        self.cache_kib = cache_kib
         self._local = threading.local()
         self._all: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -101,7 +105,8 @@ class SqliteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            db.execute("PRAGMA cache_size=-65536")
+            db.execute(f"PRAGMA cache_size=-{int(self.cache_kib)}")
+            db.execute("PRAGMA mmap_size=0")  # no mapped pages beside the bounded cache
             db.execute("PRAGMA temp_store=MEMORY")
             # Checkpoints (which fsync) every ~256 MiB of WAL rather than every 4 MiB: a night's
             # ingest rewrites the same hot pages (indexes, counters, a device's cases) many times
