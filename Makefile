@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PHONE_VENV := .venv-phone
 STAMP := $(VENV)/.installed
+# The demo installs only what it runs (the server and the web app): no test or lint tools.
+DEMO_STAMP := $(VENV)/.installed-demo
 PHONE_STAMP := $(PHONE_VENV)/.installed
 
 .PHONY: venv test lint types layers unit phone-compat browser-deps demo bench clean
@@ -17,6 +19,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[server,web]'
+	@touch $(DEMO_STAMP)
 
 # The phone's wheels are older than PyPI's: prove shared/ and the device core on them.
 $(PHONE_STAMP): pyproject.toml
@@ -52,7 +60,7 @@ phone-compat: $(PHONE_STAMP)
 
 test: lint types layers unit phone-compat
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m mobile.demo
 
 bench: $(STAMP)

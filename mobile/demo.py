@@ -7,21 +7,28 @@
 5. the app served to browsers (web mode, no CDN) on a free port, its enroll screen offering this
    server's address (`GRIDSYNC_DEFAULT_SERVER`), so a new person types only the code.
 
-It prints the URLs, the codes and their `gridsync://` links, then waits. Ctrl-C or SIGTERM stops
-everything it started (each child in its own process group, terminated then killed), so nothing is
-left running. It never opens a browser.
+It prints the URLs, the codes and their `gridsync://` links, then waits. To try the app offline,
+stop the sync server alone and start it again (type `s` or `r` and Enter, or `kill -USR1` / `-USR2`
+the demo): the app keeps running, and the server comes back on the same port, so phones enrolled
+earlier find it. A re-run reuses the server data and its port. Ctrl-C or SIGTERM stops everything it
+started (each child in its own process group, terminated then killed), quietly, so nothing is left
+running. It never opens a browser.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +47,10 @@ PEOPLE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
+class DemoStopped(BaseException):
+    """Ctrl-C or SIGTERM: stop everything, quietly (not an error, so no traceback)."""
+
+
 class Demo:
     def __init__(self, root: Path, *, fresh: bool, sim_devices: int) -> None:
         self.root = root
@@ -47,6 +58,11 @@ class Demo:
         self.sim_devices = sim_devices
         self.server_dir = root / "server"
         self.children: list[subprocess.Popen[bytes]] = []
+        self.server: subprocess.Popen[bytes] | None = None
+        self.server_port = 0
+        #: what the person asked for while the demo runs: "stop" or "start" the sync server
+        self.requests: list[str] = []
+        self.wake = threading.Event()
         passphrase = os.environ.get("GRIDSYNC_PASSPHRASE")
         self.passphrase_given = bool(passphrase)
         self.env = {
@@ -69,8 +85,6 @@ class Demo:
         return done.stdout
 
     def init_server(self, url: str) -> None:
-        if self.fresh and self.root.exists():
-            shutil.rmtree(self.root)
         if (self.server_dir / "config.json").exists():
             say(f"using the existing server data in {self.server_dir} (--fresh starts over)")
             return
@@ -97,6 +111,9 @@ class Demo:
 
     def simulate(self, url: str) -> None:
         say(f"field simulation: {self.sim_devices} virtual phones…")
+        # Its virtual phones are new each run (their history is on the server): a phone kept from
+        # the last run would be enrolled already.
+        shutil.rmtree(self.root / "sim", ignore_errors=True)
         done = subprocess.run(
             [
                 sys.executable,
@@ -149,12 +166,15 @@ class Demo:
                 child.wait(5)
         self.children.clear()
 
-    # --- the whole thing --------------------------------------------------------------------------
-    def run(self, server_port: int, app_port: int) -> int:
-        server_port = free_port(server_port)
-        server_url = f"http://127.0.0.1:{server_port}"
-        self.init_server(server_url)
-        server = self.start(
+    def known_port(self) -> int | None:
+        """The port of the server URL this data was made with (phones enrolled earlier know it)."""
+        with _quiet_io():
+            config = json.loads((self.server_dir / "config.json").read_text("utf-8"))
+            return urllib.parse.urlsplit(str(config.get("server_url", ""))).port
+        return None
+
+    def start_server(self) -> None:
+        self.server = self.start(
             [
                 "-m",
                 "sync_server.cli",
@@ -164,11 +184,27 @@ class Demo:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(server_port),
+                str(self.server_port),
             ],
             self.root / "server.log",
         )
-        wait_http(server_url + "/health", server)
+        wait_http(f"http://127.0.0.1:{self.server_port}/health", self.server)
+
+    def stop_server(self) -> None:
+        server, self.server = self.server, None
+        if server is None:
+            return
+        self.children.remove(server)
+        _end(server)
+
+    # --- the whole thing --------------------------------------------------------------------------
+    def run(self, server_port: int, app_port: int) -> int:
+        if self.fresh and self.root.exists():
+            shutil.rmtree(self.root)
+        self.server_port = free_port(self.known_port() or server_port)
+        server_url = f"http://127.0.0.1:{self.server_port}"
+        self.init_server(server_url)
+        self.start_server()
         say(f"sync server at {server_url} (log: {self.root / 'server.log'})")
         if self.sim_devices:
             self.simulate(server_url)
@@ -183,11 +219,49 @@ class Demo:
         )
         wait_http(app_url, app)
         self.banner(server_url, app_url, codes)
-        while all(child.poll() is None for child in self.children):
-            time.sleep(0.5)
-        gone = next(child for child in self.children if child.poll() is not None)
-        say(f"a part of the demo stopped ({' '.join(map(str, gone.args[1:4]))}); see the logs in {self.root}")
+        threading.Thread(target=self.read_keys, daemon=True).start()
+        return self.watch(app)
+
+    def watch(self, app: subprocess.Popen[bytes]) -> int:
+        """Run until stopped. The sync server may be stopped and started again meanwhile (by a key,
+        a signal, or from outside): the app keeps running. The app stopping ends the demo."""
+        reported_down = False
+        while app.poll() is None:
+            self.wake.wait(0.5)
+            self.wake.clear()
+            while self.requests:
+                wanted = self.requests.pop(0)
+                if wanted == "stop" and self.server is not None:
+                    self.stop_server()
+                    say("sync server stopped: the app keeps running, offline. Start it again: r + Enter")
+                elif wanted == "start" and (self.server is None or self.server.poll() is not None):
+                    if self.server is not None:
+                        self.children.remove(self.server)
+                    self.start_server()
+                    reported_down = False
+                    say(f"sync server running again at http://127.0.0.1:{self.server_port}")
+            if self.server is not None and self.server.poll() is not None and not reported_down:
+                reported_down = True
+                say(
+                    f"the sync server stopped (exit {self.server.returncode}); the app keeps running. "
+                    f"Start it again: r + Enter (log: {self.root / 'server.log'})"
+                )
+        say(f"the app stopped (exit {app.returncode}); see {self.root / 'app.log'}")
         return 1
+
+    def read_keys(self) -> None:
+        """`s` + Enter stops the sync server, `r` + Enter starts it again (no terminal: nothing)."""
+        with _quiet_io():
+            for line in sys.stdin:
+                key = line.strip().lower()
+                if key in ("s", "stop"):
+                    self.ask("stop")
+                elif key in ("r", "start", "restart"):
+                    self.ask("start")
+
+    def ask(self, what: str) -> None:
+        self.requests.append(what)
+        self.wake.set()
 
     def banner(self, server_url: str, app_url: str, codes: list[tuple[str, str, str]]) -> None:
         lines = [
@@ -208,13 +282,57 @@ class Demo:
                 f"  server key passphrase (demo only): {DEMO_PASSPHRASE!r} — set GRIDSYNC_PASSPHRASE to choose one",
             ]
         lines += [
-            f"  more codes: GRIDSYNC_PASSPHRASE=… python -m sync_server.cli --data-dir {self.server_dir} admin enroll-code WORKER",
+            f"  more codes:  {self.more_codes_command()}",
+            "              (WORKER: zhang.wei, li.na, chen.gang, zhao.min, wang.fang)",
             f"  logs and data: {self.root}",
             "",
-            "  stop: Ctrl-C (or kill -TERM this process); everything started here stops with it",
+            "  try offline: s + Enter stops the sync server, r + Enter starts it again (or "
+            f"kill -USR1 {os.getpid()} / kill -USR2 {os.getpid()}); the app keeps running",
+            f"  stop: Ctrl-C (or kill -TERM {os.getpid()}); everything started here stops with it",
             "",
         ]
         print("\n".join(lines), flush=True)
+
+    def more_codes_command(self) -> str:
+        """A command that works as printed, from any folder: this Python (the venv's), absolute paths,
+        and the passphrase when it is the demo's own."""
+        prefix = "" if self.passphrase_given else f"GRIDSYNC_PASSPHRASE={shlex.quote(DEMO_PASSPHRASE)} "
+        return (
+            prefix
+            + shlex.join(
+                [
+                    sys.executable,
+                    "-m",
+                    "sync_server.cli",
+                    "--data-dir",
+                    str(self.server_dir),
+                    "admin",
+                    "enroll-code",
+                ]
+            )
+            + " WORKER"
+        )
+
+
+def _end(child: subprocess.Popen[bytes]) -> None:
+    """Stop a child and its group: terminate, then kill after 10 s."""
+    if child.poll() is None:
+        with _quiet():
+            os.killpg(child.pid, signal.SIGTERM)
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        with _quiet():
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(5)
+
+
+class _quiet_io:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return isinstance(exc[1], OSError | ValueError)
 
 
 class _quiet:
@@ -230,9 +348,11 @@ def say(text: str) -> None:
 
 
 def free_port(start: int) -> int:
-    """`start` if nothing listens there, else the next free one."""
+    """`start` if nothing listens there, else the next free one. Probed as the server binds
+    (SO_REUSEADDR, as uvicorn does): a port whose old connections wait in TIME_WAIT is free."""
     for port in range(start, start + 100):
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
@@ -269,15 +389,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = Demo(args.dir.resolve(), fresh=args.fresh, sim_devices=args.sim_devices)
 
     def terminate(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        # Once: a second Ctrl-C while stopping must not interrupt the stopping.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise DemoStopped
 
     signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
+    signal.signal(signal.SIGUSR1, lambda signum, frame: demo.ask("stop"))
+    signal.signal(signal.SIGUSR2, lambda signum, frame: demo.ask("start"))
     try:
         return demo.run(args.server_port, args.app_port)
-    except KeyboardInterrupt:
+    except DemoStopped:
         say("stopping…")
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         demo.stop()
         say("stopped")
 
