@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mobile.core import outbox
+from mobile.core import outbox, photo_records
 from mobile.core.device import Device
 from mobile.core.location import Fix
 from shared.errors import CATALOGUE, GridsyncError
-from tests.mobile.conftest import GRID_A, GRID_B, Clock, enroll_offline, fix_in
+from tests.mobile.conftest import GRID_A, GRID_B, Clock, Server, enroll_offline, fix_in, jpeg, run
 
 BEIJING = Fix(39.9042, 116.4074, 8.0, 0, "gps")
 FIVE_YEARS = 5 * 365 * 86400
@@ -119,3 +119,34 @@ def test_the_dashboard_reads_the_phones_clock_reading_on_the_servers_clock(
     _teach_offset(device, -FIVE_YEARS)
     assert device.dashboard(clock() + FIVE_YEARS)["overdue"] == 0  # the app passes its own clock reading
     device.close()
+
+
+# --- item 7 on the phone: a closure the server refuses for missing evidence drains and is shown ------
+
+
+def test_a_supervisors_closure_on_an_after_photo_that_never_arrived_comes_back_refused_and_shown(
+    server: Server, tmp_path: Path
+) -> None:
+    worker = server.device(tmp_path / "w", "zhang.wei")
+    supervisor = server.device(tmp_path / "s", "chen.jing", "supervisor", (), all_grids=True)
+    case_id = worker.report(
+        category="0101",
+        location=fix_in(GRID_A),
+        photos=[(jpeg(1), "before"), (jpeg(2), "after")],
+        on_spot=True,
+    )
+    after = next(r for r in photo_records.to_upload(worker.store) if r.stage == "after")
+    path = worker.photo_store.root / str(after.blob_path)  # damaged on the phone: refused by its hash
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-1] + bytes([path.read_bytes()[-1] ^ 0xFF]))
+    report = run(worker.sync())
+    assert report.ops_sent == 3 and report.photos_uploaded == 1  # the text went, the after photo did not
+    run(supervisor.sync())
+    supervisor.transition(case_id, "close")  # the phone counts the claims: allowed locally
+    report = run(supervisor.sync())
+    assert report.rejected == 1 and supervisor.pending().ops == 0  # the outbox drained
+    view = supervisor.case(case_id)
+    assert view is not None and view.status == "reported" and not view.pending
+    assert [(p.kind, p.code) for p in view.problems] == [("rejected", "case.after_not_arrived")]
+    assert view.problems[0].message_zh == CATALOGUE["case.after_not_arrived"].zh
+    assert server.case(case_id).status == "reported"
