@@ -37,6 +37,7 @@ SEGMENT_INFO = b"gridsync segment v1"
 # magic, version, aead, device_id, device_key_id, server_key_id, first_seq, last_seq, prev_hash,
 # op_count, created_at, plain_len, ct_len
 _SEGMENT = struct.Struct(">4sBB16s8s8sQQ32sIqII")
+MAX_SEQ = 2**62  # the largest sequence number (`shared.ops` bounds an op's `seq` the same)
 SEGMENT_HEADER_LEN = _SEGMENT.size  # 106
 
 
@@ -148,6 +149,8 @@ def read_header(blob: bytes, limits: Limits, *, size: int | None = None) -> Segm
         raise GridsyncError("segment.malformed", "lengths do not match the segment's size")
     if h.first_seq > h.last_seq or h.last_seq - h.first_seq + 1 != h.op_count:
         raise GridsyncError("segment.malformed", "sequence range does not match op_count")
+    if h.first_seq < 1 or h.last_seq > MAX_SEQ:  # an op's own range: what every store holds
+        raise GridsyncError("segment.malformed", f"sequence numbers run from 1 to {MAX_SEQ}")
     if h.op_count > limits.max_ops:
         raise GridsyncError("segment.too_many_ops", f"{h.op_count} ops")
     return h

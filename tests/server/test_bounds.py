@@ -82,3 +82,13 @@ def _json(ops: list[dict[str, Any]]) -> bytes:
     import json
 
     return json.dumps(ops).encode()
+
+
+@pytest.mark.parametrize("config_overrides", [{"apply_mode": "queue"}])
+@pytest.mark.parametrize("first_seq", [0, 2**62 + 1, 2**63, 2**64 - 1])
+def test_a_queued_segment_whose_header_sequence_is_out_of_range_is_refused_before_it_is_spooled(
+    worker: TestDevice, services: Any, first_seq: int
+) -> None:
+    blob = worker.seal([worker.create()], first_seq=first_seq, advance=False)
+    assert _code(worker.push(blob)) == "segment.malformed"
+    assert not services.config.spool_dir.exists() or not list(services.config.spool_dir.iterdir())
