@@ -44,6 +44,7 @@ class ServerConfig:
     open311_coordinate_decimals: int = 4  # published lat/long rounded: 4 decimals is ~10 m
     open311_descriptions: bool = True  # publish filed cases' descriptions and addresses, masked
     open311_cors_origins: str = ""  # comma-separated origins a browser may read the feed from; "*": any
+    open311_photo_stages: str = ""  # photo stages published for closed cases, e.g. "after"; "": none
     sweep_interval_s: int = 60  # `serve`: force-apply expired backlog, flag overdue cases; 0: never
     # --- operating limits of `serve` (docs/server.md, "Operating limits") ---
     header_timeout_s: int = 10  # a request's headers must be in this long after its first byte

@@ -8,7 +8,8 @@ Mapping (docs/http-api.md): a category is a service (`service_code` = its 4-digi
 its major class); a case is a service request (`service_request_id` = its case number, or its id
 while it has none). Status `closed`, `rejected`, `voided`, `duplicate` → `closed`; every other
 status → `open`. `expected_datetime` is the deadline, `agency_responsible` the department code.
-`media_url` is always null: photos are sealed end to end and are not published. Times are ISO 8601
+`media_url` is null unless the city publishes photos of some stage (`sync_server.open311_privacy`).
+Times are ISO 8601
 with the city's offset (`2024-03-05T09:00:00+08:00`).
 
 `GET requests.json` follows the spec's defaults: without dates, the last 90 days; a range may not
@@ -143,10 +144,12 @@ def request_from_case(
     utc_offset_minutes: int = CHINA_OFFSET_MINUTES,
     policy: PublicPolicy = SAFE_DEFAULTS,
     public_text: str | None = None,
+    media_url: str | None = None,
 ) -> dict[str, Any]:
     """A case as a GeoReport service request, every field of the spec present (null when unknown),
     as the city's `policy` lets the public see it (`sync_server.open311_privacy`). `public_text` is
-    the supervisor's public text for the case, if any. No field carries a person or a device."""
+    the supervisor's public text for the case, if any; `media_url` the link to the photo the city
+    publishes for it (see `PublicPolicy.public_photo`). No field carries a person or a device."""
     loc = case.location
     lat, lon = (None, None) if loc is None else policy.coordinates(loc.lat, loc.lon)
     description, address = policy.public_text(case, public_text)
@@ -167,7 +170,7 @@ def request_from_case(
         "zipcode": None,
         "lat": lat,
         "long": lon,
-        "media_url": None,
+        "media_url": media_url,
     }
 
 

@@ -3,7 +3,7 @@
 A city hotline (12345) or a citizen app files a problem into the same case loop as a grid worker.
 It holds an API key issued by the city's administrator (`gridsync-server admin api-key issue`);
 the key is `<key id>.<secret>`, the store keeps only the secret's SHA-256, and each key has its own
-rate limit (requests a minute). A request becomes a case in the `reported` state, exactly as a
+rate limit (requests a minute, enforced by the route: `sync_server.api.open311_app`). A request becomes a case in the `reported` state, exactly as a
 worker's report does: the same `create` op through the same rules (`shared.rules.apply_op`), its
 grid derived from its location by the city's grid index (outside every grid: `case.no_grid`), a
 case number, possible duplicates suggested. Its source is recorded: the reporter is
@@ -22,7 +22,6 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,17 +180,3 @@ def set_public_text(store: Store, request_id: str, text: str, by: str, now: int)
         before = store.public_texts([case.case_id]).get(case.case_id)
         tx.add_public_text(PublicTextEdit(case.case_id, text, before, by, now))
     return case
-
-
-class FilingDesk:
-    """`POST requests` behind its checks, in order: the key (`request.forbidden`), then
-    `file_request`. (Each key's rate limit is recorded; enforcing it comes with the catalogue's
-    rate-limit code.)"""
-
-    def __init__(self, store: Store, city: Callable[[], City]) -> None:
-        self.store = store
-        self.city = city
-
-    def __call__(self, api_key: str | None, form: dict[str, str], now: int) -> Case:
-        key = authenticate(self.store, api_key)
-        return file_request(self.store, self.city(), key, form, now)

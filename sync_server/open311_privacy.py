@@ -12,7 +12,9 @@ docs/server.md):
   numbers, ID-card numbers, e-mail addresses, plate numbers and other long digit runs masked;
 - instead, the public text a supervisor wrote for the case (`gridsync-server admin public-text`),
   published as written: a person chose it;
-- no photo (`media_url` is null): photos are sealed end to end and no city has chosen any to publish;
+- no photo (`media_url` is null) unless the city chose stages to publish (`photo_stages`, e.g.
+  `after`): then the latest such photo of a *closed* case, re-encoded without its metadata (no EXIF
+  GPS, camera or time) by `public_jpeg`; a before-photo only if a city lists `before` itself;
 - never a worker's name or id, a device id, a handler: `sync_server.open311.request_from_case` has
   no field that could carry them (tests/server/test_open311_privacy.py keeps it so).
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.model import Case, Status
+from shared.model import Case, Photo, Status
 
 MASK = "***"
 
@@ -64,6 +66,7 @@ class PublicPolicy:
 
     coordinate_decimals: int = 4
     descriptions: bool = True  # False: never publish a description or an address
+    photo_stages: frozenset[str] = frozenset()  # e.g. {"after"}: those photos of closed cases
 
     def coordinates(self, lat: float, lon: float) -> tuple[float, float]:
         return round(lat, self.coordinate_decimals), round(lon, self.coordinate_decimals)
@@ -78,5 +81,37 @@ class PublicPolicy:
         description = edited if edited is not None else mask_personal(case.description)
         return description, (mask_personal(case.address) or None)
 
+    def public_photo(self, case: Case) -> Photo | None:
+        """The photo the feed may link for `case`: the latest of a published stage, closed cases only."""
+        if not self.photo_stages or Status(case.status) is not Status.CLOSED:
+            return None
+        chosen = [p for p in case.photos if p.stage in self.photo_stages]
+        return max(chosen, key=lambda p: (p.captured_at, p.photo_id), default=None)
+
 
 SAFE_DEFAULTS = PublicPolicy()
+MAX_PUBLIC_PIXELS = 40_000_000
+
+
+def public_jpeg(plain: bytes) -> bytes:
+    """A photo as the public may get it: decoded, turned upright, and encoded again as a JPEG with
+    no metadata at all (EXIF holds the phone's GPS fix, its model, the time). Refuses what is not
+    an image or is larger than `MAX_PUBLIC_PIXELS` (`photo.not_image`, `photo.too_large`)."""
+    from io import BytesIO
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from shared.errors import GridsyncError
+
+    try:
+        with Image.open(BytesIO(plain)) as image:
+            if image.width * image.height > MAX_PUBLIC_PIXELS:
+                raise GridsyncError("photo.too_large", f"{image.width}x{image.height}")
+            upright = ImageOps.exif_transpose(image).convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise GridsyncError("photo.not_image", str(exc)[:200]) from None
+    clean = Image.new("RGB", upright.size)
+    clean.paste(upright)
+    out = BytesIO()
+    clean.save(out, "JPEG", quality=85)
+    return out.getvalue()

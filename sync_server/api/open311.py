@@ -27,6 +27,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from shared.catalogue import Category
+from shared.crypto import b64d, open_photo
 from shared.errors import GridsyncError
 from shared.model import Case
 from sync_server.export import CHINA_OFFSET_MINUTES
@@ -40,7 +41,7 @@ from sync_server.open311 import (
     service_notice,
     updated_at,
 )
-from sync_server.open311_privacy import SAFE_DEFAULTS, PublicPolicy
+from sync_server.open311_privacy import SAFE_DEFAULTS, PublicPolicy, public_jpeg
 from sync_server.open311_xml import ERRORS, REQUESTS, SERVICES, list_xml, object_xml
 from sync_server.store.base import PublicCaseQuery
 
@@ -73,6 +74,9 @@ class Open311Source:
     get_case: Callable[[str], Case | None]
     categories: Callable[[], list[Category]]
     public_texts: Callable[[Collection[str]], dict[str, str]] = field(default=lambda ids: {})
+    #: a photo blob (sealed, as uploaded) by its sha256 if it has arrived whole, else None
+    photo_blob: Callable[[str], bytes | None] = field(default=lambda sha256: None)
+    photo_ready: Callable[[str], bool] = field(default=lambda sha256: False)
     file: FileRequest | None = None  # None: POST is refused (no intake configured)
     clock: Callable[[], int] = field(default=lambda: int(time.time()))
 
@@ -135,18 +139,24 @@ def open311_router(source: Open311Source, settings: Open311Settings | None = Non
     def refuse(request: Request, error: GridsyncError, fmt: str) -> Response:
         return cors(request, georeport_error(error, fmt if fmt in FORMATS else "json"))
 
-    def as_requests(cases: Iterable[Case], lang: str) -> list[dict[str, Any]]:
+    def media_url(request: Request, case: Case) -> str | None:
+        photo = settings.policy.public_photo(case)
+        if photo is None or not source.photo_ready(photo.sha256):
+            return None
+        return f"{str(request.base_url).rstrip('/')}/open311/v2/media/{case.case_id}/{photo.photo_id}.jpg"
+
+    def as_requests(request: Request, cases: Iterable[Case], lang: str) -> list[dict[str, Any]]:
         cases = list(cases)
         by_code = {c.code: c for c in source.categories()}
         texts = source.public_texts([c.case_id for c in cases]) if cases else {}
         return [
             request_from_case(c, by_code.get(c.category), lang, settings.utc_offset_minutes, settings.policy,
-                              texts.get(c.case_id))
+                              texts.get(c.case_id), media_url(request, c))
             for c in cases
         ]  # fmt: skip
 
     def requests_answer(request: Request, fmt: str, cases: list[Case], lang: str | None) -> Response:
-        items = as_requests(cases, lang or settings.default_lang)
+        items = as_requests(request, cases, lang or settings.default_lang)
         body = list_xml(REQUESTS, items) if fmt == "xml" else orjson.dumps(items)
         return answer(request, fmt, body, max((updated_at(c) for c in cases), default=None))
 
@@ -243,6 +253,23 @@ def open311_router(source: Open311Source, settings: Open311Settings | None = Non
             return refuse(request, error, fmt)
         items = [{"service_request_id": case.case_no or case.case_id, "token": case.case_id}]
         return answer(request, fmt, list_xml(REQUESTS, items) if fmt == "xml" else orjson.dumps(items))
+
+    @router.get("/media/{case_id}/{photo_id}.jpg")
+    def media(request: Request, case_id: str, photo_id: str) -> Response:
+        """A photo the city publishes (`media_url`), without its metadata; any other is 404."""
+        try:
+            case = source.get_case(case_id) if len(case_id) == 32 else None
+            photo = None if case is None else settings.policy.public_photo(case)
+            blob = None if photo is None or photo.photo_id != photo_id else source.photo_blob(photo.sha256)
+            if photo is None or blob is None:
+                raise GridsyncError("request.not_found", "no published photo there")
+            jpeg = public_jpeg(open_photo(b64d(photo.key), blob))
+        except GridsyncError as error:
+            return refuse(request, error, "json")
+        etag = '"' + hashlib.sha256(jpeg).hexdigest()[:32] + '"'
+        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return cors(request, Response(status_code=304, headers={"ETag": etag}))
+        return cors(request, Response(jpeg, media_type="image/jpeg", headers={"ETag": etag}))
 
     @router.post("/requests.{fmt}")
     async def file_request(request: Request, fmt: str) -> Response:

@@ -106,6 +106,22 @@ def test_a_revoked_key_is_refused_at_once(
     assert "revoked" in response.json()[0]["description"]
 
 
+def test_each_key_has_its_own_rate_limit_with_retry_after(
+    client: SyncClient, services: Any, clock: Clock, api_key: str
+) -> None:
+    other = issue_key(services.store, "citizen app", 1, clock.now, by="tester").api_key
+    for _ in range(3):  # the fixture's key: 3 a minute
+        assert file(client, api_key=api_key, service_code="0101", **INSIDE).status_code == 201
+    refused = file(client, api_key=api_key, service_code="0101", **INSIDE)
+    assert refused.status_code == 429
+    assert refused.json()[0]["description"].startswith("request.rate_limited")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert file(client, api_key=other, service_code="0101", **INSIDE).status_code == 201  # its own budget
+    clock.now += 60
+    assert file(client, api_key=api_key, service_code="0101", **INSIDE).status_code == 201
+    assert len(list(services.store.cases())) == 5
+
+
 def test_keys_are_issued_listed_and_revoked_by_the_admin_cli_and_recorded(
     data_dir: Path, services: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -145,3 +145,71 @@ def test_no_worker_name_id_or_device_id_and_no_photo_appears_anywhere_public(
                 assert secret not in response.text, (path, fmt, secret)
     [request] = client.get(f"/open311/v2/requests/{case_no}.json").json()
     assert request["media_url"] is None  # a before-photo is never published
+
+
+def _jpeg_with_gps() -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Model-X1"  # Model
+    exif.get_ifd(0x8825)[2] = (22.0, 47.0, 15.123)  # GPSLatitude
+    out = BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def _closed_case_with_photos(services: Any) -> tuple[str, dict[str, str]]:
+    """A closed case (as the store holds it after a full loop) with a before and an after photo
+    whose sealed blobs have arrived; the photo ids by stage."""
+    import hashlib
+
+    from shared.crypto import b64e, new_photo_key, seal_photo
+    from shared.model import Case, Location, Photo
+
+    photos, ids = [], {}
+    for n, stage in enumerate(("before", "after")):
+        key = new_photo_key()
+        blob = seal_photo(key, _jpeg_with_gps())
+        sha = hashlib.sha256(blob).hexdigest()
+        assert services.photos.store_whole(sha, blob)
+        ids[stage] = f"{n + 1:032x}"
+        photos.append(Photo(ids[stage], sha, len(blob), stage, b64e(key), "zhang.wei", 1772416800 + n))
+    case = Case(case_id="c" * 32, case_no="2026000099", category="0101", reporter="zhang.wei", status="closed",
+                location=Location(22.7875, 115.362375, 5.0, "gps"), grid_code="441502001001001", version=9,
+                reported_at=1772416800 - 3600, closed_at=1772416800, photos=photos)  # fmt: skip
+    with services.store.transaction() as tx:
+        tx.save_cases([(case, tx.reserve_change_seqs(1))])
+    return case.case_no, ids
+
+
+def test_no_photo_is_published_by_default_even_of_a_closed_case(client: SyncClient, services: Any) -> None:
+    case_no, ids = _closed_case_with_photos(services)
+    [request] = client.get(f"/open311/v2/requests/{case_no}.json").json()
+    assert request["media_url"] is None
+    for photo_id in ids.values():
+        assert client.get(f"/open311/v2/media/{'c' * 32}/{photo_id}.jpg").status_code == 404
+
+
+@pytest.mark.parametrize("config_overrides", [{"open311_photo_stages": "after"}])
+def test_a_city_may_publish_after_photos_of_closed_cases_without_their_metadata(
+    client: SyncClient, services: Any
+) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    case_no, ids = _closed_case_with_photos(services)
+    [request] = client.get(f"/open311/v2/requests/{case_no}.json").json()
+    assert request["media_url"].endswith(f"/open311/v2/media/{'c' * 32}/{ids['after']}.jpg")
+    photo = client.get(request["media_url"])
+    assert (photo.status_code, photo.headers["content-type"]) == (200, "image/jpeg")
+    published = Image.open(BytesIO(photo.content))
+    assert published.size == (64, 48)
+    assert not published.getexif()  # no GPS, no camera, no time
+    assert b"PhoneMaker" not in photo.content and b"Model-X1" not in photo.content
+    before = client.get(f"/open311/v2/media/{'c' * 32}/{ids['before']}.jpg")
+    assert before.status_code == 404  # never a before-photo unless the city lists that stage
