@@ -32,6 +32,7 @@ from sync_server.config import (
     load_config,
     save_config,
 )
+from sync_server.file_modes import make_private_folder, private_files, warnings
 from sync_server.keys import KeyFileError, create_keys, load_keys
 from sync_server.store import open_store
 
@@ -76,7 +77,7 @@ def load_demo_city(data_dir: Path) -> None:
 
 def cmd_init(args: argparse.Namespace) -> int:
     data_dir = data_dir_of(args)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_folder(data_dir)  # 0700, also if the operator made it beforehand
     passphrase = read_passphrase(confirm=True)
     try:
         keys = create_keys(data_dir, passphrase)
@@ -140,6 +141,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyFileError as exc:
         raise CommandError(str(exc)) from None
     check_writable(data_dir)
+    for line in warnings(data_dir):
+        print(f"gridsync-server: {line}", file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.workers > 1:
         os.environ[DATA_DIR_ENV] = str(data_dir)
@@ -271,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.run(args)
+        with private_files():  # folders 0700, files 0600, whatever the operator's umask
+            code: int = args.run(args)
     except (CommandError, ConfigError, ValueError, GridsyncError) as exc:
         print(f"gridsync-server: {exc}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ from mobile.core.unsent import UnsentWork
 from mobile.core.views import CaseView, PendingCounts, Problem, SyncProblem, SyncProgress, SyncReport
 from shared.catalogue import Category, Department, GridCell
 from shared.errors import GridsyncError
-from shared.geo import GridIndex
+from shared.geo import GridIndex, grid_of
 from shared.model import Case, Role
 from shared.rules import RuleContext, is_overdue
 from shared.workflow import allowed_actions
@@ -160,12 +160,18 @@ class Device:
     def calendar(self) -> WorkCalendar | None:
         return self._calendar
 
+    def server_now(self, phone_now: int | None = None) -> int:
+        """A reading of this phone's clock (`phone_now`, or read now) on the server's clock: plus the
+        offset the server taught the phone at sync (`clock_offset`). Judging by it, a phone whose clock
+        is years off still shows a fresh case as fresh."""
+        now = self.clock() if phone_now is None else phone_now
+        return now + int(self.store.state("clock_offset") or 0)
+
     def _context(self) -> RuleContext:
         def locate(lat: float, lon: float) -> str | None:
-            cell = self._index.locate(lat, lon)
-            return None if cell is None else cell.code
+            return grid_of(self._index, lat, lon)
 
-        return RuleContext(self.clock(), self._categories, self._calendar, locate)
+        return RuleContext(self.server_now(), self._categories, self._calendar, locate)
 
     # --- actions (each one local transaction) --------------------------------------------------------
 
@@ -184,7 +190,6 @@ class Device:
         photos: Sequence[tuple[bytes, str]] = (),
         on_spot: bool = False,
     ) -> str:
-        cell = self.locate(location.lat, location.lon)
         return self._work().report(
             category=category,
             location=location,
@@ -192,7 +197,6 @@ class Device:
             address=address,
             photos=photos,
             on_spot=on_spot,
-            grid_code=cell.code if cell else "",
         )
 
     def add_note(self, case_id: str, text: str) -> None:
@@ -232,7 +236,7 @@ class Device:
     # --- reading ----------------------------------------------------------------------------------
 
     def _views(self, cases: list[Case]) -> list[CaseView]:
-        now = self.clock()
+        now, calendar = self.server_now(), self._calendar  # overdue as the server judges it
         unsettled = outbox.cases_with_unsettled(self.store)
         troubled = outbox.cases_with_problems(self.store)
         views = []
@@ -255,7 +259,7 @@ class Device:
                 problems.append(
                     Problem.open_conflict(conflict.conflict_id, conflict.field, conflict.proposed_by)
                 )
-            views.append(CaseView(case, case.case_id in unsettled, problems, is_overdue(case, now)))
+            views.append(CaseView(case, case.case_id in unsettled, problems, is_overdue(case, now, calendar)))
         return views
 
     def cases(self, *, mine: bool = False, status: str | None = None, text: str = "") -> list[CaseView]:
@@ -281,7 +285,9 @@ class Device:
         return [v for v in self.cases() if overview.waits_for_supervisor(v.case)]
 
     def dashboard(self, now: int | None = None) -> dict[str, Any]:
-        return overview.dashboard(casebook.local_cases(self.store), self.clock() if now is None else now)
+        """`now`: a reading of this phone's clock (default: read it now). Overdue is judged at that
+        moment on the server's clock (`server_now`) and the city's working calendar."""
+        return overview.dashboard(casebook.local_cases(self.store), self.server_now(now), self._calendar)
 
     def photo_bytes(self, sha256: str, *, thumb: bool = False) -> bytes | None:
         """The decrypted JPEG if this phone holds it (taken here or downloaded), else None; use

@@ -19,6 +19,7 @@ from typing import Any
 
 from shared.errors import GridsyncError
 from shared.model import Case
+from sync_server.file_modes import create_private_file
 from sync_server.store.base import (
     AdminAction,
     ApiKeyRecord,
@@ -93,6 +94,9 @@ class SqliteStore:
         # of up to 100 ms, so forty API threads waiting on `BEGIN IMMEDIATE` left the write lock idle
         # most of the time. Other processes (another worker, the ingest) still meet the busy handler.
         self._writer = threading.RLock()
+        if self.path != ":memory:" and Path(self.path).parent.is_dir():
+            # 0600 before SQLite makes it 0644: its WAL and shared-memory files take the database's mode
+            create_private_file(Path(self.path))
         migrate(self._db())
 
     def _db(self) -> sqlite3.Connection:
@@ -223,6 +227,7 @@ class SqliteStore:
         partial = dest.with_name(f".{dest.name}.partial")
         partial.unlink(missing_ok=True)
         source = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        create_private_file(partial)  # a backup holds every photo key too: 0600 from the start
         copy = sqlite3.connect(partial, isolation_level=None)
         try:
             source.backup(copy)
