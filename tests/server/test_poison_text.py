@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync_server.ingest import run_ingest
 from sync_server.reconcile import Reconciler
 from tests.server.device import TestDevice, hex32
+from tests.server.test_outbox_drains import NO_PUSH_LIMIT
 
 LONE_SURROGATE = "\ud83d"
 
@@ -108,9 +110,11 @@ def _push_or_refuse(device: TestDevice, op: dict[str, Any]) -> dict[str, Any] | 
         device.next_seq, device.last_hash = before
         return None
     receipt: dict[str, Any] = response.json()
+    assert receipt["status"] == "applied", receipt
     return receipt
 
 
+@pytest.mark.parametrize("config_overrides", [NO_PUSH_LIMIT])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(description=POISON, note=POISON, address=POISON)
 def test_any_unicode_in_op_text_is_stored_byte_for_byte_or_refused_with_a_code(
