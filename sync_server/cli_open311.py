@@ -4,7 +4,9 @@ Keys are for the city's own channels (the 12345 hotline, a citizen app) that fil
 (`POST /open311/v2/requests`). A key is shown once, when issued; the store keeps its hash, who issued
 and revoked it and when (`admin api-key list` shows them). A public text replaces a case's
 description in the public feed; every edit is kept with the text it replaced, the supervisor who
-asked for it, the OS user who typed it, and when (`admin public-text --history`).
+asked for it, the OS user who typed it, and when (`admin public-text --history`). Issuing, revoking
+and every public-text edit are also entries of the admin audit (`admin audit`), in the same commit
+as the change; a key's secret is never in it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,8 @@ from typing import Any
 
 from shared.errors import GridsyncError
 from shared.model import Role
-from sync_server.open311_intake import (
-    DEFAULT_RATE_PER_MINUTE,
-    issue_key,
-    os_user,
-    revoke_key,
-    set_public_text,
-)
+from sync_server.admin_audit import os_user, record_admin_action
+from sync_server.open311_intake import DEFAULT_RATE_PER_MINUTE, issue_key, revoke_key, set_public_text
 from sync_server.store import Store
 
 COMMANDS = ("api-key", "public-text")
@@ -47,12 +44,19 @@ def run_open311_command(args: argparse.Namespace, store: Store, now: int | None 
     now = int(time.time()) if now is None else now
     if args.admin_command == "api-key":
         if args.key_command == "issue":
-            issued = issue_key(store, args.name, args.rate, now)
+            with store.group():  # the key and its audit entry: one commit
+                issued = issue_key(store, args.name, args.rate, now)
+                after = {"name": issued.record.name, "rate_per_minute": issued.record.rate_per_minute}
+                record_admin_action(store, "api-key.issue", issued.record.key_id, after=after, now=now)
             print(f"key id  {issued.record.key_id}")
             print(f"api_key {issued.api_key}")
             print("give the api_key to its holder now: it is not stored and cannot be shown again")
         elif args.key_command == "revoke":
-            revoked = revoke_key(store, args.key_id, now)
+            with store.group():
+                revoked = revoke_key(store, args.key_id, now)
+                after = {"revoked_at": revoked.revoked_at}
+                record_admin_action(store, "api-key.revoke", revoked.key_id, before={"revoked_at": None}, after=after,
+                                    now=now)  # fmt: skip
             print(f"revoked {revoked.key_id} ({revoked.name})")
         else:
             for key in store.api_keys():
@@ -73,6 +77,14 @@ def run_open311_command(args: argparse.Namespace, store: Store, now: int | None 
     supervisor = store.worker(args.by)
     if supervisor is None or supervisor.role not in (Role.SUPERVISOR, Role.ADMIN):
         raise GridsyncError("case.not_allowed", f"{args.by!r} is not a supervisor")
-    case = set_public_text(store, args.case, args.text, f"{supervisor.worker_id} (os user {os_user()})", now)
+    with store.group():
+        found = store.case_by_number(args.case) or store.case(args.case)
+        before = None if found is None else store.public_texts([found.case_id]).get(found.case_id)
+        case = set_public_text(
+            store, args.case, args.text, f"{supervisor.worker_id} (os user {os_user()})", now
+        )
+        after = {"text": args.text.strip(), "by": supervisor.worker_id}
+        record_admin_action(store, "public-text", case.case_no or case.case_id, before={"text": before}, after=after,
+                            now=now)  # fmt: skip
     print(f"case {case.case_no or case.case_id}: public text set")
     return 0

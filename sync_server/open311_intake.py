@@ -16,7 +16,6 @@ are not stored: the public feed must never be able to show them.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import hmac
 import re
@@ -28,6 +27,7 @@ from typing import Any
 from shared.errors import GridsyncError
 from shared.model import Actor, Case, Role
 from shared.ops import MAX_ADDRESS, MAX_TEXT, validate_op
+from sync_server.admin_audit import os_user
 from sync_server.casework import Batch, apply_ops
 from sync_server.city import City
 from sync_server.store.base import ApiKeyRecord, PublicTextEdit, Store
@@ -41,13 +41,6 @@ _MEDIA_URL = re.compile(r"^https?://[^\s]+$")
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container)
-        return "unknown"
 
 
 @dataclass(frozen=True, slots=True)

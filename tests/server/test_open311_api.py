@@ -260,3 +260,21 @@ def test_the_apps_own_refusals_on_open311_paths_are_in_georeport_form(client: Sy
     assert unknown.status_code == 404
     error = ET.fromstring(unknown.content).find("error")
     assert error is not None and error.findtext("code") == "404"
+
+
+def test_issuing_and_revoking_a_key_are_in_the_admin_audit_without_the_secret(
+    data_dir: Path, services: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = ["--data-dir", str(data_dir), "admin", "api-key"]
+    assert main([*admin, "issue", "12345 hotline", "--rate", "30"]) == 0
+    secret = capsys.readouterr().out.split("api_key")[1].split()[0]
+    [key] = services.store.api_keys()
+    assert main([*admin, "revoke", key.key_id]) == 0
+    issued, revoked = services.store.admin_actions(target=key.key_id)
+    assert (issued.action, issued.before, issued.after) == (
+        "api-key.issue", None, {"name": "12345 hotline", "rate_per_minute": 30},
+    )  # fmt: skip
+    assert (revoked.action, revoked.before, revoked.after) == (
+        "api-key.revoke", {"revoked_at": None}, {"revoked_at": services.store.api_key(key.key_id).revoked_at},
+    )  # fmt: skip
+    assert issued.os_user and secret.split(".")[1] not in str(issued)

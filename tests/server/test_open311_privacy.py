@@ -124,6 +124,11 @@ def test_a_supervisor_public_text_replaces_the_description_and_every_edit_is_kep
         ("二马路井盖已更换", "二马路井盖破损，已派人处理"),
     ]
     assert all(e["edited_by"].startswith("chen.sup (os user ") for e in edits)
+    audited = services.store.admin_actions(action="public-text")
+    assert [(a.target, a.before, a.after) for a in audited] == [
+        (case_no, {"text": None}, {"text": "二马路井盖破损，已派人处理", "by": "chen.sup"}),
+        (case_no, {"text": "二马路井盖破损，已派人处理"}, {"text": "二马路井盖已更换", "by": "chen.sup"}),
+    ]
 
 
 def test_no_worker_name_id_or_device_id_and_no_photo_appears_anywhere_public(
