@@ -144,17 +144,19 @@ class SqliteTransaction:
         if stored is not None:  # stored before store migration 3
             return digest, decode_tree(stored)
         outcomes = self.db.execute(
-            "SELECT op_id, seq, case_id, outcome, code, version, detail FROM op_log INDEXED BY op_log_feed "
-            "WHERE device_id = ? AND change_seq BETWEEN ? AND ? ORDER BY seq",
+            "SELECT op_id, seq, case_id, outcome, code, version, detail, flags FROM op_log "
+            "INDEXED BY op_log_feed WHERE device_id = ? AND change_seq BETWEEN ? AND ? ORDER BY seq",
             (device_id, first_change, last_change),
         ).fetchall()
-        receipt = {
+        receipt: dict[str, Any] = {
             "device_id": device_id,
             "first_seq": first_seq,
             "last_seq": last_seq,
             "status": "applied",
-            "outcomes": [Outcome(*o).to_dict() for o in outcomes],  # columns in `Outcome` field order
+            "outcomes": [Outcome(*o[:7]).to_dict() for o in outcomes],  # columns in `Outcome` field order
         }
+        if outcomes and outcomes[0][7] == "late":  # applied into numbers a forced apply skipped
+            receipt["late"] = True
         return digest, receipt
 
     def record_applied_segment(

@@ -174,7 +174,8 @@ def test_a_segment_arriving_after_its_gap_was_forced_is_applied_late_op_by_op(
     assert [n.text for n in services.store.case(case_a).notes] == ["迟到的备注"]
     assert services.store.device(worker.device_id).last_seq == 4  # the chain goes on from the forced one
     assert [row.flags for row in services.store.audit_rows()] == ["", "forced", "late", "late"]
-    assert worker.push(second).json()["status"] == "resent"
+    resent = worker.push(second).json()
+    assert (resent["status"], resent["late"], resent["outcomes"]) == ("resent", True, receipt["outcomes"])
     assert worker.push(third).json()["status"] == "resent"
     assert worker.push_ops([worker.note(case_b, "之后")])["status"] == "applied"
     assert not services.store.quarantined()
