@@ -4,11 +4,12 @@ The JSON answers are lists of flat objects (or one object for discovery and serv
 the XML wraps them in the specification's root and item elements (`<services><service>…`,
 `<service_requests><request>…`, `<errors><error>…`). Nested lists take the singular of their name
 (`attributes/attribute`, `values/value`, `endpoints/endpoint`, `formats/format`). `null` is an empty
-element, booleans are `true`/`false`.
+element, booleans are `true`/`false`, and characters XML 1.0 cannot hold are left out.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -16,6 +17,10 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 SERVICES = ("services", "service")
 REQUESTS = ("service_requests", "request")
 ERRORS = ("errors", "error")
+
+# Characters XML 1.0 cannot carry at all (C0 controls but tab, LF, CR; U+FFFE, U+FFFF; lone
+# surrogates): a text holding one would make the whole document unreadable, so they are dropped.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 _ITEM_OF_LIST = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format"}
 
@@ -25,7 +30,7 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _NOT_XML.sub("", str(value))
 
 
 def _fill(element: Element, value: Any) -> None:

@@ -379,3 +379,14 @@ def test_unknown_request_is_a_404_not_found(open311_get: Get) -> None:
     assert response.status_code == 404
     [error] = response.json()
     assert (error["code"], error["description"].split(":")[0]) == (404, "request.not_found")
+
+
+def test_xml_answers_parse_whatever_control_characters_a_text_holds() -> None:
+    import xml.etree.ElementTree as ET
+
+    from sync_server.open311_xml import REQUESTS, list_xml
+
+    text = "井盖\x01破损\x08\x0b\x0c\x1f\ufffe ok\t\n"
+    document = ET.fromstring(list_xml(REQUESTS, [{"description": text, "lat": 22.78, "media_url": None}]))
+    assert document.findtext("request/description") == "井盖破损 ok\t\n"
+    assert document.findtext("request/media_url") == ""
