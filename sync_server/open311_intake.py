@@ -164,8 +164,14 @@ def set_public_text(store: Store, request_id: str, text: str, by: str, now: int)
     when (`Store.public_text_edits` is the audit)."""
 
     text = text.strip()
-    if not 1 <= len(text) <= MAX_PUBLIC_TEXT:
-        raise GridsyncError("request.malformed", f"a public text is 1 to {MAX_PUBLIC_TEXT} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # argv bytes that were not UTF-8: every store must be able to hold it
+        raise GridsyncError("request.malformed", "a public text must be valid Unicode text") from None
+    if "\x00" in text or not 1 <= len(text) <= MAX_PUBLIC_TEXT:
+        raise GridsyncError(
+            "request.malformed", f"a public text is 1 to {MAX_PUBLIC_TEXT} characters, no NUL"
+        )
     case = store.case_by_number(request_id) or (store.case(request_id) if len(request_id) == 32 else None)
     if case is None:
         raise GridsyncError("case.unknown", f"no case {request_id!r}")

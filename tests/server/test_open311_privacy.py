@@ -218,3 +218,16 @@ def test_a_city_may_publish_after_photos_of_closed_cases_without_their_metadata(
     assert b"PhoneMaker" not in photo.content and b"Model-X1" not in photo.content
     before = client.get(f"/open311/v2/media/{'c' * 32}/{ids['before']}.jpg")
     assert before.status_code == 404  # never a before-photo unless the city lists that stage
+
+
+def test_a_public_text_that_is_not_valid_unicode_is_refused_and_nothing_is_kept(
+    worker: TestDevice, services: Any
+) -> None:
+    from shared.errors import GridsyncError
+    from sync_server.open311_intake import set_public_text
+
+    case_no = services.store.case(report(worker)).case_no
+    with pytest.raises(GridsyncError) as refused:
+        set_public_text(services.store, case_no, "井盖\udc80破损", "chen.sup", 1772416800)
+    assert refused.value.code == "request.malformed"
+    assert services.store.public_text_edits() == []
