@@ -34,6 +34,7 @@ from sync_server.config import (
 )
 from sync_server.file_modes import make_private_folder, private_files, warnings
 from sync_server.keys import KeyFileError, create_keys, load_keys
+from sync_server.metrics import join_shared_dir, prepare_shared_dir
 from sync_server.store import open_store
 
 
@@ -144,6 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for line in warnings(data_dir):
         print(f"gridsync-server: {line}", file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    prepare_shared_dir(data_dir)  # every worker (and an ingest run beside them) counts into one place
     if args.workers > 1:
         os.environ[DATA_DIR_ENV] = str(data_dir)
         os.environ[PASSPHRASE_ENV] = passphrase
@@ -170,6 +172,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from sync_server.services import open_services
 
     config = load_config(data_dir_of(args))
+    join_shared_dir(config.data_dir)  # a running `serve` shows this run in its /metrics
     try:
         services = open_services(config, read_passphrase())
     except KeyFileError as exc:

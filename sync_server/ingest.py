@@ -220,9 +220,21 @@ def run_ingest(
             bar.update(task, completed=sum(summary.segments.values()))
     summary.forced = services.reconciler.sweep_backlog(services.clock())
     summary.seconds = time.perf_counter() - started
+    _count(services, summary)
     if progress or console is not None:
         (console or Console()).print(summary_table(summary))
     return summary
+
+
+def _count(services: Services, summary: Summary) -> None:
+    """The run in the server's metrics (a running `serve` shows it: `metrics.join_shared_dir`)."""
+    metrics = services.metrics
+    metrics.ingest_runs.inc()
+    metrics.ingest_files.inc(summary.files)
+    metrics.ingest_rejects.inc(summary.rejected)
+    metrics.ingest_seconds.inc(summary.seconds)
+    for outcome, count in summary.ops.items():
+        metrics.ingest_ops.inc(count, outcome=outcome)
 
 
 def _key(services: Services, devices: dict[str, DeviceRecord | None], device_id: str) -> bytes | None:

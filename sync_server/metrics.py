@@ -1,250 +1,263 @@
-"""A small Prometheus registry: counters, gauges and fixed-bucket histograms, rendered in the text
-exposition format (version 0.0.4) for `GET /metrics`. No client library: this is all gridsync needs.
+"""gridsync's metrics, on `prometheus_client`, for `GET /metrics`.
 
-Every change takes the metric's lock, so request handlers in the threadpool and the reconcile workers
-may update the same metric at once. `render()` copies each metric under its lock, then formats.
+One process (`serve`, tests): each metric lives in this process's registry. Several processes
+(`serve --workers N`, and an `ingest` run beside it): `serve` makes a fresh folder `<data>/metrics`
+at start and names it in `PROMETHEUS_MULTIPROC_DIR`; every process that creates `GridsyncMetrics`
+with that set writes its values to its own files there (prometheus_client's multiprocess mode), and a
+scrape, in whichever worker answers it, adds up every process's files. So counters count every
+request whichever worker took it, and never go backwards between scrapes (until `serve` restarts and
+clears the folder: Prometheus reads that as a counter reset, as it should).
 
-Output is stable for tests and diffs: metrics in registration order, series sorted by label values,
-values printed as Python floats print (`1.0`, `0.005`, `+Inf`), as the reference client does. A
-metric without labels shows its zero value before first use; a labelled one shows only the series it
-has seen. Label values must come from small fixed sets (a route *template*, never a raw path; an
-outcome code, never an id), or the series multiply without bound.
+What the store knows (backlog, quarantine, open conflicts, overdue cases, devices, database size) is
+read at scrape time (`store_gauges`), never kept in a process. Label values come from small fixed
+sets (a route *template*, never a raw path; an outcome or refusal code, never an id), or the series
+multiply without bound.
 """
 
 from __future__ import annotations
 
-import math
-import re
-import threading
-from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+import os
+import platform
+import shutil
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from pathlib import Path
+from typing import Any
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+from sync_server import __version__
 
-LabelValues = tuple[str, ...]
-Sample = tuple[str, tuple[tuple[str, str], ...], float]  # name suffix, label pairs, value
-
-
-def format_value(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-class Metric:
-    """What every metric shares: a checked name and label names, a lock, and its series by label values."""
-
-    kind = "untyped"
-    reserved_labels: frozenset[str] = frozenset()
-
-    def __init__(self, name: str, description: str, labelnames: Sequence[str] = ()) -> None:
-        if not _NAME.match(name):
-            raise ValueError(f"invalid metric name {name!r}")
-        for label in labelnames:
-            if not _LABEL.match(label) or label.startswith("__") or label in self.reserved_labels:
-                raise ValueError(f"invalid label name {label!r} for {name}")
-        if len(set(labelnames)) != len(labelnames):
-            raise ValueError(f"label names repeat in {name}: {labelnames!r}")
-        self.name = name
-        self.help = description
-        self.labelnames = tuple(labelnames)
-        self._lock = threading.Lock()
-
-    def _key(self, labels: dict[str, str]) -> LabelValues:
-        if labels.keys() != set(self.labelnames):
-            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {sorted(labels)}")
-        return tuple(str(labels[n]) for n in self.labelnames)
-
-    def _pairs(self, key: LabelValues) -> tuple[tuple[str, str], ...]:
-        return tuple(zip(self.labelnames, key, strict=True))
-
-    def samples(self) -> list[Sample]:
-        raise NotImplementedError
-
-    def render(self) -> Iterator[str]:
-        yield f"# HELP {self.name} {_escape_help(self.help)}"
-        yield f"# TYPE {self.name} {self.kind}"
-        for suffix, pairs, value in self.samples():
-            labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in pairs)
-            selector = f"{{{labels}}}" if labels else ""
-            yield f"{self.name}{suffix}{selector} {format_value(value)}"
-
-
-class _Valued(Metric):
-    """A metric with one number per series: counters and gauges."""
-
-    def __init__(self, name: str, description: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, description, labelnames)
-        self._values: dict[LabelValues, float] = {} if labelnames else {(): 0.0}
-
-    def _add(self, amount: float, labels: dict[str, str]) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def value(self, **labels: str) -> float:
-        key = self._key(labels)
-        with self._lock:
-            return self._values.get(key, 0.0)
-
-    def samples(self) -> list[Sample]:
-        with self._lock:
-            values = sorted(self._values.items())
-        return [("", self._pairs(key), value) for key, value in values]
-
-
-class Counter(_Valued):
-    kind = "counter"
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        if amount < 0 or math.isnan(amount):
-            raise ValueError(f"{self.name}: a counter only goes up, not by {amount!r}")
-        self._add(amount, labels)
-
-
-class Gauge(_Valued):
-    kind = "gauge"
-
-    def set(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = float(value)
-
-    def inc(self, amount: float = 1.0, **labels: str) -> None:
-        self._add(amount, labels)
-
-    def dec(self, amount: float = 1.0, **labels: str) -> None:
-        self._add(-amount, labels)
-
-
-@dataclass(slots=True)
-class _Series:
-    counts: list[int]  # per bucket, not cumulative; the last is +Inf
-    total: float = 0.0
-
-
-class Histogram(Metric):
-    kind = "histogram"
-    reserved_labels = frozenset({"le"})
-
-    def __init__(
-        self, name: str, description: str, buckets: Sequence[float], labelnames: Sequence[str] = ()
-    ) -> None:
-        super().__init__(name, description, labelnames)
-        bounds = [float(b) for b in buckets if not math.isinf(b)]
-        if not bounds or bounds != sorted(set(bounds)) or any(math.isnan(b) for b in bounds):
-            raise ValueError(f"{name}: buckets must be distinct, increasing and finite: {buckets!r}")
-        self.bounds = tuple(bounds)
-        self._series: dict[LabelValues, _Series] = {}
-        if not labelnames:
-            self._series[()] = _Series([0] * (len(bounds) + 1))
-
-    def observe(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        index = bisect_left(self.bounds, value)  # the first bucket whose bound is >= value
-        with self._lock:
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = _Series([0] * (len(self.bounds) + 1))
-            series.counts[index] += 1
-            series.total += value
-
-    def samples(self) -> list[Sample]:
-        with self._lock:
-            copied = sorted((key, list(s.counts), s.total) for key, s in self._series.items())
-        out: list[Sample] = []
-        for key, counts, total in copied:
-            pairs = self._pairs(key)
-            running = 0
-            for bound, count in zip((*self.bounds, math.inf), counts, strict=True):
-                running += count
-                out.append(("_bucket", (*pairs, ("le", format_value(bound))), float(running)))
-            out.append(("_sum", pairs, total))
-            out.append(("_count", pairs, float(running)))
-        return out
-
-
-M = TypeVar("M", bound=Metric)
-
-
-class Registry:
-    def __init__(self) -> None:
-        self._metrics: dict[str, Metric] = {}
-        self._lock = threading.Lock()
-
-    def register(self, metric: M) -> M:
-        with self._lock:
-            if metric.name in self._metrics:
-                raise ValueError(f"metric {metric.name} is already registered")
-            self._metrics[metric.name] = metric
-        return metric
-
-    def counter(self, name: str, description: str, labelnames: Sequence[str] = ()) -> Counter:
-        return self.register(Counter(name, description, labelnames))
-
-    def gauge(self, name: str, description: str, labelnames: Sequence[str] = ()) -> Gauge:
-        return self.register(Gauge(name, description, labelnames))
-
-    def histogram(
-        self, name: str, description: str, buckets: Sequence[float], labelnames: Sequence[str] = ()
-    ) -> Histogram:
-        return self.register(Histogram(name, description, buckets, labelnames))
-
-    def render(self) -> str:
-        with self._lock:
-            metrics = list(self._metrics.values())
-        return "".join(line + "\n" for metric in metrics for line in metric.render())
-
-
-# --- gridsync's metrics ----------------------------------------------------------------------------
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what `generate_latest` writes, and every Prometheus reads
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_DIR = "metrics"  # under the data directory
 
 #: Seconds. Small requests take milliseconds; a night's backlog segment may take tens of seconds.
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
+def prepare_shared_dir(data_dir: Path) -> Path:
+    """For `serve`: a fresh `<data>/metrics` (last run's files removed), named in the environment
+    so that the worker processes this one starts write their values there."""
+    folder = data_dir / METRICS_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return folder
+
+
+def join_shared_dir(data_dir: Path) -> None:
+    """For `ingest`: count into a running `serve`'s folder when there is one, so its work shows in
+    the server's `/metrics`."""
+    folder = data_dir / METRICS_DIR
+    if folder.is_dir() and MULTIPROC_ENV not in os.environ:
+        os.environ[MULTIPROC_ENV] = str(folder)
+
+
+class _Family:
+    """One prometheus_client metric, labelled by keyword: `inc(route=...)` instead of `.labels(...)`."""
+
+    def __init__(self, metric: Any, labelnames: Sequence[str]) -> None:
+        self.metric = metric
+        self.labelnames = tuple(labelnames)
+
+    def _child(self, labels: Mapping[str, str]) -> Any:
+        if set(labels) != set(self.labelnames):
+            raise ValueError(f"{self.metric._name} takes labels {self.labelnames}, got {sorted(labels)}")
+        return self.metric.labels(**labels) if self.labelnames else self.metric
+
+    def value(self, **labels: str) -> float:
+        """This process's value of one series (0 before first use)."""
+        self._child(labels)
+        for family in self.metric.collect():
+            for sample in family.samples:
+                if sample.labels == labels and not sample.name.endswith(("_created", "_bucket")):
+                    return float(sample.value)
+        return 0.0
+
+
+class CounterFamily(_Family):
+    def inc(self, amount: float = 1.0, **labels: str) -> None:
+        self._child(labels).inc(amount)
+
+
+class GaugeFamily(_Family):
+    def set(self, value: float, **labels: str) -> None:
+        self._child(labels).set(value)
+
+
+class HistogramFamily(_Family):
+    def observe(self, value: float, **labels: str) -> None:
+        self._child(labels).observe(value)
+
+
 @dataclass(frozen=True, slots=True)
 class GridsyncMetrics:
-    registry: Registry
-    segments: Counter  # label status: the segment's outcome ("applied", "duplicate", an error code)
-    ops: Counter  # label outcome: each op's outcome from reconcile
-    request_seconds: Histogram  # label route: the route template, e.g. "/v1/segments"
-    backlog_segments: Gauge
-    photos_bytes: Counter
+    registry: CollectorRegistry  # this process's own metrics (one-process mode)
+    shared_dir: str | None  # multiprocess mode: the folder every process writes to
+    segments: CounterFamily  # status: the segment's outcome ("applied", "duplicate", an error code)
+    ops: CounterFamily  # outcome: each op's outcome from reconcile
+    request_seconds: HistogramFamily  # route: the route template, e.g. "/v1/segments"
+    requests: CounterFamily  # route, method, status ("2xx" … "5xx")
+    auth_refusals: CounterFamily  # code: request.unsigned, request.bad_signature, device.revoked, …
+    photo_uploads: CounterFamily  # outcome: "partial", "complete", or the refusal's code
+    photos_bytes: CounterFamily
+    ingest_runs: CounterFamily
+    ingest_files: CounterFamily
+    ingest_ops: CounterFamily  # outcome
+    ingest_rejects: CounterFamily  # segments refused by an ingest run
+    ingest_seconds: CounterFamily
+    sweep_runs: CounterFamily  # outcome: "done", "skipped" (store busy), "failed"
+    process_memory: GaugeFamily  # multiprocess mode labels each process's series with its pid
+    process_cpu: GaugeFamily
 
-    def render(self) -> str:
-        return self.registry.render()
+    def note_process(self) -> None:
+        """This process's memory and CPU time, for the scrape (every process calls it now and then)."""
+        self.process_memory.set(_resident_bytes())
+        self.process_cpu.set(time.process_time())
+
+    def process_ended(self) -> None:
+        """A worker stopping: its per-process gauges leave the scrape (its counters stay counted)."""
+        if self.shared_dir:
+            mark_process_dead(os.getpid(), self.shared_dir)  # type: ignore[no-untyped-call]
+
+    def render(self, store: Mapping[str, Any] | None = None) -> bytes:
+        """The exposition text: every process's counters (multiprocess mode) or this one's, the
+        store's gauges as read for this scrape, and build info."""
+        registry = CollectorRegistry(auto_describe=True)
+        if self.shared_dir:
+            MultiProcessCollector(registry, path=self.shared_dir)  # type: ignore[no-untyped-call]
+        else:
+            registry.register(_Forward(self.registry))
+        registry.register(_Fixed(_build_info(store or {}), _store_families(store or {})))
+        self.note_process()
+        return generate_latest(registry)
+
+
+class _Forward(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self.registry.collect()
+
+
+class _Fixed(Collector):
+    def __init__(self, *families: Iterable[Metric]) -> None:
+        self.families = [m for group in families for m in group]
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def _build_info(store: Mapping[str, Any]) -> list[Metric]:
+    info = GaugeMetricFamily(
+        "gridsync_build_info", "The running server: version, Python, store kind (value 1).",
+        labels=["version", "python", "store"],
+    )  # fmt: skip
+    info.add_metric([__version__, platform.python_version(), str(store.get("kind", ""))], 1.0)
+    return [info]
+
+
+#: name: help, for what `store_gauges` reads at each scrape
+STORE_GAUGES = {
+    "backlog_segments": "Segments held after a gap, waiting for it to fill.",
+    "quarantined_segments": "Segments refused as a conflict or fork and kept for review.",
+    "open_conflict_cases": "Cases with a hard conflict waiting for a supervisor.",
+    "overdue_cases": "Open cases past their deadline in working time.",
+    "database_bytes": "Size of the store's database.",
+}
+
+
+def _store_families(store: Mapping[str, Any]) -> list[Metric]:
+    out: list[Metric] = []
+    for name, description in STORE_GAUGES.items():
+        if name in store:
+            out.append(GaugeMetricFamily(f"gridsync_{name}", description, value=float(store[name])))
+    if "devices" in store:
+        devices = GaugeMetricFamily("gridsync_devices", "Devices by state.", labels=["state"])
+        for state, count in sorted(store["devices"].items()):
+            devices.add_metric([state], float(count))
+        out.append(devices)
+    return out
+
+
+def store_gauges(store: Any) -> dict[str, Any]:
+    """What an operator alerts on, read from the store now (run it off the event loop)."""
+    devices = store.devices()
+    revoked = sum(1 for d in devices if d.revoked_at is not None)
+    return {
+        "kind": store.kind,
+        "backlog_segments": store.backlog_size(),
+        "quarantined_segments": len(store.quarantined()),
+        "open_conflict_cases": store.open_conflict_count(),
+        "overdue_cases": store.overdue_count(),
+        "database_bytes": store.size_bytes(),
+        "devices": {"enrolled": len(devices) - revoked, "revoked": revoked},
+    }
+
+
+def _resident_bytes() -> float:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return float(int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def gridsync_metrics() -> GridsyncMetrics:
-    """A fresh registry holding gridsync's metrics: one per server (and per test), no globals."""
-    registry = Registry()
+    """gridsync's metrics: in this process's own registry, or (with `PROMETHEUS_MULTIPROC_DIR` set)
+    written to the shared folder. One per server (and per test); no global registry is used."""
+    shared = os.environ.get(MULTIPROC_ENV) or None
+    # prometheus_client picks its value store when imported; pick it again here, so the mode follows
+    # the environment as this process found it when the server was built.
+    values.ValueClass = values.MultiProcessValue() if shared else values.MutexValue  # type: ignore[no-untyped-call]
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry(auto_describe=True)
+    target = None if shared else registry
+
+    def counter(name: str, description: str, labels: Sequence[str] = ()) -> CounterFamily:
+        return CounterFamily(Counter(name, description, labels, registry=target), labels)
+
+    def process_gauge(name: str, description: str) -> GaugeFamily:
+        return GaugeFamily(Gauge(name, description, registry=target, multiprocess_mode="liveall"), ())
+
+    request_seconds = Histogram(
+        "gridsync_request_seconds", "Time to answer an HTTP request, by route.", ["route"],
+        buckets=REQUEST_BUCKETS, registry=target,
+    )  # fmt: skip
     return GridsyncMetrics(
         registry=registry,
-        segments=registry.counter("gridsync_segments_total", "Segments received, by outcome.", ["status"]),
-        ops=registry.counter("gridsync_ops_total", "Operations reconciled, by outcome.", ["outcome"]),
-        request_seconds=registry.histogram(
-            "gridsync_request_seconds",
-            "Time to answer an HTTP request, by route.",
-            REQUEST_BUCKETS,
-            ["route"],
+        shared_dir=shared,
+        segments=counter("gridsync_segments", "Segments received, by outcome.", ["status"]),
+        ops=counter("gridsync_ops", "Operations reconciled, by outcome.", ["outcome"]),
+        request_seconds=HistogramFamily(request_seconds, ["route"]),
+        requests=counter(
+            "gridsync_requests",
+            "HTTP requests answered, by route, method and status class.",
+            ["route", "method", "status"],
         ),
-        backlog_segments=registry.gauge(
-            "gridsync_backlog_segments", "Segments received and not yet applied."
+        auth_refusals=counter(
+            "gridsync_auth_refusals", "Requests refused by the signature check, by code.", ["code"]
         ),
-        photos_bytes=registry.counter("gridsync_photos_bytes_total", "Photo bytes received."),
+        photo_uploads=counter("gridsync_photo_uploads", "Photo chunks received, by outcome.", ["outcome"]),
+        photos_bytes=counter("gridsync_photos_bytes", "Photo bytes received."),
+        ingest_runs=counter("gridsync_ingest_runs", "Spool ingest runs finished."),
+        ingest_files=counter("gridsync_ingest_files", "Spool files read by ingest runs."),
+        ingest_ops=counter(
+            "gridsync_ingest_ops", "Operations applied by ingest runs, by outcome.", ["outcome"]
+        ),
+        ingest_rejects=counter("gridsync_ingest_rejects", "Segments ingest runs refused."),
+        ingest_seconds=counter("gridsync_ingest_seconds", "Seconds spent in ingest runs."),
+        sweep_runs=counter("gridsync_sweep_runs", "Backlog and overdue sweeps, by outcome.", ["outcome"]),
+        process_memory=process_gauge(
+            "gridsync_process_resident_memory_bytes", "Resident memory, by process."
+        ),
+        process_cpu=process_gauge("gridsync_process_cpu_seconds", "CPU time used, by process."),
     )

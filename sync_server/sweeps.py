@@ -42,9 +42,12 @@ async def sweep_forever(services: Services, interval_s: float) -> None:
             result = await run_in_threadpool(sweep, services)
         except GridsyncError as exc:
             log.warning("sweep skipped: %s", exc)
+            services.metrics.sweep_runs.inc(outcome="skipped")
             continue
         except Exception:
             log.exception("sweep failed")
+            services.metrics.sweep_runs.inc(outcome="failed")
             continue
+        services.metrics.sweep_runs.inc(outcome="done")
         if result.forced or result.overdue:
             log.info("sweep: %d held segments applied, %d cases overdue", result.forced, result.overdue)

@@ -42,6 +42,8 @@ def error_response(error: GridsyncError) -> JSONResponse:
 
 async def _gridsync_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GridsyncError)
+    if exc.code in contract.AUTH_CODES:
+        request.app.state.services.metrics.auth_refusals.inc(code=exc.code)
     return error_response(exc)
 
 
@@ -102,6 +104,7 @@ def build_app(services: Services) -> FastAPI:
                 yield
                 background.cancel_scope.cancel()
         finally:
+            services.metrics.process_ended()
             services.close()
 
     app = FastAPI(title="gridsync sync server", version=__version__, lifespan=lifespan)

@@ -37,6 +37,9 @@ SIGNATURE_CODES = (
     "device.revoked",
 )
 
+#: The signature check's own refusals (counted by code in `gridsync_auth_refusals_total`).
+AUTH_CODES = frozenset(SIGNATURE_CODES) - {"request.malformed", "request.too_large"}
+
 SIGNING = (
     "Every request except `POST /v1/enroll`, `/health`, `/metrics` and `/open311/*` carries four "
     "headers: the device id, the epoch-second timestamp, a fresh nonce (16-128 url-safe characters) "
@@ -161,6 +164,9 @@ def with_limits(document: dict[str, Any], config: ServerConfig) -> dict[str, Any
             if parameter["name"] == name:
                 schema = parameter["schema"]
                 schema["maximum"] = min(schema.get("maximum", most), most)
+    if config.metrics_token:
+        document["components"]["securitySchemes"]["metricsToken"] = {"type": "http", "scheme": "bearer"}
+        document["paths"]["/metrics"]["get"]["security"] = [{"metricsToken": []}]
     return document
 
 

@@ -41,9 +41,14 @@ async def put_photo_chunk(
     if not req.body:
         raise GridsyncError("request.malformed", "a chunk holds at least one byte")
     services = services_of(request)
-    status = await run_in_threadpool(
-        services.photos.put_chunk, sha256, offset, size, req.body, req.device.device_id
-    )
+    try:
+        status = await run_in_threadpool(
+            services.photos.put_chunk, sha256, offset, size, req.body, req.device.device_id
+        )
+    except GridsyncError as exc:
+        services.metrics.photo_uploads.inc(outcome=exc.code)
+        raise
+    services.metrics.photo_uploads.inc(outcome="complete" if status["complete"] else "partial")
     services.metrics.photos_bytes.inc(len(req.body))
     return status
 

@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sync_server.metrics import GridsyncMetrics
 
 log = logging.getLogger("gridsync.http")
+#: A method label takes these values or "other": a client's made-up methods must not add series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+PROCESS_EVERY_S = 1.0  # how often a busy process refreshes its memory and CPU gauges
 CLIENT_CLOSED = 499
 
 
@@ -29,6 +32,7 @@ class RequestLog:
     def __init__(self, app: ASGIApp, metrics: GridsyncMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.process_noted = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,6 +55,11 @@ class RequestLog:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.request_seconds.observe(seconds, route=route)
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            self.metrics.requests.inc(route=route, method=method, status=f"{status['code'] // 100}xx")
+            if started - self.process_noted > PROCESS_EVERY_S:
+                self.process_noted = started
+                self.metrics.note_process()
             verified = (scope.get("state") or {}).get("device")
             entry: dict[str, Any] = {
                 "method": scope["method"],

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import GridsyncError
-from shared.model import Case
+from shared.model import ENDED, Case
 from sync_server.file_modes import create_private_file
 from sync_server.store.base import (
     AdminAction,
@@ -393,6 +393,19 @@ class SqliteStore:
 
     def backlog_size(self) -> int:
         return int(self._one("SELECT COUNT(*) FROM backlog")[0])
+
+    def open_conflict_count(self) -> int:
+        return int(self._one("SELECT COUNT(*) FROM cases WHERE open_conflicts > 0")[0])
+
+    def overdue_count(self) -> int:
+        ended = sorted(str(s) for s in ENDED)
+        marks = ", ".join("?" * len(ended))
+        sql = f"SELECT COUNT(*) FROM cases WHERE overdue = 1 AND status NOT IN ({marks})"
+        return int(self._one(sql, tuple(ended))[0])
+
+    def size_bytes(self) -> int:
+        pages, size = self._one("SELECT page_count, page_size FROM pragma_page_count(), pragma_page_size()")
+        return int(pages) * int(size)
 
     def quarantined(self) -> list[QuarantineRecord]:
         rows = self._all_rows(

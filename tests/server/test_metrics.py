@@ -1,156 +1,144 @@
-"""The Prometheus text exposition format, checked character for character."""
+"""GET /metrics shows what an operator alerts on, read back with prometheus_client's own parser:
+requests by route and status class, signature refusals by code, photo uploads by outcome, ingest
+runs, sweeps, the store's backlog, quarantine, conflicts, overdue cases, devices and size, and the
+build and process. It can be closed behind a bearer token."""
 
 from __future__ import annotations
 
-import threading
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from sync_server.metrics import Counter, Gauge, Histogram, Registry, format_value, gridsync_metrics
+from sync_server import __version__
+from sync_server.enrollment import revoke_device
+from sync_server.ingest import run_ingest
+from sync_server.services import Services
+from sync_server.sweeps import sweep_forever
+from tests.server.asgi import SyncClient
+from tests.server.device import TestDevice, hex32
 
-FRESH = """\
-# HELP gridsync_segments_total Segments received, by outcome.
-# TYPE gridsync_segments_total counter
-# HELP gridsync_ops_total Operations reconciled, by outcome.
-# TYPE gridsync_ops_total counter
-# HELP gridsync_request_seconds Time to answer an HTTP request, by route.
-# TYPE gridsync_request_seconds histogram
-# HELP gridsync_backlog_segments Segments received and not yet applied.
-# TYPE gridsync_backlog_segments gauge
-gridsync_backlog_segments 0.0
-# HELP gridsync_photos_bytes_total Photo bytes received.
-# TYPE gridsync_photos_bytes_total counter
-gridsync_photos_bytes_total 0.0
-"""
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def test_fresh_gridsync_metrics_show_help_type_and_unlabelled_zeros() -> None:
-    assert gridsync_metrics().render() == FRESH
+def scrape(client: SyncClient, **headers: str) -> Samples:
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
 
 
-def test_gridsync_metrics_after_a_night_of_work() -> None:
-    m = gridsync_metrics()
-    m.segments.inc(status="applied")
-    m.segments.inc(2, status="applied")
-    m.segments.inc(status="segment.bad_signature")
-    m.ops.inc(40, outcome="applied")
-    m.ops.inc(outcome="conflict")
-    m.request_seconds.observe(0.004, route="/v1/segments")
-    m.request_seconds.observe(0.3, route="/v1/segments")
-    m.request_seconds.observe(120, route="/v1/segments")
-    m.backlog_segments.set(7)
-    m.backlog_segments.dec()
-    m.photos_bytes.inc(2_500_000)
-    buckets = [
-        ("0.005", 1), ("0.01", 1), ("0.025", 1), ("0.05", 1), ("0.1", 1), ("0.25", 1), ("0.5", 2),
-        ("1.0", 2), ("2.5", 2), ("5.0", 2), ("10.0", 2), ("30.0", 2), ("60.0", 2), ("+Inf", 3),
-    ]  # fmt: skip
-    expected = (
-        "# HELP gridsync_segments_total Segments received, by outcome.\n"
-        "# TYPE gridsync_segments_total counter\n"
-        'gridsync_segments_total{status="applied"} 3.0\n'
-        'gridsync_segments_total{status="segment.bad_signature"} 1.0\n'
-        "# HELP gridsync_ops_total Operations reconciled, by outcome.\n"
-        "# TYPE gridsync_ops_total counter\n"
-        'gridsync_ops_total{outcome="applied"} 40.0\n'
-        'gridsync_ops_total{outcome="conflict"} 1.0\n'
-        "# HELP gridsync_request_seconds Time to answer an HTTP request, by route.\n"
-        "# TYPE gridsync_request_seconds histogram\n"
-        + "".join(
-            f'gridsync_request_seconds_bucket{{route="/v1/segments",le="{le}"}} {n}.0\n' for le, n in buckets
-        )
-        + 'gridsync_request_seconds_sum{route="/v1/segments"} 120.304\n'
-        'gridsync_request_seconds_count{route="/v1/segments"} 3.0\n'
-        "# HELP gridsync_backlog_segments Segments received and not yet applied.\n"
-        "# TYPE gridsync_backlog_segments gauge\n"
-        "gridsync_backlog_segments 6.0\n"
-        "# HELP gridsync_photos_bytes_total Photo bytes received.\n"
-        "# TYPE gridsync_photos_bytes_total counter\n"
-        "gridsync_photos_bytes_total 2500000.0\n"
-    )
-    assert m.render() == expected
+def one(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_unlabelled_histogram_shows_empty_buckets_and_a_value_on_a_bound_counts_in_that_bucket() -> None:
-    registry = Registry()
-    h = registry.histogram("h_seconds", "H.", [0.5, 1])
-    assert registry.render() == (
-        "# HELP h_seconds H.\n# TYPE h_seconds histogram\n"
-        'h_seconds_bucket{le="0.5"} 0.0\nh_seconds_bucket{le="1.0"} 0.0\nh_seconds_bucket{le="+Inf"} 0.0\n'
-        "h_seconds_sum 0.0\nh_seconds_count 0.0\n"
-    )
-    h.observe(0.5)
-    h.observe(1)
-    assert 'h_seconds_bucket{le="0.5"} 1.0\nh_seconds_bucket{le="1.0"} 2.0\n' in registry.render()
-
-
-def test_label_values_and_help_are_escaped() -> None:
-    registry = Registry()
-    c = registry.counter("c_total", 'Back\\slash and\nnewline "kept".', ["route"])
-    c.inc(route='a"b\\c\nd')
-    assert registry.render() == (
-        '# HELP c_total Back\\\\slash and\\nnewline "kept".\n'
-        "# TYPE c_total counter\n"
-        'c_total{route="a\\"b\\\\c\\nd"} 1.0\n'
+def _put(device: TestDevice, sha: str, offset: int, size: int, chunk: bytes) -> Any:
+    path, query = f"/v1/photos/{sha}", f"offset={offset}&size={size}"
+    return device.client.put(
+        f"{path}?{query}", content=chunk, headers=device.headers("PUT", path, query, chunk)
     )
 
 
-def test_series_are_sorted_by_label_values_whatever_the_order_of_first_use() -> None:
-    registry = Registry()
-    c = registry.counter("c_total", "C.", ["a", "b"])
-    c.inc(a="z", b="1")
-    c.inc(b="2", a="m")
-    lines = registry.render().splitlines()[2:]
-    assert lines == ['c_total{a="m",b="2"} 1.0', 'c_total{a="z",b="1"} 1.0']
+def test_metrics_show_what_an_operator_alerts_on(
+    client: SyncClient, services: Services, enrolled: Callable[[str], TestDevice]
+) -> None:
+    zhang, li = enrolled("zhang.wei"), enrolled("li.na")
+    fresh = scrape(client)
+    assert one(fresh, "gridsync_build_info", version=__version__, python=os.sys.version.split()[0],
+               store="sqlite") == 1  # fmt: skip
+    assert one(fresh, "gridsync_devices", state="enrolled") == 2
+    assert one(fresh, "gridsync_database_bytes") > 0
+    assert one(fresh, "gridsync_process_resident_memory_bytes") > 0
+    for name in ("gridsync_backlog_segments", "gridsync_quarantined_segments", "gridsync_open_conflict_cases",
+                 "gridsync_overdue_cases"):  # fmt: skip
+        assert (name, ()) in fresh, name
+
+    case_id = hex32()
+    zhang.push_ops([zhang.create(case_id)])
+    assert client.get("/v1/conflicts").status_code == 401  # unsigned
+    forged = zhang.headers("GET", "/v1/changes")
+    forged["X-Gridsync-Signature"] = li.headers("GET", "/v1/changes")["X-Gridsync-Signature"]
+    assert client.get("/v1/changes", headers=forged).status_code == 401
+    blob = os.urandom(3000)
+    sha = hashlib.sha256(blob).hexdigest()
+    assert _put(zhang, sha, 0, len(blob), blob[:1000]).json()["complete"] is False
+    assert _put(zhang, sha, 5, len(blob), blob[5:]).status_code == 409  # wrong offset
+    assert _put(zhang, sha, 1000, len(blob), blob[1000:]).json()["complete"] is True
+    revoke_device(services.store, li.device_id, zhang.clock.now)
+    assert li.get("/v1/changes").status_code == 403
+    seq = zhang.next_seq
+    zhang.push(zhang.seal([zhang.note(case_id)], first_seq=seq + 1, advance=False))  # after a gap: held
+
+    after = scrape(client)
+    assert one(after, "gridsync_requests_total", route="/v1/segments", method="POST", status="2xx") == 2
+    assert one(after, "gridsync_requests_total", route="/v1/conflicts", method="GET", status="4xx") == 1
+    assert one(after, "gridsync_requests_total", route="/metrics", method="GET", status="2xx") == 1
+    assert one(after, "gridsync_request_seconds_count", route="/v1/segments") == 2
+    assert one(after, "gridsync_auth_refusals_total", code="request.unsigned") == 1
+    assert one(after, "gridsync_auth_refusals_total", code="request.bad_signature") == 1
+    assert one(after, "gridsync_auth_refusals_total", code="device.revoked") == 1
+    assert one(after, "gridsync_photo_uploads_total", outcome="partial") == 1
+    assert one(after, "gridsync_photo_uploads_total", outcome="photo.bad_offset") == 1
+    assert one(after, "gridsync_photo_uploads_total", outcome="complete") == 1
+    assert one(after, "gridsync_photos_bytes_total") == 3000
+    assert one(after, "gridsync_segments_total", status="applied") == 1
+    assert one(after, "gridsync_segments_total", status="held") == 1
+    assert one(after, "gridsync_ops_total", outcome="applied") == 1
+    assert one(after, "gridsync_backlog_segments") == 1
+    assert (
+        one(after, "gridsync_devices", state="enrolled"),
+        one(after, "gridsync_devices", state="revoked"),
+    ) == (1, 1)
 
 
-def test_values_print_as_the_reference_client_prints_them() -> None:
-    assert [format_value(v) for v in (0, 1, 0.005, 1e20, float("inf"), float("-inf"), float("nan"))] == [
-        "0.0",
-        "1.0",
-        "0.005",
-        "1e+20",
-        "+Inf",
-        "-Inf",
-        "NaN",
-    ]
+def test_label_values_stay_in_small_fixed_sets(client: SyncClient) -> None:
+    assert client.request("BREW", "/health").status_code == 405
+    assert client.get("/no/such/" + hex32()).status_code == 404
+    samples = scrape(client)
+    assert one(samples, "gridsync_requests_total", route="/health", method="other", status="4xx") == 1
+    assert one(samples, "gridsync_requests_total", route="unmatched", method="GET", status="4xx") == 1
+    assert not any("/no/such" in str(labels) for _, labels in samples)
 
 
-def test_misuse_is_refused() -> None:
-    registry = Registry()
-    c = registry.counter("c_total", "C.", ["status"])
-    with pytest.raises(ValueError, match="only goes up"):
-        c.inc(-1, status="x")
-    with pytest.raises(ValueError, match="takes labels"):
-        c.inc(outcome="x")
-    with pytest.raises(ValueError, match="takes labels"):
-        c.inc()
-    with pytest.raises(ValueError, match="already registered"):
-        registry.gauge("c_total", "again")
-    with pytest.raises(ValueError, match="invalid metric name"):
-        Counter("gridsync-segments", "C.")
-    with pytest.raises(ValueError, match="invalid label name"):
-        Histogram("h", "H.", [1], ["le"])
-    with pytest.raises(ValueError, match="buckets"):
-        Histogram("h", "H.", [2, 1])
+@pytest.mark.parametrize("config_overrides", [{"metrics_token": "s3cret-scrape"}])
+def test_metrics_can_be_closed_behind_a_bearer_token(client: SyncClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-scrape"}):
+        refused = client.get("/metrics", headers=headers)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "request.forbidden"), headers
+    assert one(scrape(client, Authorization="Bearer s3cret-scrape"), "gridsync_build_info", version=__version__,
+               python=os.sys.version.split()[0], store="sqlite") == 1  # fmt: skip
+    document = client.get("/openapi.json").json()
+    assert document["paths"]["/metrics"]["get"]["security"] == [{"metricsToken": []}]
+    assert document["components"]["securitySchemes"]["metricsToken"] == {"type": "http", "scheme": "bearer"}
 
 
-def test_concurrent_updates_lose_nothing() -> None:
-    counter = Counter("c_total", "C.", ["worker"])
-    gauge = Gauge("g", "G.")
-    histogram = Histogram("h", "H.", [0.5])
+def test_an_ingest_run_and_the_sweeps_are_counted(
+    client: SyncClient, services: Services, worker: TestDevice, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a.seg").write_bytes(worker.seal([worker.create(), worker.create()]))
+    (spool / "b.seg").write_bytes(b"not a segment")
+    run_ingest(services, spool, progress=False)
 
-    def work() -> None:
-        for _ in range(5_000):
-            counter.inc(worker="w")
-            gauge.inc()
-            histogram.observe(0.1)
+    async def sweep_a_while() -> None:
+        with anyio.move_on_after(0.5):
+            await sweep_forever(services, 0.05)
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert counter.value(worker="w") == 40_000
-    assert gauge.value() == 40_000
-    assert ("_count", (), 40_000.0) in histogram.samples()
+    anyio.run(sweep_a_while)
+    samples = scrape(client)
+    assert one(samples, "gridsync_ingest_runs_total") == 1
+    assert one(samples, "gridsync_ingest_files_total") == 2
+    assert one(samples, "gridsync_ingest_ops_total", outcome="applied") == 2
+    assert one(samples, "gridsync_ingest_rejects_total") == 1
+    assert one(samples, "gridsync_ingest_seconds_total") > 0
+    assert one(samples, "gridsync_sweep_runs_total", outcome="done") >= 2

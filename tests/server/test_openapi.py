@@ -4,11 +4,14 @@ And an unsupported method answers 405 with `Allow`, as HTTP says, on every path.
 
 from __future__ import annotations
 
+import json
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from shared import crypto, envelope
 from shared.auth import SIGNED_HEADERS
 from shared.errors import CATALOGUE
 from sync_server.config import ServerConfig
@@ -155,3 +158,21 @@ def test_a_parameter_outside_its_documented_bounds_is_refused_as_malformed(worke
         assert response.json()["error"]["code"] == "request.malformed"
     response = worker.get("/v1/photos/" + "G" * 64 + "/status")
     assert response.status_code == 400 and response.json()["error"]["code"] == "request.malformed"
+
+
+def test_the_changes_box_plaintext_is_zlib_compressed_json_as_the_docs_say(worker: TestDevice) -> None:
+    worker.push_ops([worker.create()])
+    path = "/v1/changes"
+    box = worker.get(path, "cursor=0&limit=10").content
+    header = envelope.read_box_header(box)
+    plain = crypto.hpke_open(
+        worker.encryption,
+        box[envelope.BOX_HEADER_LEN : -crypto.SIGNATURE_LEN],
+        envelope._box_info(b"changes", box[: envelope.BOX_HEADER_LEN]),
+        aead_id=header.aead_id,
+    )
+    assert plain[:1] == b"\x78"  # a zlib stream (RFC 1950), not JSON text
+    assert len(json.loads(zlib.decompress(plain))["cases"]) == 1
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    assert "plaintext is zlib-compressed JSON" in (docs / "http-api.md").read_text("utf-8")
+    assert "zlib-compressed JSON" in (docs / "protocol.md").read_text("utf-8").split("## The sealed box")[1]
