@@ -4,6 +4,11 @@ The cursor is the server-wide change counter: every case write and every recorde
 next value. A page holds the visible cases and this device's outcomes after the cursor, in counter
 order, at most `limit` items. When the page is the last one, the cursor jumps to the counter's value
 read *before* the queries, so a device never rescans changes it may not see, and never skips one.
+
+Change numbers mean something only within one incarnation of the store (`store.incarnation`): a
+restore from a backup takes the counter back. Every page names the incarnation and the server's
+position for the device (the last sequence number it applied): a device whose cursor was taken
+under another incarnation starts again from cursor 0, and resends what lies past its position.
 """
 
 from __future__ import annotations
@@ -29,6 +34,13 @@ def scope_of(actor: Actor) -> ChangeScope:
     return ChangeScope(grids=tuple(sorted(actor.grids)), reporter=actor.worker_id)
 
 
+def server_position(store: Store, device_id: str) -> dict[str, Any]:
+    """Where the server stands for a device, as every page and receipt tells it: the store's
+    incarnation and the last sequence number applied from the device (`device_seq`)."""
+    device = store.device(device_id)
+    return {"incarnation": store.incarnation(), "device_seq": 0 if device is None else device.last_seq}
+
+
 def collect_changes(
     store: Store, device_id: str, actor: Actor, cursor: int, limit: int, now: int
 ) -> dict[str, Any]:
@@ -51,6 +63,7 @@ def collect_changes(
         "cursor": next_cursor,
         "more": more,
         "server_time": now,
+        **server_position(store, device_id),
     }
 
 

@@ -93,6 +93,12 @@ def add_admin_parser(commands: Any, run: Callable[[argparse.Namespace], int]) ->
         "backup", help="copy the store to a new file while the server runs (a consistent snapshot)"
     )
     backup.add_argument("dest", help="the new database file, e.g. gridsync-2026-03-02.db")
+    restore = sub.add_parser(
+        "restore",
+        help="replace the store with a backup, as a new incarnation (stop serve and ingest first; "
+        "the current store is kept beside it)",
+    )
+    restore.add_argument("backup", help="a file written by `admin backup` (or any copy of a store)")
     sub.add_parser(
         "sweep",
         help="apply held segments past their wait and flag overdue cases (what `serve` does every minute)",
@@ -120,6 +126,8 @@ def run_admin(args: argparse.Namespace) -> int:
         return _sweep(data_dir)
     if args.admin_command == "rotate-keys":
         return _rotate(data_dir)
+    if args.admin_command == "restore":  # before anything opens the store: it must be closed
+        return _restore(data_dir, Path(args.backup))
     store = open_store(data_dir)
     try:
         return _dispatch(args, data_dir, store)
@@ -234,6 +242,18 @@ def _instant(text: str | None, utc_offset_minutes: int) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone(timedelta(minutes=utc_offset_minutes)))
     return int(moment.timestamp())
+
+
+def _restore(data_dir: Path, backup: Path) -> int:
+    from sync_server.store import DATABASE_FILE
+    from sync_server.store.restore import restore_backup
+
+    result = restore_backup(data_dir / DATABASE_FILE, backup, int(time.time()))
+    print(f"restored {backup} as incarnation {result.incarnation} (change counter {result.change_seq:,})")
+    if result.set_aside is not None:
+        print(f"the store it replaced is kept as {result.set_aside}")
+    print("start `serve`: phones pull again from zero and resend what the backup lacks")
+    return 0
 
 
 def _rotate(data_dir: Path) -> int:

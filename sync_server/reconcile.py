@@ -28,6 +28,7 @@ from shared.ledger import DevicePosition, Placement, place_segment
 from shared.ops import Op, decode_ops
 from shared.rules import is_overdue
 from sync_server.casework import Batch, apply_ops
+from sync_server.changes import server_position
 from sync_server.city import CityCache
 from sync_server.config import ServerConfig
 from sync_server.keys import ServerKeys
@@ -85,12 +86,14 @@ class Reconciler:
     def apply_segment(
         self, blob: bytes, received_at: int, now: int, *, signed_by: str | None = None, queue: bool = False
     ) -> dict[str, Any]:
-        """Reconcile one sealed segment, or (queue=True) spool it for the overnight ingest."""
+        """Reconcile one sealed segment, or (queue=True) spool it for the overnight ingest. The
+        receipt also tells the device where the server stands for it (`changes.server_position`)."""
         try:
-            return self._apply_segment(blob, received_at, now, signed_by=signed_by, queue=queue)
+            receipt = self._apply_segment(blob, received_at, now, signed_by=signed_by, queue=queue)
         except GridsyncError as exc:
             self.tally.count({"status": exc.code})
             raise
+        return {**receipt, **server_position(self.store, receipt["device_id"])}
 
     def _apply_segment(
         self, blob: bytes, received_at: int, now: int, *, signed_by: str | None, queue: bool

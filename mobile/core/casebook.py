@@ -72,14 +72,21 @@ def server_copy(doc: dict[str, Any], text: str) -> ServerCopy:
 def put_server_cases(conn: sqlite3.Connection, copies: Sequence[ServerCopy]) -> dict[str, ServerCopy]:
     """Keep each of the server's cases unless we already hold a newer version. In order, so a case
     sent twice ends as its later copy; one read and one write for a whole page. Returns the copies
-    stored, by case id."""
+    stored, by case id. A copy marked stale (the server was restored, `incarnation.learn`) is
+    replaced whatever its version."""
+    ids = json.dumps([c.case_id for c in copies])
     held = {
         row[0]: int(row[1])
         for row in conn.execute(
             "SELECT case_id, version FROM server_cases WHERE case_id IN (SELECT value FROM json_each(?))",
-            (json.dumps([c.case_id for c in copies]),),
+            (ids,),
         )
     }
+    if conn.execute("SELECT 1 FROM stale_cases LIMIT 1").fetchone() is not None:
+        stale = "FROM stale_cases WHERE case_id IN (SELECT value FROM json_each(?))"
+        for row in conn.execute(f"SELECT case_id {stale}", (ids,)).fetchall():
+            held.pop(row[0], None)
+        conn.execute(f"DELETE {stale}", (ids,))
     stored: dict[str, ServerCopy] = {}
     rows = []
     for copy in copies:

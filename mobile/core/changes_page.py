@@ -34,6 +34,7 @@ class ChangesPage(Generic[T]):
     cursor: int
     more: bool
     server_keys: Any
+    server: dict[str, Any]  # what the page says of the server: incarnation, device_seq, segment_retention_s
 
 
 def read_page(plain: bytes, keep: Keep[T]) -> ChangesPage[T]:
@@ -46,7 +47,10 @@ def read_page(plain: bytes, keep: Keep[T]) -> ChangesPage[T]:
             raise TypeError("cases and outcomes are lists")
     except (ValueError, KeyError, TypeError) as exc:
         raise GridsyncError("segment.malformed", "the changes page is not what the API describes") from exc
-    return ChangesPage(cases, outcomes, cursor, bool(fields.get("more")), fields.get("server_keys"))
+    server: dict[str, Any] = {
+        k: fields[k] for k in ("incarnation", "device_seq", "segment_retention_s") if k in fields
+    }
+    return ChangesPage(cases, outcomes, cursor, bool(fields.get("more")), fields.get("server_keys"), server)
 
 
 def _top_level(text: str, keep: Keep[T]) -> tuple[dict[str, Any], list[T] | None]:

@@ -111,8 +111,25 @@ def _initial(conn: sqlite3.Connection) -> None:
         conn.execute(sql)
 
 
+def _server_incarnation(conn: sqlite3.Connection) -> None:
+    """Which life of the server's store this phone's cursor and receipts belong to (a restore from
+    a backup starts a new one), how long settled segments are kept for a resend after a restore,
+    and the server copies a pull from zero must replace (see `mobile/core/incarnation.py`)."""
+    conn.execute(
+        """CREATE TABLE server_life (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            incarnation TEXT,
+            resyncing INTEGER NOT NULL DEFAULT 0,
+            segment_retention_s INTEGER NOT NULL DEFAULT 2592000
+        )"""
+    )
+    conn.execute("INSERT INTO server_life (id) VALUES (1)")
+    conn.execute("CREATE TABLE stale_cases (case_id TEXT PRIMARY KEY) WITHOUT ROWID")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial schema", _initial),
+    (2, "server incarnation, segment retention", _server_incarnation),
 ]
 
 

@@ -4,6 +4,10 @@ Pending ops are cut, in sequence order, into segments of at most `MAX_OPS` ops o
 bytes of plaintext, each chained to the previous one by `segment_hash`. A sealed segment's exact
 bytes are stored with it and never sealed again: a resend after any failure is byte-identical, so
 the server recognises it (`resent`) instead of seeing a conflict.
+
+Settled segments are kept for `server_life.segment_retention_s` (30 days unless the server says
+otherwise) after the server accepted them, then pruned: until then, a server restored from a backup
+that lacks them gets them again, the same bytes in the same order (`reopen_after`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ MAX_OPS = 500
 MAX_PLAIN = 1024 * 1024
 SETTLED = ("applied", "resent")  # a receipt with outcomes: nothing more to send
 ACCEPTED = ("applied", "resent", "held", "queued")  # the server holds the bytes
+RETENTION_S = 30 * 24 * 3600  # the default; the server's changes page may set another
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,69 @@ def unsent_bytes(store: Store) -> tuple[int, int]:
         "WHERE status IS NULL OR status NOT IN ('applied', 'resent', 'held', 'queued')"
     )
     return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
+def settled_position(conn: sqlite3.Connection) -> int:
+    """The last sequence number the server said it applied (0: none)."""
+    row = conn.execute("SELECT MAX(last_seq) FROM segments WHERE status IN ('applied', 'resent')").fetchone()
+    return int(row[0] or 0)
+
+
+def reopen_after(conn: sqlite3.Connection, device_seq: int) -> set[str]:
+    """The server's position for this device is `device_seq` and it no longer holds what came after
+    (a restore): every retained segment past it goes back to unsent, to be sent again in order, its
+    bytes unchanged, and its ops back to `sealed` until their new outcomes arrive. Returns the case
+    ids whose ops went back (their local view is rebased)."""
+    firsts = [
+        int(row[0])
+        for row in conn.execute(
+            "SELECT first_seq FROM segments WHERE last_seq > ? AND status IS NOT NULL", (device_seq,)
+        )
+    ]
+    if not firsts:
+        return set()
+    ids = json.dumps(firsts)
+    conn.execute(
+        "UPDATE segments SET status = NULL, receipt = NULL, error = NULL "
+        "WHERE first_seq IN (SELECT value FROM json_each(?))",
+        (ids,),
+    )
+    touched = {
+        row[0]
+        for row in conn.execute(
+            "SELECT DISTINCT case_id FROM outbox WHERE segment IN (SELECT value FROM json_each(?)) "
+            "AND state NOT IN ('pending', 'sealed')",
+            (ids,),
+        )
+    }
+    conn.execute(
+        "UPDATE outbox SET state = 'sealed', outcome = NULL "
+        "WHERE segment IN (SELECT value FROM json_each(?)) AND state NOT IN ('pending', 'sealed')",
+        (ids,),
+    )
+    return touched
+
+
+def retention(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT segment_retention_s FROM server_life WHERE id = 1").fetchone()
+    return RETENTION_S if row is None else int(row[0])
+
+
+def set_retention(conn: sqlite3.Connection, seconds: int) -> None:
+    conn.execute("UPDATE server_life SET segment_retention_s = ? WHERE id = 1", (max(0, int(seconds)),))
+
+
+def prune(store: Store, now: int) -> int:
+    """Drop segments the server accepted more than the retention period ago and whose ops all have
+    their outcomes. Returns how many went."""
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "DELETE FROM segments WHERE sent_at < ? AND status IN ('applied', 'resent', 'held', 'queued') "
+            "AND first_seq NOT IN (SELECT segment FROM outbox WHERE state IN ('pending', 'sealed') "
+            "AND segment IS NOT NULL)",
+            (now - retention(conn),),
+        )
+        return int(cursor.rowcount)
 
 
 def reseal_after_fork(conn: sqlite3.Connection, first_seq: int, resume: dict[str, Any] | None) -> int:

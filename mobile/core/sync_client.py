@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mobile.core import casebook, outbox, photo_records, photo_transfer, segments
+from mobile.core import casebook, incarnation, outbox, photo_records, photo_transfer, segments
 from mobile.core.changes_page import read_page
 from mobile.core.errors import NetworkError
 from mobile.core.identity import DeviceKeys, Identity, ServerKeys
@@ -74,6 +74,7 @@ class SyncClient:
         self._ops_done = 0
         self._ops_total = 0
         self._forks = 0  # segments re-sealed after `segment.fork` this round
+        self._resend = False  # the server lacks segments it had: send them again this round
 
     def _tell(self, phase: str, message: str = "") -> None:
         self.progress(
@@ -102,6 +103,11 @@ class SyncClient:
             await self._upload_photos(uploads)
             await self._push(unsent)
             await self._pull()
+            if self._resend:  # restored server: resend in order what it lacks, then pull their results
+                self._resend = False
+                await self._push(segments.unsent(self.p.store))
+                await self._pull()
+            segments.prune(self.p.store, self.p.clock())
             await self._prefetch()
         except NetworkError as error:
             report.problems.append(problem("network", error))
@@ -160,13 +166,17 @@ class SyncClient:
             self.report.reached_server = True
             with self.p.store.transaction() as conn:
                 touched = segments.record_receipt(conn, segment.first_seq, receipt, self.p.clock())
-                casebook.rebase(conn, touched, actor, ctx)
+                learned = incarnation.learn(conn, receipt)
+                casebook.rebase(conn, touched | learned.touched, actor, ctx)
             for outcome in receipt.get("outcomes") or []:
                 self._count(str(outcome.get("outcome")))
             self.report.segments_sent += 1
             self.report.ops_sent += segment.op_count
             self._ops_done += segment.op_count
             self._bytes_done += len(segment.blob)
+            if learned.reopened:  # later segments would wait behind the gap: resend in order first
+                self._resend = True
+                return
 
     async def _resume_after_fork(self, segment: segments.SegmentRecord, error: GridsyncError) -> bool:
         """The server holds other content under this segment's numbers: re-seal its ops and the
@@ -226,17 +236,26 @@ class SyncClient:
             )
             page = read_page(plain, casebook.server_copy)
             with self.p.store.transaction() as conn:
+                learned = incarnation.learn(conn, page.server)
+                self._resend = self._resend or learned.reopened
                 fresh = casebook.put_server_cases(conn, page.cases)
-                touched = set(fresh)
+                touched = set(fresh) | learned.touched
                 for outcome in page.outcomes:
                     case_id = outbox.record_outcome(conn, outcome)
                     if case_id:
                         touched.add(case_id)
                         self._count(str(outcome.get("outcome")))
-                self.p.store.set_state(conn, "cursor", max(cursor, page.cursor))
+                # A page of a new incarnation was counted from a cursor of the old one: its cases
+                # are true copies, but its cursor is not ours. Start again from zero.
+                self.p.store.set_state(conn, "cursor", 0 if learned.reset else max(cursor, page.cursor))
                 self._learn_rotated_key(conn, page.server_keys)
+                if not page.more and not learned.reset:
+                    touched |= incarnation.finish_resync(conn)
                 casebook.rebase(conn, touched, actor, ctx, fresh)
             self.report.cases_received += len(page.cases)
+            if learned.reset:
+                cursor = 0
+                continue
             if not page.more or page.cursor <= cursor:
                 return
             cursor = page.cursor

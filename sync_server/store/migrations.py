@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from sync_server.store import incarnation
 from sync_server.store.cells import cell_key
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -233,6 +234,13 @@ _SCHEMA_V6 = (
     "CREATE TRIGGER admin_audit_no_replace BEFORE INSERT ON admin_audit "
     f"WHEN EXISTS (SELECT 1 FROM admin_audit WHERE id = NEW.id) BEGIN {_APPEND_ONLY}; END",
 )
+
+
+@migration(5, "the store's incarnation")
+def _store_incarnation(db: sqlite3.Connection) -> None:
+    """A random id for this life of the store, carried in every changes cursor and receipt; made
+    again when the store comes back from a backup (see `store.incarnation`)."""
+    incarnation.create(db)
 
 
 def current_version(db: sqlite3.Connection) -> int:

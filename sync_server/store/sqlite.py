@@ -20,6 +20,7 @@ from typing import Any
 from shared.errors import GridsyncError
 from shared.model import ENDED, Case
 from sync_server.file_modes import create_private_file
+from sync_server.store import incarnation
 from sync_server.store.base import (
     AdminAction,
     ApiKeyRecord,
@@ -98,6 +99,7 @@ class SqliteStore:
             # 0600 before SQLite makes it 0644: its WAL and shared-memory files take the database's mode
             create_private_file(Path(self.path))
         migrate(self._db())
+        self._incarnation = incarnation.settle(self._db())
 
     def _db(self) -> sqlite3.Connection:
         held: _ThreadConnection | None = getattr(self._local, "held", None)
@@ -208,6 +210,10 @@ class SqliteStore:
             self._all.clear()
         self._local = threading.local()
 
+    def incarnation(self) -> str:
+        """This life of the store (see `store.incarnation`): fixed while it is open."""
+        return self._incarnation
+
     def connections(self) -> int:
         """Connections open now: one per live thread that used the store."""
         with self._lock:
@@ -232,6 +238,7 @@ class SqliteStore:
         try:
             source.backup(copy)
             copy.execute("PRAGMA journal_mode=DELETE")
+            incarnation.mark_as_backup(copy)  # opened as a store, the copy takes a new incarnation
             problem = copy.execute("PRAGMA quick_check").fetchone()[0]
             if problem != "ok":
                 raise sqlite3.DatabaseError(f"the copy failed its check: {problem}")

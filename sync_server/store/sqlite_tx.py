@@ -186,7 +186,7 @@ class SqliteTransaction:
             "INSERT INTO segments_seen (device_id, first_seq, hash, seen_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT DO UPDATE SET seen_at = seen_at RETURNING seen_at",
             (device_id, first_seq, segment_hash, now),
-        ).fetchone()
+        ).fetchall()[0]  # fetched to the end: a RETURNING statement left pending keeps the file open
         return int(row[0])
 
     # --- cases ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 from mobile.core import outbox
 from mobile.core.device import Device
+from mobile.core.migrations import MIGRATIONS
 from shared.errors import GridsyncError
 from tests.mobile.conftest import GRID_A, GRID_B, Clock, enroll_offline, fix_in, jpeg
 
@@ -130,7 +131,7 @@ def test_everything_survives_closing_and_reopening_the_store(tmp_path: Path, clo
     assert again.enrolled and again.case(case_id) is not None
     assert again.pending().ops == 2
     rows = again.store.all("SELECT version FROM schema_migrations")
-    assert [r[0] for r in rows] == [1]
+    assert [r[0] for r in rows] == [version for version, _, _ in MIGRATIONS]  # each once
     again.close()
 
 

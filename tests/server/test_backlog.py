@@ -28,6 +28,8 @@ def test_a_segment_after_a_gap_is_held_then_applied_in_order_when_the_gap_fills(
         "last_seq": 3,
         "status": "held",
         "outcomes": [],
+        "incarnation": services.store.incarnation(),
+        "device_seq": 1,  # where the server stands for the device: segment 2 is missing
     }
     assert services.store.case(case_id).version == 1
     assert services.store.backlog_size() == 1

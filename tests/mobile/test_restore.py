@@ -1,0 +1,112 @@
+"""Restoring the server from a backup loses no op that a phone still holds (issue 10, A3).
+
+Real server (the app over `httpx.ASGITransport`, its SQLite file on disk), real Devices. The server
+is stopped, its store replaced by a backup, and started again, the way an operator would do it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mobile.core.device import Device
+from shared.model import case_to_dict
+from shared.rules import can_see
+from tests.mobile.conftest import GRID_A, PASSPHRASE, Server, fix_in, run
+
+
+def _restart_with(server: Server, backup: Path, how: str) -> None:
+    """Stop the server, put the backup in place of its store, start it again (new app, new
+    transport: the phones keep everything else they had)."""
+    from sync_server.api.app import build_app
+    from sync_server.cli import main
+    from sync_server.config import load_config
+    from sync_server.services import open_services
+
+    server.services.close()
+    db = server.data_dir / "gridsync.db"
+    if how == "copied by hand":  # docs/server.md before `admin restore`: move aside, copy in
+        for part in (db, db.with_name("gridsync.db-wal"), db.with_name("gridsync.db-shm")):
+            if part.exists():
+                part.rename(part.with_name(part.name + ".aside"))
+        shutil.copyfile(backup, db)
+    else:
+        assert main(["--data-dir", str(server.data_dir), "admin", "restore", str(backup)]) == 0
+    server.services = open_services(load_config(server.data_dir), PASSPHRASE, server.clock)
+    server.app = build_app(server.services)
+    server.transport = httpx.ASGITransport(app=server.app)
+    for device in server.devices:
+        device.transport = server.transport
+
+
+def _server_state(server: Server) -> dict[str, Any]:
+    """Everything the phones' ops made: every case as stored, and every op's outcome."""
+    store = server.services.store
+    return {
+        "cases": {case.case_id: case_to_dict(case) for case in store.cases()},
+        "ops": sorted(
+            (r.device_id, r.op_id, r.case_id, r.kind, r.outcome, r.code, r.flags) for r in store.audit_rows()
+        ),
+        "positions": {d.device_id: d.last_seq for d in store.devices()},
+    }
+
+
+def _phone_agrees(server: Server, phone: Device) -> None:
+    """Nothing left to send, and the phone shows exactly the server's cases it may see."""
+    assert phone.pending().empty, phone.pending()
+    actor = phone.identity.actor()  # type: ignore[union-attr]
+    local = {v.case_id: case_to_dict(v.case) for v in phone.cases()}
+    visible = {c.case_id: case_to_dict(c) for c in server.services.store.cases() if can_see(c, actor)}
+    assert local == visible
+
+
+def _sync_ok(*phones: Device) -> None:
+    for phone in phones:
+        report = run(phone.sync())
+        assert report.ok, report.problems
+
+
+@pytest.mark.parametrize("how", ["admin restore", "copied by hand"])
+def test_restore_from_a_backup_loses_no_op_a_phone_still_holds(
+    server: Server, tmp_path: Path, how: str
+) -> None:
+    a = server.device(tmp_path / "a", "zhang.wei")
+    b = server.device(tmp_path / "b", "li.na")
+    sup = server.device(tmp_path / "s", "chen.sup", role="supervisor")
+    first = a.report(category="0101", location=fix_in(GRID_A), description="井盖松动")
+    second = b.report(category="5101", location=fix_in(GRID_A), description="垃圾满溢")
+    _sync_ok(a, b, sup, a, b)
+
+    backup = tmp_path / "nightly.db"
+    server.services.store.backup(backup)
+
+    # after the backup: new cases, edits, notes and workflow moves, all applied and told to the phones
+    a.edit(first, description="井盖缺失")
+    a.add_note(second, "还在")
+    third = a.report(category="0103", location=fix_in(GRID_A), description="路灯不亮")
+    b.report(category="0101", location=fix_in(GRID_A), description="人行道破损")
+    b.add_note(first, "确认")
+    sup.transition(second, "file", reason="属实", department="municipal")
+    _sync_ok(a, b, sup)
+    a.add_note(third, "第二段")  # a second segment of a's after the backup
+    _sync_ok(a, b, sup, a, b, sup)
+    without_restore = _server_state(server)
+
+    _restart_with(server, backup, how)
+    assert _server_state(server) != without_restore  # the backup really is behind
+    _sync_ok(a, b, sup, a, b, sup)
+
+    assert _server_state(server) == without_restore
+    assert server.services.store.backlog_size() == 0  # nothing waits behind a gap
+    for phone in (a, b, sup):
+        _phone_agrees(server, phone)
+
+    # and they keep working under the restored server
+    a.add_note(third, "修好了")
+    _sync_ok(a, b, sup, a)
+    assert [n.text for n in server.case(third).notes] == ["第二段", "修好了"]
+    for phone in (a, b, sup):
+        _phone_agrees(server, phone)
