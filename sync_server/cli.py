@@ -12,6 +12,7 @@ import getpass
 import json
 import logging
 import os
+import signal
 import sys
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -282,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, ConfigError, ValueError, GridsyncError) as exc:
         print(f"gridsync-server: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: the `finally` blocks ran (helpers stopped, store closed)
+        print("gridsync-server: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
     return code
 
 
