@@ -8,7 +8,8 @@ index, so a request costs the same on a store of any size.
 Every answer here, refusals included, is in GeoReport form: a refusal is a list of
 `{"code": <HTTP status>, "description": "<gridsync code>: <message>"}` (`<errors><error>…` in XML).
 Read answers carry an `ETag` (and `Last-Modified` for requests) and answer `304` to a matching
-`If-None-Match` / `If-Modified-Since`. CORS headers are sent only for the origins a city lists.
+`If-None-Match` (not to `If-Modified-Since` alone: some changes move no time). CORS headers are
+sent only for the origins a city lists.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -97,16 +98,6 @@ def _http_date(epoch: int) -> str:
     return format_datetime(datetime.fromtimestamp(epoch, UTC), usegmt=True)
 
 
-def _not_modified_since(request: Request, last_modified: int) -> bool:
-    since = request.headers.get("if-modified-since")
-    if since is None or "if-none-match" in request.headers:
-        return False
-    try:
-        return last_modified <= parsedate_to_datetime(since).timestamp()
-    except (TypeError, ValueError):
-        return False
-
-
 def open311_router(source: Open311Source, settings: Open311Settings | None = None) -> APIRouter:
     """Discovery, services (list and definitions), requests (query, one, POST) and tokens, each in
     `.json` and `.xml`. A `lang` parameter (`zh-CN`, `en`) picks the language of names and notes."""
@@ -131,8 +122,9 @@ def open311_router(source: Open311Source, settings: Open311Settings | None = Non
         headers = {"ETag": etag}
         if last_modified is not None:
             headers["Last-Modified"] = _http_date(last_modified)
-        matches = etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]
-        if matches or (last_modified is not None and _not_modified_since(request, last_modified)):
+        # Only the ETag decides a 304: a public-text edit, or a case leaving a filtered list, changes
+        # an answer without moving any time in it, so If-Modified-Since alone is not honoured.
+        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
             return cors(request, Response(status_code=304, headers=headers))
         return cors(request, Response(body, media_type=FORMATS[fmt], headers=headers))
 
