@@ -216,6 +216,8 @@ def test_a_city_may_publish_after_photos_of_closed_cases_without_their_metadata(
     assert published.size == (64, 48)
     assert not published.getexif()  # no GPS, no camera, no time
     assert b"PhoneMaker" not in photo.content and b"Model-X1" not in photo.content
+    again = client.get(request["media_url"], headers={"If-None-Match": photo.headers["ETag"]})
+    assert (again.status_code, again.content) == (304, b"")
     before = client.get(f"/open311/v2/media/{'c' * 32}/{ids['before']}.jpg")
     assert before.status_code == 404  # never a before-photo unless the city lists that stage
 
