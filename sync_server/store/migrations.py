@@ -253,10 +253,13 @@ def current_version(db: sqlite3.Connection) -> int:
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Bring the schema up to date; returns the version reached. `db` is in autocommit mode."""
+    """Bring the schema up to date: run, in number order, every migration not yet recorded (numbers
+    are handed out ahead of time, so 4 may come after 7 has run); returns the highest version
+    recorded. `db` is in autocommit mode."""
     version = current_version(db)
+    done = {int(row[0]) for row in db.execute("SELECT version FROM migrations")}
     for number, name, fn in sorted(MIGRATIONS, key=lambda m: m[0]):
-        if number <= version:
+        if number in done:
             continue
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -269,5 +272,5 @@ def migrate(db: sqlite3.Connection) -> int:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        version = number
+        version = max(version, number)
     return version

@@ -58,3 +58,24 @@ def test_a_resent_segment_reads_every_outcome_back_from_the_op_log(worker: Any, 
     assert [o["outcome"] for o in first["outcomes"]] == ["applied", "rejected", "duplicate", "applied"]
     again = worker.push(blob).json()
     assert again == {**first, "status": "resent"}
+
+
+def test_a_migration_numbered_below_one_already_run_still_runs(tmp_path: Path) -> None:
+    """Migration numbers are handed out ahead of time, so a store may have run 7 before 4 existed."""
+    path = tmp_path / "store.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    saved = list(migrations.MIGRATIONS)
+    migrations.MIGRATIONS[:] = [m for m in saved if m[0] != 4]
+    try:
+        migrations.migrate(db)
+    finally:
+        migrations.MIGRATIONS[:] = saved
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'segments_seen'").fetchone() is None
+    db.close()
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'segments_seen'").fetchone() is not None
+    assert [r[0] for r in db.execute("SELECT version FROM migrations ORDER BY version")] == sorted(
+        m[0] for m in saved
+    )
+    db.close()
