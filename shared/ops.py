@@ -247,6 +247,8 @@ def decode_ops(data: bytes, *, device_id: str, first_seq: int, count: int) -> li
         items = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise GridsyncError("op.malformed", "segment body is not JSON") from exc
+    except RecursionError:  # arrays nested deeper than the parser's stack: no op is built like that
+        raise GridsyncError("op.malformed", "segment body is nested too deeply") from None
     if not isinstance(items, list):
         raise GridsyncError("op.malformed", "segment body must be a list of ops")
     if len(items) != count:

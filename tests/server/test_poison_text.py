@@ -133,3 +133,12 @@ def test_any_unicode_in_op_text_is_stored_byte_for_byte_or_refused_with_a_code(
     if receipt is not None:
         assert receipt["outcomes"][0]["outcome"] == "applied"
         assert services.store.case(case_id).notes[-1].text.encode("utf-8") == note.encode("utf-8")
+
+
+def test_a_segment_of_deeply_nested_json_is_refused_as_malformed(worker: TestDevice, services: Any) -> None:
+    op = worker.create()
+    op["seq"] = worker.next_seq
+    response = worker.push(worker.seal([op], advance=False, payload=b"[" * 100_000 + b"]" * 100_000))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "op.malformed"
+    assert services.store.device(worker.device_id).last_seq == 0
