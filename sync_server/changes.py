@@ -42,8 +42,17 @@ def server_position(store: Store, device_id: str) -> dict[str, Any]:
 
 
 def collect_changes(
-    store: Store, device_id: str, actor: Actor, cursor: int, limit: int, now: int
+    store: Store,
+    device_id: str,
+    actor: Actor,
+    cursor: int,
+    limit: int,
+    now: int,
+    *,
+    retention_s: int | None = None,
 ) -> dict[str, Any]:
+    """`retention_s`: how long the device keeps its sealed segments (the server's config), told in
+    the page when given."""
     top = store.change_seq()
     cases = store.changed_cases(cursor, limit, scope_of(actor))
     outcomes = store.device_outcomes(device_id, cursor, limit)
@@ -64,6 +73,7 @@ def collect_changes(
         "more": more,
         "server_time": now,
         **server_position(store, device_id),
+        **({} if retention_s is None else {"segment_retention_s": retention_s}),
     }
 
 

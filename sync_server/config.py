@@ -36,6 +36,9 @@ class ServerConfig:
     max_photo_bytes: int = 20 * 1024 * 1024 + 1024
     max_photo_chunk: int = 1024 * 1024
     backlog_force_after_s: int = 24 * 3600
+    # phones keep sealed segments this long after the server accepted them (told in every changes
+    # page): a restore from a backup up to this age loses nothing a phone holds (docs/server.md)
+    segment_retention_s: int = 30 * 24 * 3600
     replay_window_s: int = 300
     enrollment_code_ttl_s: int = 7 * 24 * 3600
     changes_limit_max: int = 1000

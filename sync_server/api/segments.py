@@ -66,8 +66,9 @@ async def pull_changes(
 
     def work() -> bytes:
         page = collect_changes(
-            services.store, req.device.device_id, req.worker.actor(), cursor, limit, req.now
-        )
+            services.store, req.device.device_id, req.worker.actor(), cursor, limit, req.now,
+            retention_s=services.config.segment_retention_s,
+        )  # fmt: skip
         return sealed_changes(page, req.device, services.keys, req.now)
 
     return Response(await run_in_threadpool(work), media_type="application/octet-stream")

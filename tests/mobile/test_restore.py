@@ -110,3 +110,60 @@ def test_restore_from_a_backup_loses_no_op_a_phone_still_holds(
     assert [n.text for n in server.case(third).notes] == ["第二段", "修好了"]
     for phone in (a, b, sup):
         _phone_agrees(server, phone)
+
+
+def test_work_made_before_the_restore_and_not_yet_sent_is_kept_and_sent_after_it(
+    server: Server, tmp_path: Path
+) -> None:
+    a = server.device(tmp_path / "a", "zhang.wei")
+    b = server.device(tmp_path / "b", "li.na")
+    first = a.report(category="0101", location=fix_in(GRID_A), description="井盖松动")
+    _sync_ok(a, b)
+    backup = tmp_path / "nightly.db"
+    server.services.store.backup(backup)
+    a.add_note(first, "已上报")
+    _sync_ok(a, b)
+    a.edit(first, description="井盖缺失")  # made offline: still pending when the server is restored
+    second = b.report(category="5101", location=fix_in(GRID_A), description="垃圾满溢")
+
+    _restart_with(server, backup, "admin restore")
+    assert a.case(first).case.description == "井盖缺失"  # type: ignore[union-attr]
+    _sync_ok(b, a, b)
+
+    case = server.case(first)
+    assert case.description == "井盖缺失" and [n.text for n in case.notes] == ["已上报"]
+    assert server.case(second) is not None
+    assert {o.outcome for o in server.services.store.audit_rows()} == {"applied"}  # no conflict made up
+    for phone in (a, b):
+        _phone_agrees(server, phone)
+
+
+def test_settled_segments_are_kept_for_the_retention_the_server_names_then_pruned(
+    server: Server, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    server.services.config = replace(server.services.config, segment_retention_s=2 * 86_400)
+    a = server.device(tmp_path / "a", "zhang.wei")
+    first = a.report(category="0101", location=fix_in(GRID_A), description="井盖松动")
+    _sync_ok(a)
+    assert a.store.one("SELECT segment_retention_s FROM server_life")[0] == 2 * 86_400
+    server.clock.advance(86_400)
+    a.add_note(first, "一天后")
+    _sync_ok(a)
+    assert [r[0] for r in a.store.all("SELECT first_seq FROM segments ORDER BY 1")] == [1, 2]
+
+    server.clock.advance(86_400 + 60)  # the first is past the retention, the second not yet
+    _sync_ok(a)
+    assert [r[0] for r in a.store.all("SELECT first_seq FROM segments ORDER BY 1")] == [2]
+
+    a.add_note(first, "离线")  # sealed, but the server cannot be reached: kept however long
+    a.transport = httpx.MockTransport(lambda request: httpx.Response(503))
+    assert not run(a.sync()).ok
+    server.clock.advance(10 * 86_400)
+    assert not run(a.sync()).ok
+    assert [r[0] for r in a.store.all("SELECT first_seq FROM segments ORDER BY 1")] == [2, 3]
+    a.transport = server.transport
+    _sync_ok(a)  # the second is long past the retention; the third was accepted just now
+    assert [r[0] for r in a.store.all("SELECT first_seq FROM segments ORDER BY 1")] == [3]
+    assert [n.text for n in server.case(first).notes] == ["一天后", "离线"]
