@@ -33,6 +33,10 @@ def add_open311_commands(sub: Any) -> None:
     issue.add_argument("--rate", type=int, default=DEFAULT_RATE_PER_MINUTE, help="requests a minute")
     actions.add_parser("revoke", help="refuse a key from now on").add_argument("key_id")
     actions.add_parser("list", help="every key, issued and revoked")
+    from sync_server.cli_admin import accept_data_dir  # (cli_admin imports this module first)
+
+    for parser in actions.choices.values():  # `--data-dir` after the action too, as people type it
+        accept_data_dir(parser)
     text = sub.add_parser("public-text", help="the text the public feed shows for a case")
     text.add_argument("case", help="a case number (or case id)")
     text.add_argument("text", nargs="?", help="the new public text")

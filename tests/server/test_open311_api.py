@@ -295,3 +295,10 @@ def test_a_change_that_moves_no_timestamp_is_never_answered_304(
     assert again.status_code == 200
     assert again.json()[0]["description"] == "井盖松动，已登记"
     assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
+
+
+def test_open311_admin_commands_take_data_dir_after_the_command_too(data_dir: Path, services: Any) -> None:
+    assert main(["admin", "api-key", "issue", "citizen app", "--data-dir", str(data_dir)]) == 0
+    [key] = services.store.api_keys()
+    assert main(["admin", "api-key", "list", "--data-dir", str(data_dir)]) == 0
+    assert main(["admin", "api-key", "revoke", key.key_id, "--data-dir", str(data_dir)]) == 0
