@@ -154,11 +154,38 @@ def web_assets() -> Path:
     icon = ASSETS / "icon.png"
     if icon.is_file():
         web_icons(icon, folder)
+    local_rive(folder)
     font = cjk_font()
     target = folder / WEB_FONT
     if font is not None and (not target.exists() or target.stat().st_size != font.stat().st_size):
         shutil.copyfile(font, target)
     return folder
+
+
+#: Flet's web client loads Rive's runtime (animations gridsync does not use) from jsDelivr.
+RIVE_CDN = b"https://cdn.jsdelivr.net/npm/@rive-app/flutter-native-wasm@44.0.0/"
+#: the same length, so the compiled client (JS or WebAssembly) stays valid: `./././…/rive/`, a path
+#: on the app's own server (nothing is there, so Rive stays off, as it does offline)
+_RIVE_DIR = b"rive/" if (len(RIVE_CDN) - len(b"rive/")) % 2 == 0 else b"rive_/"
+RIVE_LOCAL = b"./" * ((len(RIVE_CDN) - len(_RIVE_DIR)) // 2) + _RIVE_DIR
+CLIENT_FILES = ("main.dart.js", "main.dart.wasm")
+assert len(RIVE_LOCAL) == len(RIVE_CDN)
+
+
+def local_rive(folder: Path) -> None:
+    """Copies of the web client that ask this server, not a CDN, for `rive_native.js` (the web
+    server serves the assets folder before its own files)."""
+    from flet_web import get_package_web_dir  # the web server's package; a phone build has none
+
+    for name in CLIENT_FILES:
+        source = Path(get_package_web_dir()) / name
+        target = folder / name
+        if not source.is_file() or (target.exists() and target.stat().st_mtime >= source.stat().st_mtime):
+            continue
+        data = source.read_bytes()
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data.replace(RIVE_CDN, RIVE_LOCAL))
+        os.replace(tmp, target)
 
 
 def web_icons(icon: Path, folder: Path) -> None:

@@ -21,7 +21,7 @@ from starlette.routing import Match
 
 from shared.errors import GridsyncError
 from sync_server import __version__
-from sync_server.api import conflicts, contract, enroll, health, photos, segments, serving
+from sync_server.api import conflicts, contract, docs, enroll, health, photos, segments, serving
 from sync_server.api.deadline import BodyDeadline
 from sync_server.api.open311 import georeport_error
 from sync_server.api.open311_app import mount_open311
@@ -107,7 +107,11 @@ def build_app(services: Services) -> FastAPI:
             services.metrics.process_ended()
             services.close()
 
-    app = FastAPI(title="gridsync sync server", version=__version__, lifespan=lifespan)
+    # /docs is served from local files (docs.install): FastAPI's own page loads Swagger UI from a CDN
+    app = FastAPI(
+        title="gridsync sync server", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    docs.install(app)
     app.state.services = services
     app.state.limiter = MemoryBuckets()
     app.state.rate_rules = Rules.of(services.config)
