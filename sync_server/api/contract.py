@@ -18,10 +18,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from shared.auth import HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP
 from shared.errors import CATALOGUE
+from sync_server.api import schemas
 from sync_server.api.schemas import ErrorBody
 from sync_server.config import ServerConfig
 
@@ -179,6 +180,7 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
             components.setdefault("schemas", {}).setdefault(nested, schema)
         components.setdefault("schemas", {})[name] = {k: v for k, v in body.items() if k != "$defs"}
     _short_operation_ids(document)
+    _open311(document)
     middleware = {
         status: {k: v for k, v in response.items() if k != "model"}
         for status, response in refusal_responses(c for c, s in CATALOGUE.items() if s.status == 429).items()
@@ -187,6 +189,8 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)
+            if "open311" in operation.get("tags", ()):
+                continue  # GeoReport form, stated in full by `_open311`
             for status, response in middleware.items():
                 responses.setdefault(str(status), response)
             for response in responses.values():
@@ -198,3 +202,73 @@ def finish(document: dict[str, Any]) -> dict[str, Any]:
         if f"#/components/schemas/{unused}" not in text:
             schemas.pop(unused, None)
     return document
+
+
+# --- Open311 --------------------------------------------------------------------------------------
+# The Open311 routes are built in a factory and answer in GeoReport form (JSON or XML, refusals
+# included: `sync_server.api.open311`), so their contract is stated here, by path, and applied to the
+# document in `finish`.
+
+OPEN311 = "/open311/v2"
+_READ = ("request.not_found",)
+#: (method, path) → (the 200/201 answer's JSON model, the refusal codes)
+OPEN311_OPERATIONS: dict[tuple[str, str], tuple[Any, tuple[str, ...]]] = {
+    ("get", f"{OPEN311}/discovery.{{fmt}}"): (schemas.Open311Discovery, _READ),
+    ("get", f"{OPEN311}/services.{{fmt}}"): (list[schemas.Open311Service], _READ),
+    ("get", f"{OPEN311}/services/{{service_code}}.{{fmt}}"): (schemas.Open311ServiceDefinition, _READ),
+    ("get", f"{OPEN311}/requests.{{fmt}}"): (list[schemas.Open311Request], ("request.malformed", *_READ)),
+    ("get", f"{OPEN311}/requests/{{service_request_id}}.{{fmt}}"): (list[schemas.Open311Request], _READ),
+    ("get", f"{OPEN311}/tokens/{{token}}.{{fmt}}"): (list[schemas.Open311Token], _READ),
+    ("get", f"{OPEN311}/media/{{case_id}}/{{photo_id}}.jpg"): (None, _READ),
+    ("post", f"{OPEN311}/requests.{{fmt}}"): (
+        list[schemas.Open311Filed],
+        ("request.malformed", "case.no_grid", "case.unknown_category", "op.bad_field", "request.forbidden",
+         "request.not_found", "request.too_large", "request.rate_limited"),
+    ),
+}  # fmt: skip
+_COMMA_LIST = r"^\s*[^,\s][^,]*(,\s*[^,\s][^,]*)*$"
+_NUMBER = r"\s*[-+]?[0-9]+(\.[0-9]+)?\s*"
+OPEN311_PARAMETERS: dict[str, dict[str, Any]] = {
+    "fmt": {"type": "string", "enum": ["json", "xml"]},
+    "status": {"type": "string", "pattern": r"^(open|closed)(,(open|closed))*$"},
+    "start_date": {"type": "string", "format": "date-time"},
+    "end_date": {"type": "string", "format": "date-time"},
+    "page": {"type": "integer", "minimum": 1, "maximum": 10_000},
+    "page_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "service_request_id": {"type": "string", "pattern": _COMMA_LIST},
+    "service_code": {"type": "string", "pattern": _COMMA_LIST},
+    "bbox": {"type": "string", "pattern": f"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"},
+}
+_XML = {"text/xml": {"schema": {"type": "string", "description": "The same fields, in GeoReport XML."}}}
+
+
+def _open311(document: dict[str, Any]) -> None:
+    schemas_ = document.setdefault("components", {}).setdefault("schemas", {})
+
+    def ref(model: Any) -> dict[str, Any]:
+        schema = TypeAdapter(model).json_schema(ref_template=REF + "{model}")
+        schemas_.update(schema.pop("$defs", {}))
+        return schema
+
+    errors = {"application/json": {"schema": ref(list[schemas.GeoReportError])}, **_XML}
+    for (method, path), (answer, codes) in OPEN311_OPERATIONS.items():
+        operation = document.get("paths", {}).get(path, {}).get(method)
+        if operation is None:
+            continue
+        for parameter in operation.get("parameters", ()):
+            if parameter["name"] in OPEN311_PARAMETERS:
+                parameter["schema"] = dict(OPEN311_PARAMETERS[parameter["name"]])
+        etag = {"ETag": {"required": True, "schema": {"type": "string"}}}
+        if answer is None:
+            ok = {"description": "A published photo.", "headers": etag,
+                  "content": {"image/jpeg": {"schema": BINARY}}}  # fmt: skip
+        else:
+            ok = {"description": "Done.", "content": {"application/json": {"schema": ref(answer)}, **_XML}}
+        responses: dict[str, Any] = {"201" if method == "post" else "200": ok}
+        if method == "get":
+            ok["headers"] = etag
+            responses["304"] = {"description": "Not modified (`If-None-Match`, `If-Modified-Since`)."}
+        for status, response in refusal_responses(codes).items():
+            described = {k: v for k, v in response.items() if k != "model"}
+            responses[str(status)] = {**described, "content": errors}
+        operation["responses"] = responses

@@ -202,3 +202,65 @@ class Health(_Open):
     status: str
     store: str = Field(description="sqlite or postgres")
     version: str
+
+
+# --- Open311 GeoReport v2 (JSON form; the XML form carries the same fields) ---------------------
+class GeoReportError(BaseModel):
+    """One item of an Open311 refusal: the HTTP status, and the gridsync code with its message."""
+
+    code: int
+    description: str = Field(description='"<gridsync code>: <message>", e.g. "request.not_found: No such …"')
+
+
+class Open311Service(_Open):
+    service_code: str
+    service_name: str
+    description: str | None
+    metadata: bool
+    type: str
+    keywords: str | None
+    group: str | None
+
+
+class Open311ServiceDefinition(_Open):
+    service_code: str
+    attributes: list[dict[str, Any]]
+
+
+class Open311Discovery(_Open):
+    changeset: str
+    contact: str
+    key_service: str
+    endpoints: list[dict[str, Any]]
+
+
+class Open311Request(_Open):
+    service_request_id: str
+    status: str = Field(json_schema_extra={"enum": ["open", "closed"]})
+    status_notes: str | None
+    service_name: str | None
+    service_code: str
+    description: str | None
+    agency_responsible: str | None
+    service_notice: str | None
+    requested_datetime: str | None
+    updated_datetime: str | None
+    expected_datetime: str | None
+    address: str | None
+    address_id: str | None
+    zipcode: str | None
+    lat: float | None
+    long: float | None
+    media_url: str | None
+
+
+class Open311Token(_Open):
+    service_request_id: str | None
+    token: str
+
+
+class Open311Filed(_Open):
+    service_request_id: str | None
+    token: str
+    service_notice: str | None
+    account_id: str | None

@@ -176,3 +176,21 @@ def test_the_changes_box_plaintext_is_zlib_compressed_json_as_the_docs_say(worke
     docs = Path(__file__).resolve().parents[2] / "docs"
     assert "plaintext is zlib-compressed JSON" in (docs / "http-api.md").read_text("utf-8")
     assert "zlib-compressed JSON" in (docs / "protocol.md").read_text("utf-8").split("## The sealed box")[1]
+
+
+def test_open311_operations_document_their_geo_report_answers_and_refusals(document: dict[str, Any]) -> None:
+    operations = [(m, p, op) for p, item in document["paths"].items() if p.startswith("/open311/")
+                  for m, op in item.items()]  # fmt: skip
+    assert len(operations) >= 8
+    for method, path, operation in operations:
+        responses = operation["responses"]
+        ok = responses["201" if method == "post" else "200"]["content"]
+        assert "application/json" in ok or "image/jpeg" in ok, (method, path)
+        refused = responses["404"]
+        assert "request.not_found" in refused["x-gridsync-codes"]
+        items = _resolve(document, refused["content"]["application/json"]["schema"]["items"])
+        assert set(items["required"]) == {"code", "description"}, (method, path)
+        assert "text/xml" in refused["content"]
+        fmt = [p for p in operation.get("parameters", ()) if p["name"] == "fmt"]
+        assert not fmt or fmt[0]["schema"]["enum"] == ["json", "xml"], (method, path)
+        assert "422" not in responses and "security" not in operation

@@ -38,10 +38,13 @@ PACKAGE = "gridsync_generated_client"
 def generated(tmp_path: Path, services: Services) -> Iterator[ModuleType]:
     document = tmp_path / "openapi.json"
     document.write_text(json.dumps(build_app(services).openapi()), "utf-8")
+    # the generator's own setting for media types it does not know: a JPEG is bytes, as octet-stream is
+    settings = tmp_path / "generator.json"
+    settings.write_text(json.dumps({"content_type_overrides": {"image/jpeg": "application/octet-stream"}}))
     env = {**os.environ, "PATH": f"{GENERATOR.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     run = subprocess.run(
         [str(GENERATOR), "generate", "--path", str(document), "--output-path", str(tmp_path / PACKAGE),
-         "--meta", "none"],
+         "--meta", "none", "--config", str(settings)],
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
