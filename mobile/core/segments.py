@@ -29,6 +29,7 @@ MAX_OPS = 500
 MAX_PLAIN = 1024 * 1024
 SETTLED = ("applied", "resent")  # a receipt with outcomes: nothing more to send
 ACCEPTED = ("applied", "resent", "held", "queued")  # the server holds the bytes
+RESEND_UNSETTLED_AFTER_S = 24 * 3600  # held or queued this long without outcomes: send the bytes again
 RETENTION_S = 30 * 24 * 3600  # the default; the server's changes page may set another
 
 
@@ -109,11 +110,16 @@ def seal_pending(
             sealed += 1
 
 
-def unsent(store: Store) -> list[SegmentRecord]:
-    """Segments the server has not accepted yet, in order."""
+def unsent(store: Store, now: int | None = None) -> list[SegmentRecord]:
+    """Segments the server has not accepted yet, in order. With `now`, also those it accepted (held
+    or queued) at least `RESEND_UNSETTLED_AFTER_S` ago whose ops still have no outcome: a queued copy
+    can be lost before the night's ingest, and a held one can be skipped by a forced apply; the same
+    bytes again are answered `resent`, held again, or applied (late) — never applied twice."""
     rows = store.all(
         "SELECT * FROM segments WHERE status IS NULL OR status NOT IN ('applied', 'resent', 'held', 'queued')"
-        " ORDER BY first_seq"
+        " OR (status IN ('held', 'queued') AND sent_at <= ? AND first_seq IN "
+        "(SELECT segment FROM outbox WHERE state = 'sealed' AND segment IS NOT NULL)) ORDER BY first_seq",
+        (-1 if now is None else now - RESEND_UNSETTLED_AFTER_S,),
     )
     return [_record(r) for r in rows]
 

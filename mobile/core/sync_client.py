@@ -96,7 +96,7 @@ class SyncClient:
                 server_public_raw=self.p.server_keys.encryption,
                 clock=self.p.clock,
             )
-            unsent = segments.unsent(self.p.store)
+            unsent = segments.unsent(self.p.store, now=self.p.clock())
             uploads = photo_records.to_upload(self.p.store)
             self._ops_total = sum(s.op_count for s in unsent)
             self._bytes_total = sum(len(s.blob) for s in unsent) + sum(r.size - r.uploaded for r in uploads)

@@ -4,10 +4,15 @@ on under new numbers, and they are applied in the same sync."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
+
 from mobile.core import outbox
-from tests.mobile.conftest import GRID_A, Server, fix_in, run
+from tests.mobile.conftest import GRID_A, PASSPHRASE, Clock, Server, fix_in, make_server_dir, run
 
 
 def _restore_to_before_last_segment(phone: object) -> str:
@@ -48,3 +53,51 @@ def test_a_phone_restored_from_an_old_copy_of_itself_re_seals_after_the_fork_and
     assert run(phone.sync()).ok  # and the next round is a quiet one
     another = phone.report(category="0104", location=fix_in(GRID_A))
     assert run(phone.sync()).ok and server.case(another) is not None
+
+
+@pytest.fixture
+def queue_server(tmp_path: Path, clock: Clock) -> Iterator[Server]:
+    """The real server, deployed to queue pushes to its spool for the night's ingest."""
+    from sync_server.api.app import build_app
+    from sync_server.config import load_config, save_config
+    from sync_server.services import open_services
+
+    data_dir = tmp_path / "server"
+    make_server_dir(data_dir)
+    save_config(dataclasses.replace(load_config(data_dir), apply_mode="queue"))
+    services = open_services(load_config(data_dir), PASSPHRASE, clock)
+    harness = Server(
+        data_dir, clock, build_app(services), services, httpx.ASGITransport(app=build_app(services))
+    )
+    yield harness
+    for device in harness.devices:
+        device.close()
+    services.close()
+
+
+def test_a_queued_segment_whose_spool_file_was_lost_is_sent_again_and_applied_late(
+    queue_server: Server, tmp_path: Path, clock: Clock
+) -> None:
+    from sync_server.ingest import run_ingest
+
+    server = queue_server
+    phone = server.device(tmp_path / "p", "zhang.wei")
+    lost = phone.report(category="0101", location=fix_in(GRID_A))
+    assert run(phone.sync()).ok
+    spool = server.services.config.spool_dir
+    for path in spool.glob("*.seg"):
+        path.unlink()  # the night's copy of the spool lost it
+    later = phone.report(category="0102", location=fix_in(GRID_A))
+    assert run(phone.sync()).ok
+    run_ingest(server.services, spool, progress=False, workers=0)
+    clock.advance(server.services.config.backlog_force_after_s + 1)
+    assert server.services.reconciler.sweep_backlog(clock()) == 1  # `later`, forced across the gap
+    assert server.case(later) is not None and server.case(lost) is None
+    for _ in range(3):  # nightly rounds: sync, then the night's ingest
+        run(phone.sync())
+        run_ingest(server.services, spool, progress=False, workers=0)
+        clock.advance(3600)
+    report = run(phone.sync())
+    assert report.ok and report.pending_ops == 0, report
+    assert server.case(lost) is not None
+    assert [r.state for r in outbox.all_records(phone.store)] == ["applied", "applied"]
