@@ -27,7 +27,7 @@ from shared.catalogue import (
 from shared.geo import GridIndex, grid_of
 from shared.rules import RuleContext
 from shared.worktime import WorkCalendar, calendar_from_dict, calendar_to_dict
-from sync_server.store.base import Store
+from sync_server.store.base import CatalogueReader, Store
 
 DOC_CATEGORIES = "categories"
 DOC_DEPARTMENTS = "departments"
@@ -68,7 +68,7 @@ class City:
         }
 
 
-def load_city(store: Store) -> City:
+def load_city(store: CatalogueReader) -> City:
     version = store.catalogue_version()
     categories = store.catalogue_doc(DOC_CATEGORIES) or []
     departments = store.catalogue_doc(DOC_DEPARTMENTS) or []
@@ -91,12 +91,15 @@ class CityCache:
         self._lock = threading.Lock()
         self._city: City | None = None
 
-    def get(self) -> City:
-        version = self._store.catalogue_version()
+    def get(self, source: CatalogueReader | None = None) -> City:
+        """`source`: the open transaction to read through, when there is one (a transaction never
+        reads through the store); the store otherwise."""
+        reader = self._store if source is None else source
+        version = reader.catalogue_version()
         city = self._city
         if city is None or city.version != version:
             with self._lock:
-                city = self._city = load_city(self._store)
+                city = self._city = load_city(reader)
         return city
 
 

@@ -176,7 +176,7 @@ class Reconciler:
         digest = segment_hash(blob)
         refusal: GridsyncError | None = None
         with self.store.transaction() as tx:
-            position = tx.device_position(device.device_id)
+            position = tx.lock_device(device.device_id)
             applied = tx.applied_segment(device.device_id, header.first_seq)
             applied_hash = None if applied is None else applied[0]
             behind = header.first_seq <= position.last_seq and applied_hash != digest
@@ -246,10 +246,10 @@ class Reconciler:
         "forced" across a gap (the position jumps), "late" into numbers a forced apply skipped (the
         position stays where it is: the chain goes on from the forced segment)."""
         header, device = opened.header, opened.device
-        worker = self.store.worker(device.worker_id)
+        worker = tx.worker(device.worker_id)  # never `self.store` while `tx` is open
         if worker is None:  # enrollment guarantees a worker; a hand-edited database might not
             raise GridsyncError("device.unknown", f"no worker {device.worker_id!r}")
-        city = self.cities.get()
+        city = self.cities.get(tx)
         batch = Batch(
             device.device_id, worker.actor(), received_at, now, city.calendar.utc_offset_minutes, flags,
         )  # fmt: skip
@@ -272,7 +272,7 @@ class Reconciler:
         while self.store.has_held(device_id):
             with self.store.transaction() as tx:
                 held = tx.held_segments(device_id)
-                position = tx.device_position(device_id)
+                position = tx.lock_device(device_id)
             if not held:
                 return applied
             nxt = held[0]

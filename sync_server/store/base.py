@@ -263,11 +263,40 @@ class AdminAction:
     seq: int = 0
 
 
+class CatalogueReader(Protocol):
+    """Where the city's catalogue is read from: a `Store`, or a `Transaction` while one is open."""
+
+    def catalogue_version(self) -> int: ...
+    def catalogue_doc(self, name: str) -> Any | None: ...
+
+
 class Transaction(Protocol):
-    """All writes, and the reads a write depends on. Commits or rolls back as a whole."""
+    """All writes, and the reads a write depends on. Commits or rolls back as a whole.
+
+    Guarantees every store gives (pinned by the store contract suite, `tests/store/`):
+
+    - **All or nothing.** Everything written through one transaction commits together when the
+      `with store.transaction()` block ends, or nothing does (an exception rolls it back).
+    - **Serialisable where it matters.** `lock_device` takes a lock on the device's position that is
+      held until commit: two processes settling segments of the same device run one after the
+      other, and the second sees what the first committed. Counters (`reserve_change_seqs`,
+      `reserve_case_numbers`) never hand out a number twice.
+    - **A transaction never reads through the store.** While a transaction is open, code reads
+      through the transaction (its methods below: `worker`, `catalogue_version`, …), never through
+      `Store`: with a connection pool, a `Store` read would take a second connection while this
+      one is held, and threads holding one and waiting for another run the pool dry (deadlock).
+    """
 
     # --- devices and their place in the sequence -----------------------------------------------
-    def device_position(self, device_id: str) -> DevicePosition: ...
+    def lock_device(self, device_id: str) -> DevicePosition:
+        """The device's position (last applied sequence number and segment hash; zeros for a device
+        never seen), read under a lock on it held until this transaction ends. Whatever is decided
+        from it (apply, resent, held, fork) is written before any other transaction may read it:
+        the same segment settled by two processes at once is applied once, and the other answers
+        "resent". SQLite: the write lock every transaction takes (`BEGIN IMMEDIATE`) already is
+        this lock; PostgreSQL: `SELECT … FOR UPDATE` of the device's row."""
+        ...
+
     def set_device_position(self, device_id: str, last_seq: int, last_hash: bytes) -> None: ...
     def applied_segment(self, device_id: str, first_seq: int) -> tuple[bytes, dict[str, Any]] | None:
         """The applied segment's hash and its receipt (status "applied"), read back from its op log rows."""
@@ -317,6 +346,10 @@ class Transaction(Protocol):
     def quarantine_segment(self, record: QuarantineRecord) -> None: ...
 
     # --- people and devices --------------------------------------------------------------------
+    def worker(self, worker_id: str) -> WorkerRecord | None:
+        """The worker as this transaction sees it (`Store.worker` must not be asked meanwhile)."""
+        ...
+
     def save_worker(self, worker: WorkerRecord) -> None: ...
     def add_enrollment_code(self, code: EnrollmentCode) -> None: ...
     def use_enrollment_code(self, code_hash: str, now: int) -> str | None: ...
@@ -325,6 +358,14 @@ class Transaction(Protocol):
     def remember_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool: ...
 
     # --- the city's catalogue and photos -------------------------------------------------------
+    def catalogue_version(self) -> int:
+        """As `Store.catalogue_version`, read in this transaction (`city.CityCache.get(tx)`)."""
+        ...
+
+    def catalogue_doc(self, name: str) -> Any | None:
+        """As `Store.catalogue_doc`, read in this transaction."""
+        ...
+
     def put_catalogue_doc(self, name: str, doc: Any) -> None: ...
     def save_photo(self, photo: PhotoRecord) -> None: ...
     def delete_photo(self, sha256: str) -> None: ...

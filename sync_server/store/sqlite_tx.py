@@ -118,7 +118,9 @@ class SqliteTransaction:
         self.stored_photos: dict[str, set[str]] = {}
 
     # --- devices and their place in the sequence ---------------------------------------------
-    def device_position(self, device_id: str) -> DevicePosition:
+    def lock_device(self, device_id: str) -> DevicePosition:
+        # The lock is the write lock this transaction took with BEGIN IMMEDIATE (or its group did):
+        # no other connection writes until it commits.
         row = self.db.execute(
             "SELECT last_seq, last_hash FROM devices WHERE device_id = ?", (device_id,)
         ).fetchone()
@@ -315,6 +317,15 @@ class SqliteTransaction:
         )  # fmt: skip
 
     # --- people and devices -------------------------------------------------------------------
+    def worker(self, worker_id: str) -> WorkerRecord | None:
+        row = self.db.execute(
+            "SELECT worker_id, name, role, department, grids, all_grids FROM workers WHERE worker_id = ?",
+            (worker_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return WorkerRecord(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), bool(row[5]))
+
     def save_worker(self, worker: WorkerRecord) -> None:
         self.db.execute(
             "INSERT INTO workers (worker_id, name, role, department, grids, all_grids) VALUES (?, ?, ?, ?, ?, ?) "
@@ -360,6 +371,14 @@ class SqliteTransaction:
         return cursor.rowcount == 1
 
     # --- the city's catalogue and photos -----------------------------------------------------
+    def catalogue_version(self) -> int:
+        row = self.db.execute("SELECT value FROM counters WHERE name = 'catalogue_version'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def catalogue_doc(self, name: str) -> Any | None:
+        row = self.db.execute("SELECT doc FROM catalogue_docs WHERE name = ?", (name,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
     def put_catalogue_doc(self, name: str, doc: Any) -> None:
         self.db.execute(
             "INSERT INTO catalogue_docs (name, doc, updated) VALUES (?, ?, 1) ON CONFLICT(name) DO UPDATE SET "
