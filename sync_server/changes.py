@@ -2,8 +2,12 @@
 
 The cursor is the server-wide change counter: every case write and every recorded outcome takes the
 next value. A page holds the visible cases and this device's outcomes after the cursor, in counter
-order, at most `limit` items. When the page is the last one, the cursor jumps to the counter's value
-read *before* the queries, so a device never rescans changes it may not see, and never skips one.
+order, at most `limit` items, and never anything above the store's horizon (`Store.change_seq`),
+read *before* the queries: every change number at or below it is committed or will never be used.
+The next cursor is the last change number of a full page, or the horizon when nothing more is
+there, so a device never rescans changes it may not see, and never skips one, whatever the
+concurrency of writers: a change committed after a later-numbered one (two PostgreSQL processes)
+stays above the horizon until it is committed, and is sent then.
 
 Change numbers mean something only within one incarnation of the store (`store.incarnation`): a
 restore from a backup takes the counter back. Every page names the incarnation and the server's
@@ -53,18 +57,21 @@ def collect_changes(
 ) -> dict[str, Any]:
     """`retention_s`: how long the device keeps its sealed segments (the server's config), told in
     the page when given."""
-    top = store.change_seq()
+    horizon = store.change_seq()  # before the queries: all at or below it is committed
     cases = store.changed_cases(cursor, limit, scope_of(actor))
     outcomes = store.device_outcomes(device_id, cursor, limit)
     items: list[tuple[int, str, Any]] = [(c.change_seq, "case", c) for c in cases]
     items += [(o.change_seq, "outcome", o.outcome) for o in outcomes]
     items.sort(key=lambda item: item[0])
-    more = len(cases) == limit or len(outcomes) == limit
-    if more:
+    full = len(cases) == limit or len(outcomes) == limit
+    if full:
         items = items[:limit]
-        next_cursor = items[-1][0]
-    else:
-        next_cursor = max([top, cursor] + [item[0] for item in items])
+    # Each query is complete up to its own last row: a full page is complete up to its last item.
+    # Nothing above the horizon goes out: a lower number may still be uncommitted.
+    end = items[-1][0] if full else horizon
+    next_cursor = max(cursor, min(end, horizon))
+    items = [item for item in items if item[0] <= next_cursor]
+    more = full and end <= horizon
     return {
         # stored documents as JSON text, spliced into the page by `sealed_changes` unparsed
         "cases": [c.doc for _, kind, c in items if kind == "case" and can_see(c.case, actor)],
