@@ -22,6 +22,7 @@ from shared.model import Actor, Case
 from shared.ops import Op
 from shared.rules import (
     ARRIVAL_CHECKED,
+    DUPLICATE_RADIUS_M,
     DUPLICATE_WINDOW_S,
     REJECTED,
     Outcome,
@@ -66,8 +67,8 @@ def _rejected(op: Op, code: str, detail: str) -> Outcome:
 class DuplicateFinder:
     """Possible duplicates of new cases (rule 7): same category, within 50 m, within a day.
 
-    Candidates come from the store — one indexed query for every create of the segment, by
-    neighbourhood key (`store.cells`) and a coarse distance test — and from the cases this segment
+    Candidates come from the store — one query for every create of the segment, by category,
+    place and radius (`Transaction.duplicate_candidates`) — and from the cases this segment
     created or moved, as they stand now. The rule itself is `shared.rules.is_possible_duplicate` (`could_duplicate` on the
     stored values), in one place. At most `MAX_SUGGESTIONS`, the lowest case ids first.
     """
@@ -79,11 +80,11 @@ class DuplicateFinder:
         points = []
         for op in creates:
             place = op.payload["location"]
-            keys = self.around[op.op_id] = neighbourhood(op.payload["category"], place["lat"], place["lon"])
+            self.around[op.op_id] = neighbourhood(op.payload["category"], place["lat"], place["lon"])
             self.stored[op.op_id] = []
-            points.append((place["lat"], place["lon"], keys))
+            points.append((op.payload["category"], place["lat"], place["lon"]))
         if points:
-            for row in tx.duplicate_candidates(points, now - DUPLICATE_WINDOW_S):
+            for row in tx.duplicate_candidates(points, DUPLICATE_RADIUS_M, now - DUPLICATE_WINDOW_S):
                 self.stored[creates[row.point].op_id].append(row)
         self.fresh: dict[int, list[str]] = {}  # key -> ids of cases this segment created or moved
 

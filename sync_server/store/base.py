@@ -323,12 +323,15 @@ class Transaction(Protocol):
     # --- cases ----------------------------------------------------------------------------------
     def load_cases(self, case_ids: Collection[str]) -> dict[str, Case]: ...
     def duplicate_candidates(
-        self, points: Sequence[tuple[float, float, list[int]]], since: int
+        self, points: Sequence[tuple[str, float, float]], radius_m: float, since: int
     ) -> list[Nearby]:
-        """For each (lat, lon, keys) point — `keys` its neighbourhood in its category
-        (`store.cells.neighbourhood`) — the stored cases under those keys reported since a time, not
-        rejected, voided or duplicate, that may lie within `DUPLICATE_RADIUS_M`: a coarse filter that
-        may return a few too many (the rule decides), never too few."""
+        """For each (category, lat, lon) point, the stored cases of that category reported at or
+        after `since`, not rejected, voided or duplicate, that may lie within `radius_m` metres of
+        it (`Nearby.point`: its index in `points`). A coarse filter that may return a few too many
+        (the rule, `shared.rules.could_duplicate`, decides), never too few. All the points of a
+        segment are asked at once: one query, not one per new case. How it is indexed is the
+        store's own (SQLite: neighbourhood keys on `cases_near`, `store.cells`; PostgreSQL:
+        `ST_DWithin` on a GiST index of a geography column)."""
         ...
 
     def reserve_change_seqs(self, count: int) -> int:

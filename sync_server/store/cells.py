@@ -30,9 +30,10 @@ def cell_key(category: str, lat: float, lon: float) -> int:
     return (int(category) << 40) | (row << 20) | col
 
 
-def neighbourhood(category: str, lat: float, lon: float) -> list[int]:
-    """Every key whose cell overlaps the duplicate radius around (lat, lon), in this category."""
-    d_lat = DUPLICATE_RADIUS_M / _DEGREE_M * _MARGIN
+def neighbourhood(category: str, lat: float, lon: float, radius_m: float = DUPLICATE_RADIUS_M) -> list[int]:
+    """Every key whose cell overlaps `radius_m` (the duplicate radius) around (lat, lon), in this
+    category."""
+    d_lat = radius_m / _DEGREE_M * _MARGIN
     d_lon = d_lat / max(math.cos(math.radians(lat)), _MIN_COS)
     base = int(category) << 40
     rows = range(math.floor((lat - d_lat) / CELL_DEG), math.floor((lat + d_lat) / CELL_DEG) + 1)

@@ -16,7 +16,7 @@ import orjson
 
 from shared.ledger import DevicePosition
 from shared.model import ENDED, Case, Status, case_from_dict, case_to_dict
-from shared.rules import DUPLICATE_RADIUS_M, Outcome
+from shared.rules import Outcome
 from sync_server.store.base import (
     AdminAction,
     ApiKeyRecord,
@@ -30,7 +30,7 @@ from sync_server.store.base import (
     QuarantineRecord,
     WorkerRecord,
 )
-from sync_server.store.cells import cell_key
+from sync_server.store.cells import cell_key, neighbourhood
 
 CASE_COLUMNS = (
     "case_id, case_no, status, category, grid_code, department, handler, reporter, lat, lon, "
@@ -49,7 +49,7 @@ _INSERT_OP = (
     "received_at, applied_at, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(str(s) for s in Status if s not in ENDED)
-_NEAR_DEG2 = (DUPLICATE_RADIUS_M * 1.02 / 111_195.0) ** 2  # the radius in degrees of latitude, squared
+_DEGREE_LAT_M = 111_195.0  # metres per degree of latitude (a radius in degrees, with a 2% margin)
 
 
 def dump_json(value: Any) -> str:
@@ -207,14 +207,16 @@ class SqliteTransaction:
         return found
 
     def duplicate_candidates(
-        self, points: Sequence[tuple[float, float, list[int]]], since: int
+        self, points: Sequence[tuple[str, float, float]], radius_m: float, since: int
     ) -> list[Nearby]:
         """One query for a whole segment's creates, on the covering `cases_near` index: per point,
-        its neighbourhood keys, then a flat-earth distance test with a 2% margin (lat-only where
-        the flat earth is not good enough), so no JSON document is read and few rows come back."""
+        its neighbourhood keys (`store.cells`), then a flat-earth distance test with a 2% margin
+        (lat-only where the flat earth is not good enough), so no JSON document is read and few rows
+        come back."""
         asked = []
-        for index, (lat, lon, keys) in enumerate(points):
+        for index, (category, lat, lon) in enumerate(points):
             lon_scale = math.cos(math.radians(lat)) * 0.98 if abs(lat) < 80 else 0.0
+            keys = neighbourhood(category, lat, lon, radius_m)
             asked += [(index, key, lat, lon, lon_scale) for key in keys]
         self.db.execute("DELETE FROM temp.near_asked")
         self.db.executemany("INSERT INTO temp.near_asked VALUES (?, ?, ?, ?, ?)", asked)
@@ -223,7 +225,7 @@ class SqliteTransaction:
             "FROM temp.near_asked AS a JOIN cases AS c INDEXED BY cases_near "
             "ON c.near = a.key AND c.reported_at >= ? WHERE c.status NOT IN ('rejected', 'voided', 'duplicate') "
             "AND (c.lat - a.lat) * (c.lat - a.lat) + (c.lon - a.lon) * a.lon_scale * (c.lon - a.lon) * a.lon_scale <= ?",
-            (since, _NEAR_DEG2),
+            (since, (radius_m * 1.02 / _DEGREE_LAT_M) ** 2),
         ).fetchall()
         return [Nearby(*row) for row in rows]
 
