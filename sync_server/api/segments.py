@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -19,6 +20,7 @@ from sync_server.api.signing import (
     services_of,
     signed,
 )
+from sync_server.change_bell import MAX_WAIT_S, ChangeBell
 from sync_server.changes import collect_changes, sealed_changes
 from sync_server.store.base import MAX_SQL_INTEGER
 
@@ -45,12 +47,23 @@ async def push_segment(request: Request, req: Annotated[Signed, Depends(signed_p
     services = services_of(request)
     queue = services.config.apply_mode == "queue"
 
-    def work() -> dict[str, Any]:
-        return services.reconciler.apply_segment(
+    def work() -> tuple[dict[str, Any], int]:
+        receipt = services.reconciler.apply_segment(
             req.body, req.now, services.clock(), signed_by=req.device.device_id, queue=queue
         )
+        return receipt, services.store.change_seq()
 
-    return await run_in_threadpool(work)
+    receipt, counter = await run_in_threadpool(work)
+    bell_of(request).ring(counter)  # phones waiting on the changes feed learn of it now
+    return receipt
+
+
+def bell_of(request: Request) -> ChangeBell:
+    """The app's bell (made on first use: one per app, on its event loop)."""
+    bell: ChangeBell | None = getattr(request.app.state, "change_bell", None)
+    if bell is None:
+        bell = request.app.state.change_bell = ChangeBell(services_of(request).store.change_seq)
+    return bell
 
 
 @router.get("/v1/changes", response_class=Response, **documented(signed=True, binary_answer=True))
@@ -59,16 +72,34 @@ async def pull_changes(
     req: Annotated[Signed, Depends(signed(no_body))],
     cursor: Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_CHANGES_LIMIT)] = 500,
+    wait: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_WAIT_S,
+            description="Seconds to wait for a change this device may see when there is none yet "
+            "(a long-poll); 204 with no body when none came.",
+        ),
+    ] = 0,
 ) -> Response:
     services = services_of(request)
     if limit > services.config.changes_limit_max:
         raise GridsyncError("request.malformed", f"limit is at most {services.config.changes_limit_max}")
 
-    def work() -> bytes:
-        page = collect_changes(
+    def work() -> dict[str, Any]:
+        return collect_changes(
             services.store, req.device.device_id, req.worker.actor(), cursor, limit, req.now,
             retention_s=services.config.segment_retention_s,
         )  # fmt: skip
-        return sealed_changes(page, req.device, services.keys, req.now)
 
-    return Response(await run_in_threadpool(work), media_type="application/octet-stream")
+    page = await run_in_threadpool(work)
+    if wait:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        # Changes this device may not see move the counter too: wait on, past them.
+        while not (page["cases"] or page["outcomes"] or page["more"]):
+            if not await bell_of(request).wait_past(page["cursor"], deadline - loop.time()):
+                return Response(status_code=204)
+            page = await run_in_threadpool(work)
+    sealed = await run_in_threadpool(sealed_changes, page, req.device, services.keys, req.now)
+    return Response(sealed, media_type="application/octet-stream")

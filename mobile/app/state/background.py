@@ -8,10 +8,17 @@ share one device and must not run two loops. Screens `listen` and redraw when to
 The loop does the deciding: it syncs on start, on `resume()` (the app is back in the foreground), on
 its timer, shortly after every local write (it subscribes to the device itself), and at once on
 `sync_now()`, even during a backoff.
+
+Live updates: beside the loop, a watcher waits on the server's changes feed (`Device.changes_waiting`,
+a long-poll of LIVE_WAIT_S) and starts a round as soon as something this phone may see has changed.
+No busy polling: an idle phone makes one request per LIVE_WAIT_S; when the server cannot be reached
+the watcher backs off (up to LIVE_RETRY_MAX_S) and the periodic loop carries on alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -23,6 +30,14 @@ log = logging.getLogger(__name__)
 
 #: seconds between rounds while the app is open and nothing else asks for one
 SYNC_EVERY_S = 120.0
+#: one long-poll waits this long on the server (its maximum, 25 s)
+LIVE_WAIT_S = 25
+#: after a failed long-poll, wait this long (doubling, up to LIVE_RETRY_MAX_S) before the next
+LIVE_RETRY_S = 5.0
+LIVE_RETRY_MAX_S = 300.0
+#: at most one round started by the watcher per this many seconds (a page that cannot be pulled
+#: must not turn the watcher into a loop)
+LIVE_MIN_GAP_S = 3.0
 
 
 class BackgroundSync:
@@ -33,8 +48,14 @@ class BackgroundSync:
         interval: float = SYNC_EVERY_S,
         write_delay: float = 2.0,
         base_backoff: float = 5.0,
+        live: bool = True,
+        live_wait: int = LIVE_WAIT_S,
     ) -> None:
         self.device = device
+        self.live = live
+        self.live_wait = live_wait
+        self.live_requests = 0  # long-polls made (docs/performance.md counts them)
+        self._live_task: asyncio.Task[None] | None = None
         self.loop = SyncLoop(
             device,
             interval=interval,
@@ -72,6 +93,8 @@ class BackgroundSync:
         for a phone that is not enrolled or a loop already running."""
         if self.device.enrolled and not self.loop.running:
             self.loop.start()
+        if self.live and self.loop.running and (self._live_task is None or self._live_task.done()):
+            self._live_task = asyncio.get_running_loop().create_task(self._watch())
 
     def sync_now(self) -> None:
         """The person asked: a round now (after the one under way, if any)."""
@@ -92,10 +115,46 @@ class BackgroundSync:
             self.start()
 
     async def stop(self) -> None:
+        task, self._live_task = self._live_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.loop.stop()
         self._asked_for = 0
         self.progress = None
         self._tell()
+
+    # --- live updates ------------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Wait on the changes feed; when something changed, start a round and wait for it to end."""
+        failures = 0
+        loop = asyncio.get_running_loop()
+        last_kick = -LIVE_MIN_GAP_S
+        while self.loop.running:
+            if self.loop.busy:
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                self.live_requests += 1
+                waiting = await self.device.changes_waiting(self.live_wait)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # offline or refused: the periodic loop goes on meanwhile
+                failures += 1
+                log.info("live updates paused: %s", exc)
+                await asyncio.sleep(min(LIVE_RETRY_S * 2 ** (failures - 1), LIVE_RETRY_MAX_S))
+                continue
+            failures = 0
+            if not waiting or not self.loop.running:
+                continue
+            await asyncio.sleep(max(0.0, last_kick + LIVE_MIN_GAP_S - loop.time()))
+            last_kick = loop.time()
+            rounds = self.loop.rounds
+            self.loop.kick()
+            while self.loop.running and self.loop.rounds == rounds:
+                await asyncio.sleep(0.2)
 
     # --- what the loop tells -----------------------------------------------------------------------
 
