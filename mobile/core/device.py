@@ -15,24 +15,14 @@ from typing import Any
 
 import httpx
 
-from mobile.core import (
-    casebook,
-    handover,
-    live,
-    outbox,
-    overview,
-    photo_records,
-    photo_transfer,
-    segments,
-    unsent,
-)
+from mobile.core import casebook, handover, outbox, overview, photo_records, photo_transfer, segments, unsent
 from mobile.core.casework import Casework
 from mobile.core.enrollment_flow import enroll_device
 from mobile.core.identity import DeviceKeys, Identity
 from mobile.core.location import Fix
 from mobile.core.photos import PhotoStore
 from mobile.core.secrets import FileSecretStore, SecretStore
-from mobile.core.server_api import RetryGate, ServerApi
+from mobile.core.server_api import Connections, RetryGate, ServerApi
 from mobile.core.store import Store, default_data_dir
 from mobile.core.sync_client import SyncClient, SyncParts
 from mobile.core.unsent import UnsentWork
@@ -61,7 +51,8 @@ class Device:
         self.store = store
         self.secrets = secrets
         self.clock = clock
-        self.transport = transport
+        #: one HTTP client kept across rounds (connections reused); closed on sign-out and close
+        self.connections = Connections(transport)
         self.photo_store = PhotoStore(store.folder / "photos")
         self._listeners: list[Callable[[], None]] = []
         self._sync_lock: asyncio.Lock | None = None
@@ -104,6 +95,17 @@ class Device:
             else None
         )
 
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport | None:
+        """The httpx transport (None: real HTTP). Setting it closes the current client; the next
+        request makes one over the new transport."""
+        return self.connections.transport
+
+    @transport.setter
+    def transport(self, transport: httpx.AsyncBaseTransport | None) -> None:
+        self.connections.close()
+        self.connections.transport = transport
+
     # --- who ----------------------------------------------------------------------------------------
 
     @property
@@ -133,12 +135,14 @@ class Device:
         has not reached the server, unless `force`."""
         if not force and not self.pending().empty:
             raise GridsyncError("request.forbidden", "changes or photos have not reached the server yet")
+        self.connections.close()
         self.store.wipe()
         shutil.rmtree(self.photo_store.root, ignore_errors=True)
         DeviceKeys.forget(self.secrets)
         self._load()
 
     def close(self) -> None:
+        self.connections.close()
         self.store.close()
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -309,13 +313,11 @@ class Device:
         found = self.photo_bytes(sha256, thumb=thumb)
         if found is not None or not self.enrolled:
             return found
-        api = self._api()
+        api = await self._api()
         try:
             await photo_transfer.download(api, self.store, self.photo_store, sha256)
         except Exception:  # offline or refused: the screen shows a placeholder
             return None
-        finally:
-            await api.aclose()
         return self.photo_bytes(sha256, thumb=thumb)
 
     def pending(self) -> PendingCounts:
@@ -336,25 +338,14 @@ class Device:
         found = self.store.last_good_sync()
         return None if found is None else SyncReport.from_dict(found)
 
-    async def changes_waiting(self, wait_s: int = live.WAIT_S) -> bool:
-        """Wait up to `wait_s` seconds on the server for a change this phone may see (a long-poll).
-        True when there is one to pull (run a sync round); False when the wait ended with none.
-        Raises NetworkError / GridsyncError like a round would."""
-        if self._identity is None:
-            return False
-        api = self._api()
-        try:
-            return await live.changes_waiting(api, self.store, wait_s)
-        finally:
-            await api.aclose()
-
     def unsent_work(self) -> UnsentWork:
         """What waits to go up, as a person counts it: reports, actions, photos."""
         return unsent.unsent_work(self.store)
 
     # --- sync -----------------------------------------------------------------------------------------
 
-    def _api(self) -> ServerApi:
+    async def _api(self) -> ServerApi:
+        """A signed API over the device's long-lived client (`connections`)."""
         assert self._identity is not None and self._keys is not None
         return ServerApi(
             self._identity.server_url,
@@ -366,6 +357,7 @@ class Device:
             retries=self.network_retries,
             retry_delay=self.retry_delay,
             gate=self.retry_gate,
+            client=await self.connections.client(),
         )
 
     async def sync(self, progress: Callable[[SyncProgress], None] | None = None) -> SyncReport:
@@ -385,21 +377,18 @@ class Device:
                 SyncProblem("enroll", "device.unknown", "This phone is not enrolled.", "此设备未注册。")
             )
             return report
-        api = self._api()
-        try:
-            parts = SyncParts(
-                self.store,
-                self._identity,
-                self._keys,
-                server_keys,
-                api,
-                self.photo_store,
-                self._context,
-                self.clock,
-            )
-            report = await SyncClient(parts, progress).run()
-        finally:
-            await api.aclose()
+        api = await self._api()
+        parts = SyncParts(
+            self.store,
+            self._identity,
+            self._keys,
+            server_keys,
+            api,
+            self.photo_store,
+            self._context,
+            self.clock,
+        )
+        report = await SyncClient(parts, progress).run()
         if api.clock_offset != int(self.store.state("clock_offset") or 0):
             with self.store.transaction() as conn:
                 self.store.set_state(conn, "clock_offset", api.clock_offset)

@@ -18,7 +18,7 @@ import email.utils
 import json
 import math
 import random
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import httpx
@@ -88,8 +88,82 @@ class RetryGate:
         return max(0, min(self.until - now, self.max_wait))
 
 
+class Connections:
+    """The phone's one HTTP client, kept from round to round so that its connections (and their TLS
+    sessions) are reused instead of being opened again for every sync — on a phone, battery.
+
+    A client and its connections belong to the event loop they were made in. `client()` makes one on
+    first use in a loop and hands the same one out until `close()`; called from another loop (tools
+    and tests run one `asyncio.run` per call), it closes the old one and makes a new one. When a loop
+    is shut down by `asyncio.run` (`loop.shutdown_asyncgens`) its client is closed in it, so no
+    connection outlives its loop. `opened` counts the clients made."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.transport = transport
+        self.opened = 0
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lifetime: AsyncGenerator[None, None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._loop is loop and not self._client.is_closed:
+            return self._client
+        self.close()
+        client = httpx.AsyncClient(transport=self.transport, timeout=DEFAULT_TIMEOUT)
+        lifetime = _closed_with_the_loop(client)
+        await anext(lifetime)  # registered with this loop's async generators: closed at its shutdown
+        self._client, self._loop, self._lifetime = client, loop, lifetime
+        self.opened += 1
+        return client
+
+    def close(self) -> None:
+        """Close the client (sign-out, the device closed). Safe from inside or outside its loop; a
+        closed loop has closed it already."""
+        client, loop, lifetime = self._client, self._loop, self._lifetime
+        self._client = self._loop = self._lifetime = None
+        if client is None or loop is None or lifetime is None or loop.is_closed() or client.is_closed:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(_finish(lifetime))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        elif not loop.is_running():
+            loop.run_until_complete(_finish(lifetime))
+        else:  # running in another thread: close it there
+            asyncio.run_coroutine_threadsafe(_finish(lifetime), loop)
+
+    async def aclose(self) -> None:
+        """`close()`, awaited when called from the client's own loop."""
+        lifetime, loop = self._lifetime, self._loop
+        if lifetime is not None and loop is asyncio.get_running_loop():
+            self._client = self._loop = self._lifetime = None
+            await _finish(lifetime)
+        else:
+            self.close()
+
+
+async def _closed_with_the_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+async def _finish(lifetime: AsyncGenerator[None, None]) -> None:
+    await lifetime.aclose()
+
+
 class ServerApi:
-    """One server, one device. `clock_offset` (seconds) is added to the phone's clock when signing."""
+    """One server, one device. `clock_offset` (seconds) is added to the phone's clock when signing.
+
+    With `client` (the device's long-lived one, `Connections.client()`), requests go through it and
+    `aclose()` leaves it open; without, this object makes its own client and closes it in `aclose()`."""
 
     def __init__(
         self,
@@ -104,20 +178,24 @@ class ServerApi:
         retries: int = 2,
         retry_delay: float = 0.5,
         gate: RetryGate | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.device_id = device_id
         self.signing_key = signing_key
         self.clock_offset = clock_offset
-        self.client = httpx.AsyncClient(base_url=self.base_url, transport=transport, timeout=timeout)
+        self.timeout = timeout
+        self._owns_client = client is None
+        self.client = client or httpx.AsyncClient(transport=transport, timeout=timeout)
         self.bytes_sent = 0
         self.retries = retries
         self.retry_delay = retry_delay
         self.gate = gate or RetryGate()
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._owns_client:
+            await self.client.aclose()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send. A connection that could not be made is retried a few times with exponential backoff
@@ -157,7 +235,10 @@ class ServerApi:
                 context={"retry_after": wait},
             )
         for attempt in range(2):
-            request = self.client.build_request(method, path, params=params, content=content, headers=headers)
+            request = self.client.build_request(
+                method, self.base_url + path, params=params, content=content, headers=headers,
+                timeout=self.timeout,
+            )  # fmt: skip
             if signed:
                 if self.signing_key is None or self.device_id is None:
                     raise RuntimeError("signed request before enrollment")
