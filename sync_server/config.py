@@ -59,6 +59,11 @@ class ServerConfig:
     max_connections: int = 1000  # beyond it, new requests are answered 503 at once
     listen_backlog: int = 1024
     api_threads: int = 8  # threads doing store work; each keeps one SQLite connection
+    # bodies of signed requests in progress (from before their signature is checked): those up to
+    # 2 MiB, larger ones, and how many at once per claimed device
+    unverified_small_bodies_kib: int = 64 * 1024
+    unverified_large_bodies_kib: int = 32 * 1024
+    unverified_bodies_per_device: int = 2
     sqlite_cache_kib: int = 8 * 1024  # page cache per API connection (`ingest` keeps 64 MiB)
     forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For (the client address)
     # token buckets: sustained rate per minute and burst; 0 switches a limit off

@@ -26,6 +26,7 @@ from sync_server.api.deadline import BodyDeadline
 from sync_server.api.open311 import georeport_error
 from sync_server.api.open311_app import mount_open311
 from sync_server.api.ratelimit import MemoryBuckets, Rules
+from sync_server.api.signing import BodyBudget
 from sync_server.api.telemetry import RequestLog
 from sync_server.config import DATA_DIR_ENV, PASSPHRASE_ENV, ServerConfig, load_config
 from sync_server.services import Clock, Services, open_services
@@ -115,6 +116,11 @@ def build_app(services: Services) -> FastAPI:
     app.state.services = services
     app.state.limiter = MemoryBuckets()
     app.state.rate_rules = Rules.of(services.config)
+    app.state.body_budget = BodyBudget(
+        services.config.unverified_small_bodies_kib * 1024,
+        services.config.unverified_large_bodies_kib * 1024,
+        services.config.unverified_bodies_per_device,
+    )
     serving.configure(services.config)
     app.add_exception_handler(GridsyncError, _gridsync_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

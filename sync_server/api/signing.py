@@ -4,14 +4,16 @@ Bounded before authenticated. Everything the headers alone can prove is checked 
 the body is read: the client address's rate limit, a Content-Length the route can take, the four
 signing headers present, a timestamp inside the replay window, and a device that is enrolled and not
 revoked. Only then is the body read, streaming, counted against the route's own limit (a client may
-lie or send chunked), and the signature checked (`shared.auth.check_request`, which needs the body's
+lie or send chunked) and against the process's `BodyBudget` for bodies not yet verified (someone who
+knows a device id could otherwise make the server hold many large bodies at once), and the signature
+checked (`shared.auth.check_request`, which needs the body's
 hash); only a correctly signed request may spend a nonce or be charged to its device's rate limit,
 and only then does the request log name the device (`request.state.device`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -61,6 +63,39 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise GridsyncError("request.too_large", f"at most {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class BodyBudget:
+    """Bodies being read before their signature is checked, and then worked on, counted by their
+    declared length (or the route's limit if undeclared): at most `per_device` at once claiming the same device, and two pools
+    for the whole process — bodies up to `large_from` bytes (what a phone sends: a segment of ~1 MiB,
+    a 1 MiB photo chunk) share `small_bytes`, larger ones `large_bytes`, so near-limit bodies from
+    someone who knows device ids cannot crowd out the phones. What does not fit is answered
+    `request.rate_limited` with a short `Retry-After`. Used from the event loop only."""
+
+    def __init__(
+        self, small_bytes: int, large_bytes: int, per_device: int, large_from: int = 2 << 20
+    ) -> None:
+        self.room = {False: small_bytes, True: large_bytes}
+        self.per_device = per_device
+        self.large_from = large_from
+        self.in_use = {False: 0, True: 0}
+        self._claims: dict[str, int] = {}
+
+    def admit(self, device_id: str, size: int) -> None:
+        large = size > self.large_from
+        if self.in_use[large] + size > self.room[large] or self._claims.get(device_id, 0) >= self.per_device:
+            raise GridsyncError(
+                "request.rate_limited", "too many unverified bodies", context={"retry_after": 1}
+            )
+        self.in_use[large] += size
+        self._claims[device_id] = self._claims.get(device_id, 0) + 1
+
+    def release(self, device_id: str, size: int) -> None:
+        self.in_use[size > self.large_from] -= size
+        left = self._claims.pop(device_id, 1) - 1
+        if left:
+            self._claims[device_id] = left
 
 
 @dataclass(frozen=True)
@@ -141,11 +176,13 @@ Limit = Callable[[ratelimit.Rules], ratelimit.Rule]
 
 def signed(
     limit: Callable[[ServerConfig], int], *, per_address: Limit | None = None, per_device: Limit | None = None
-) -> Callable[[Request], Awaitable[Signed]]:
+) -> Callable[[Request], AsyncIterator[Signed]]:
     """A FastAPI dependency: the checked request, with a body of at most `limit(config)` bytes.
-    `per_address` is charged before anything else, `per_device` once the signature is verified."""
+    `per_address` is charged before anything else, `per_device` once the signature is verified. A
+    body holds its share of the `BodyBudget` until the request is answered (a verified body stays in
+    memory while the route works on it)."""
 
-    async def dependency(request: Request) -> Signed:
+    async def dependency(request: Request) -> AsyncIterator[Signed]:
         services = services_of(request)
         config = services.config
         if per_address is not None:
@@ -154,12 +191,21 @@ def signed(
         check_length(request, max_bytes)
         device_id = _claimed_device(request, services.clock(), config.replay_window_s)
         await run_in_threadpool(_enrolled, services, device_id)
-        body = await read_body(request, max_bytes)
-        checked = await run_in_threadpool(_verify, services, request, body)
-        request.state.device = checked.device.device_id
-        if per_device is not None:
-            rate_limit(request, per_device, checked.device.device_id)
-        return checked
+        declared = request.headers.get("content-length")
+        size = min(max_bytes, int(declared)) if declared is not None else max_bytes
+        budget: BodyBudget = request.app.state.body_budget
+        if size:
+            budget.admit(device_id, size)
+        try:
+            body = await read_body(request, max_bytes)
+            checked = await run_in_threadpool(_verify, services, request, body)
+            request.state.device = checked.device.device_id
+            if per_device is not None:
+                rate_limit(request, per_device, checked.device.device_id)
+            yield checked
+        finally:
+            if size:
+                budget.release(device_id, size)
 
     return dependency
 
