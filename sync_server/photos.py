@@ -2,8 +2,15 @@
 
 A blob is addressed by the sha256 of the sealed bytes the phone uploads (the server never sees a
 photo's key outside sealed envelopes, and never opens a blob). Chunks append at the offset the
-server holds; the file is written before the store records the new offset, and each write
-truncates at its own end, so a crash between the two only costs the phone a re-sent chunk.
+server holds; the chunk is written at its offset before the store moves the offset, by
+compare-and-set in a transaction (`Transaction.advance_photo`), so a crash between the two only
+costs the phone a re-sent chunk, and of two chunks sent at once at the same offset (a retry racing
+its original, through two server processes) exactly one moves it; the other answers
+`photo.bad_offset` with where the upload stands. No lock of this process is what keeps that true.
+Racing chunks of one blob at one offset carry the same bytes (it is one blob): the loser only
+wrote again what the winner wrote; anything else shows as a hash mismatch when the blob is whole.
+Only the upload that moved the offset to the blob's size finishes it (checks the hash, renames it);
+one cut short there is finished by the next status or chunk request.
 
 A blob belongs to the device whose upload began it (recorded with it) and to the cases whose ops
 named it first-hand (`sync_server.casework` refuses a photo op naming a foreign blob). Only that
@@ -18,7 +25,6 @@ import errno
 import hashlib
 import os
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,64 +55,84 @@ class PhotoShelf:
         self.store = store
         self.folder = folder
         self.max_bytes = max_bytes
-        self._lock = threading.Lock()
 
     def _path(self, sha256: str, partial: bool = False) -> Path:
         return self.folder / sha256[:2] / (sha256 + (".part" if partial else ""))
 
     def status(self, sha256: str, device_id: str) -> dict[str, Any]:
         """How much of the blob this device has uploaded; `photo.foreign` for another device's."""
-        return _status(_own(self.store.photo(_checked(sha256)), device_id))
+        record = _own(self.store.photo(_checked(sha256)), device_id)
+        if record is not None and not record.complete and record.received == record.size:
+            return self._finish(sha256, record.size, device_id)  # a finish cut short: finish it now
+        return _status(record)
 
     def put_chunk(self, sha256: str, offset: int, size: int, chunk: bytes, device_id: str) -> dict[str, Any]:
         _checked(sha256)
         if not 0 < size <= self.max_bytes:
             raise GridsyncError("photo.too_large", f"size must be 1..{self.max_bytes}")
-        with self._lock:
-            record = _own(self.store.photo(sha256), device_id)
-            if record is not None and record.complete:
-                return _status(record)  # already here: dedup
-            held = 0 if record is None else record.received
-            if record is not None and record.size != size:
-                raise GridsyncError("photo.hash_mismatch", f"size was {record.size} when the upload began")
-            if offset != held:
-                raise GridsyncError("photo.bad_offset", str(held))
-            if offset + len(chunk) > size:
-                raise GridsyncError("photo.too_large", "the chunk goes past the announced size")
-            received = self._write(sha256, offset, chunk)
-            if received < size:
-                self._record(PhotoRecord(sha256, size, received, False, device_id))
-                return _status(PhotoRecord(sha256, size, received, False))
-            return self._finish(sha256, size, device_id)
+        record = _own(self.store.photo(sha256), device_id)
+        if record is not None and record.complete:
+            return _status(record)  # already here: dedup
+        held = 0 if record is None else record.received
+        if record is not None and record.size != size:
+            raise GridsyncError("photo.hash_mismatch", f"size was {record.size} when the upload began")
+        if offset != held:
+            raise GridsyncError("photo.bad_offset", str(held))
+        if offset + len(chunk) > size:
+            raise GridsyncError("photo.too_large", "the chunk goes past the announced size")
+        if record is not None and held == size:
+            return self._finish(sha256, size, device_id)  # a finish cut short: finish it now
+        received = self._write(sha256, offset, chunk)
+        with self.store.transaction() as tx:
+            moved = tx.advance_photo(sha256, size, held, received, device_id)
+        if not moved:  # another request moved it first (or finished it): say where it stands
+            now = _own(self.store.photo(sha256), device_id)
+            if now is not None and now.complete:
+                return _status(now)
+            raise GridsyncError("photo.bad_offset", str(0 if now is None else now.received))
+        if received < size:
+            return _status(PhotoRecord(sha256, size, received, False))
+        return self._finish(sha256, size, device_id)
 
     def _write(self, sha256: str, offset: int, chunk: bytes) -> int:
         part = self._path(sha256, partial=True)
         try:
             part.parent.mkdir(parents=True, exist_ok=True)
-            with open(part, "r+b" if part.exists() else "wb") as handle:
-                handle.seek(offset)
-                handle.write(chunk)
-                handle.truncate()
-                handle.flush()
-                os.fsync(handle.fileno())
+            # No truncation at the chunk's end: a racing request may have written past it already.
+            # Bytes past what is recorded (a write cut short) are written over by the next chunks.
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.pwrite(fd, chunk, offset)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         except OSError as exc:
             _keep_only(part, offset)
             raise disk_refusal(exc) from exc
         return offset + len(chunk)
 
     def _finish(self, sha256: str, size: int, device_id: str | None) -> dict[str, Any]:
-        part = self._path(sha256, partial=True)
+        part, whole = self._path(sha256, partial=True), self._path(sha256)
         digest = hashlib.sha256()
-        with open(part, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with open(part, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except FileNotFoundError:
+            if not whole.exists():  # neither part nor whole: nothing to finish, start again
+                with self.store.transaction() as tx:
+                    tx.delete_photo(sha256)
+                raise GridsyncError("photo.bad_offset", "0") from None
+            digest = hashlib.sha256(whole.read_bytes())  # another request finished it meanwhile
         if digest.hexdigest() != sha256:
             part.unlink(missing_ok=True)
             with self.store.transaction() as tx:
                 tx.delete_photo(sha256)
             raise GridsyncError("photo.hash_mismatch", "the partial upload was dropped; start again at 0")
         try:
-            part.replace(self._path(sha256))
+            part.replace(whole)
+        except FileNotFoundError:
+            pass  # renamed by another request finishing the same blob
         except OSError as exc:
             raise disk_refusal(exc) from exc
         record = PhotoRecord(sha256, size, size, True, device_id)
@@ -123,10 +149,9 @@ class PhotoShelf:
         found = self.store.photo(_checked(sha256))
         if found is not None and found.complete:
             return True
-        with self._lock:
-            if hashlib.sha256(blob).hexdigest() != sha256:
-                return False
-            self._write(sha256, 0, blob)
+        if hashlib.sha256(blob).hexdigest() != sha256:
+            return False
+        self._write(sha256, 0, blob)  # the right bytes: the same any upload of this blob writes
         self._finish(sha256, len(blob), None)
         return True
 

@@ -376,6 +376,15 @@ class Transaction(Protocol):
 
     def put_catalogue_doc(self, name: str, doc: Any) -> None: ...
     def save_photo(self, photo: PhotoRecord) -> None: ...
+    def advance_photo(self, sha256: str, size: int, held: int, received: int, uploader: str) -> bool:
+        """Compare-and-set of an upload's offset: the blob's record says `received` bytes are in
+        only if it said `held` (0: no record yet, made now with `size` and `uploader`), its size is
+        `size` and it is not complete; otherwise nothing changes and the answer is False. Of two
+        uploads moving the same offset at once, in any processes, exactly one gets True (SQLite:
+        an `UPDATE … WHERE received = ?` under the write lock; PostgreSQL: the same statement,
+        which waits for the row's lock and checks again)."""
+        ...
+
     def delete_photo(self, sha256: str) -> None: ...
     def photo_records(self, shas: Collection[str]) -> dict[str, PhotoRecord]:
         """The blobs the server holds (complete or not) among `shas`, by sha256."""

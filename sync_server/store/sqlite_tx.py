@@ -397,6 +397,22 @@ class SqliteTransaction:
             (photo.sha256, photo.size, photo.received, int(photo.complete), photo.uploader),
         )
 
+    def advance_photo(self, sha256: str, size: int, held: int, received: int, uploader: str) -> bool:
+        if held == 0:
+            cursor = self.db.execute(
+                "INSERT INTO photos (sha256, size, received, complete, uploader) VALUES (?, ?, ?, 0, ?) "
+                "ON CONFLICT(sha256) DO UPDATE SET received = excluded.received, "
+                "uploader = COALESCE(photos.uploader, excluded.uploader) "
+                "WHERE photos.received = 0 AND photos.complete = 0 AND photos.size = excluded.size",
+                (sha256, size, received, uploader),
+            )
+        else:
+            cursor = self.db.execute(
+                "UPDATE photos SET received = ? WHERE sha256 = ? AND received = ? AND size = ? AND complete = 0",
+                (received, sha256, held, size),
+            )
+        return cursor.rowcount == 1
+
     def photo_records(self, shas: Collection[str]) -> dict[str, PhotoRecord]:
         if not shas:
             return {}
