@@ -6,6 +6,9 @@ verification count only photos whose blobs are complete on the server when the s
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from shared.rules import APPLIED, OUTSIDE_EVERY_GRID, REJECTED, apply_op
 from tests.shared.factories import (
     ADMIN,
@@ -22,6 +25,7 @@ from tests.shared.factories import (
     WORKER_2,
     OpMaker,
     ctx,
+    locate,
     new_id,
 )
 
@@ -182,3 +186,55 @@ def test_the_phone_not_knowing_what_arrived_counts_every_claim():
     _, case = apply_op(case, worker.move(case.case_id, "verify"), WORKER, ctx())
     outcome, _ = apply_op(case, sup.move(case.case_id, "close"), SUPERVISOR, ctx(arrived=None))
     assert outcome.outcome == APPLIED
+
+
+# --- any sequence of reports and moves, by anyone, to anywhere ----------------------------------
+
+_PLACES = st.one_of(
+    st.sampled_from([PLACE[GRID_A], PLACE[GRID_B], BEIJING]),
+    st.builds(
+        lambda lat, lon: {"lat": lat, "lon": lon, "accuracy_m": 5.0, "source": "manual"},
+        st.floats(22.775, 22.795),
+        st.floats(115.355, 115.385),
+    ),
+)
+_NAMED_GRIDS = st.sampled_from([GRID_A, GRID_B, NO_SUCH_GRID, ""])
+_PEOPLE = st.sampled_from([(DEV_1, WORKER), (DEV_2, WORKER_2), (DEV_SUP, SUPERVISOR), (DEV_SUP, ADMIN)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["create", "move", "name_grid", "resolve"]), _PEOPLE, _PLACES, _NAMED_GRIDS
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_whatever_anyone_does_a_cases_grid_is_its_places_grid_and_a_workers_cases_stay_in_their_grids(steps):
+    case = None
+    for kind, (device, actor), place, named in steps:
+        maker = OpMaker(device, actor.worker_id)
+        if kind == "create" or case is None:
+            op = maker.create(new_id(), grid=named or GRID_A, place=place)
+        elif kind == "move":
+            op = maker.edit(case.case_id, case.version, location=place)
+        elif kind == "name_grid":
+            op = maker.edit(case.case_id, case.version, grid_code=named)
+        else:
+            open_ones = case.open_conflicts()
+            if not open_ones:
+                continue
+            op = maker.make(
+                "resolve_conflict", case.case_id, {"conflict_id": open_ones[0].conflict_id, "choice": "take"}
+            )
+        outcome, new = apply_op(None if op.kind == "create" else case, op, actor, ctx())
+        if new is None:
+            continue
+        derived = locate(new.location.lat, new.location.lon)
+        assert new.grid_code == (derived or "")
+        if actor.role.value == "worker" and outcome.outcome != "hard_conflict":
+            assert actor.covers_grid(new.grid_code), (kind, place, new.grid_code)
+        if op.kind == "create" or case is None or new.case_id == case.case_id:
+            case = new
