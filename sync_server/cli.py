@@ -36,7 +36,7 @@ from sync_server.config import (
 from sync_server.file_modes import make_private_folder, private_files, warnings
 from sync_server.keys import KeyFileError, create_keys, load_keys
 from sync_server.metrics import join_shared_dir, prepare_shared_dir
-from sync_server.store import open_store
+from sync_server.store import DATABASE_URL_ENV, open_store
 
 
 class CommandError(Exception):
@@ -235,6 +235,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridsync-server", description="The gridsync sync server.")
     parser.add_argument("--data-dir", help=f"the server's data directory (default ${DATA_DIR_ENV})")
+    parser.add_argument(
+        "--database-url",
+        help=f"the store's database, e.g. postgresql://… (default ${DATABASE_URL_ENV}, then "
+        "config.json's database_url, then the SQLite file in the data directory)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", help="create the data directory, keys and database")
@@ -277,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.database_url:  # through the environment: `serve --workers N` starts its workers with it
+        os.environ[DATABASE_URL_ENV] = args.database_url
     try:
         with private_files():  # folders 0700, files 0600, whatever the operator's umask
             code: int = args.run(args)

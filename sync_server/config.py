@@ -28,6 +28,9 @@ class ConfigError(ValueError):
 class ServerConfig:
     data_dir: Path
     apply_mode: str = "now"  # "now": reconcile on POST; "queue": spool for the overnight ingest
+    # the store: a database URL (`postgresql://…`); "": the SQLite file <data>/gridsync.db. The
+    # environment's GRIDSYNC_DATABASE_URL and `--database-url` come first (`store.database_url`).
+    database_url: str = ""
     server_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 8 * 1024 * 1024 + 4096
     max_segment_bytes: int = 8 * 1024 * 1024

@@ -5,6 +5,12 @@ everything that changes state; one `with store.transaction() as tx:` block commi
 nothing (an exception rolls it back). A whole segment is applied inside one such block, so a
 PostgreSQL store only has to implement these two protocols; routes and reconcile code never change.
 
+The behaviour both protocols promise is written in their docstrings, as guarantees every store
+gives whatever the concurrency (threads of one process, several processes, several machines over
+one database), with the database tool that gives it on each store; `tests/store/` pins each one on
+every store (one suite, parametrised by store). Nothing may rely on SQLite's single writer or on a
+lock of one process beyond what is written here.
+
 Records are plain frozen values; cases travel as `shared.model.Case`.
 """
 
@@ -363,7 +369,14 @@ class Transaction(Protocol):
     def use_enrollment_code(self, code_hash: str, now: int) -> str | None: ...
     def add_device(self, device: DeviceRecord) -> None: ...
     def revoke_device(self, device_id: str, now: int) -> bool: ...
-    def remember_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool: ...
+    def remember_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
+        """Whether a signed request's (device, nonce) is new: recorded (with its timestamp `ts`) and
+        True the first time, False ever after while it is remembered — across every process over
+        this store (a unique key in the database, never a cache of one process): of two requests
+        with the same nonce at once, exactly one gets True. Nonces with a timestamp before
+        `forget_before` are forgotten (the caller passes now − 2 × the replay window: a request
+        that old is refused by its timestamp before its nonce is asked)."""
+        ...
 
     # --- the city's catalogue and photos -------------------------------------------------------
     def catalogue_version(self) -> int:
@@ -421,16 +434,31 @@ class Transaction(Protocol):
         ...
 
 
+class BackupElsewhere(ValueError):
+    """`Store.backup` on a store whose database is backed up by its own tools; the message names
+    them (PostgreSQL: `pg_dump --format=custom`, or base backups with WAL archiving for
+    point-in-time recovery). `admin backup` prints it and exits 2."""
+
+
 class Store(Protocol):
-    """Reads outside a transaction, and the way to open one."""
+    """Reads outside a transaction, and the way to open one.
+
+    A store is shared by every thread of a process and by every process over the same database.
+    Its reads see only committed data (never another transaction's work in progress) and each read
+    is consistent on its own; reads that must agree with a write go through the `Transaction`.
+    """
 
     kind: str  # "sqlite", "postgresql": shown by /health
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
     def close(self) -> None: ...
     def backup(self, dest: Path) -> None:
-        """Copy everything committed, as of one moment, to a new file `dest`, while the server keeps
-        reading and writing. `dest` appears whole or not at all; it must not exist yet."""
+        """Copy everything committed, as of one moment, to `dest`, while the server keeps reading
+        and writing. `dest` appears whole or not at all; it must not exist yet. What `dest` holds is
+        the store's own: SQLite writes one database file there (`admin restore` installs it). A
+        store whose database has its own backup tools raises `BackupElsewhere` naming them
+        (PostgreSQL: `pg_dump`, or base backups and WAL archiving for point-in-time recovery);
+        whatever the tool, a store that comes back from a backup takes a new `incarnation`."""
         ...
 
     def incarnation(self) -> str:
@@ -493,9 +521,18 @@ class Store(Protocol):
     def catalogue_version(self) -> int: ...
     def photo(self, sha256: str) -> PhotoRecord | None: ...
     def group(self) -> AbstractContextManager[None]:
-        """Many transactions, one commit: inside, each `transaction()` is a savepoint that commits
-        or rolls back as a whole, and the group commits every completed one at its end — also when
-        the group is left by an exception (what completed is whole, so it is kept)."""
+        """Many transactions, one commit (the overnight ingest; an admin change and its audit entry).
+
+        Groups behave as savepoints: inside a group, each `transaction()` of the same thread is a
+        savepoint of the group's one database transaction, which commits or rolls back as a whole
+        (an exception in it undoes it and nothing else), and the group commits every completed one
+        at its end — also when the group is left by an exception (what completed is whole, so it is
+        kept). The group holds one connection: the store's reads on its thread inside it go through
+        that connection and see the group's work, never a second connection. Groups do not nest
+        (RuntimeError). Nothing of a group is visible to others before it commits; their writes
+        wait for it where they meet it (SQLite: all writes; PostgreSQL: rows it has locked).
+        SQLite: `BEGIN IMMEDIATE … COMMIT` with `SAVEPOINT`s; PostgreSQL: `BEGIN … COMMIT` with
+        `SAVEPOINT`s on the connection the group holds."""
         ...
 
     def has_held(self, device_id: str) -> bool: ...
