@@ -243,6 +243,26 @@ def _store_incarnation(db: sqlite3.Connection) -> None:
     incarnation.create(db)
 
 
+@migration(12, "the changes feed by visibility")
+def _feed_by_visibility(db: sqlite3.Connection) -> None:
+    """A person's pull reads only the cases she may see (issue 13): the changes feed walked `cases` by
+    change number over the whole city and filtered each row. These indexes hold each case's change
+    number under what makes it visible — its grid and reporter (a worker), its department and
+    handler (a handler) — so a pull reads her cases' index entries after the cursor and only the
+    page's rows. Supervisors with every grid walk `cases_change_seq` as before."""
+    for statement in _SCHEMA_V12:
+        db.execute(statement)
+
+
+_SCHEMA_V12 = (
+    "CREATE INDEX IF NOT EXISTS cases_feed_grid ON cases(grid_code, change_seq)",
+    "CREATE INDEX IF NOT EXISTS cases_feed_reporter ON cases(reporter, change_seq)",
+    "CREATE INDEX IF NOT EXISTS cases_feed_department ON cases(department, change_seq) "
+    "WHERE department IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS cases_feed_handler ON cases(handler, change_seq) WHERE handler IS NOT NULL",
+)
+
+
 def current_version(db: sqlite3.Connection) -> int:
     db.execute(
         "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "

@@ -350,12 +350,22 @@ class SqliteStore:
         return 0 if row is None else int(row[0])
 
     def changed_cases(self, cursor: int, limit: int, scope: ChangeScope) -> list[CaseChange]:
-        where, args = _scope_filter(scope)
-        rows = self._all_rows(
-            "SELECT change_seq, doc, case_id, category, reporter, status, grid_code, department, handler "
-            f"FROM cases WHERE change_seq > ? AND ({where}) ORDER BY change_seq LIMIT ?",
-            (cursor, *args, limit),
-        )
+        """The first `limit` cases `scope` may see with a change number above `cursor`, in change
+        order. Everything: a walk of `cases_change_seq`. Otherwise each visibility key (a grid, the
+        reporter; a department, the handler) is read on its own index (migration 12) from the cursor
+        on — index entries only — and just the page's `limit` rows are read: a worker's pull costs
+        her cases, not the city's."""
+        columns = "change_seq, doc, case_id, category, reporter, status, grid_code, department, handler"
+        if scope.everything:
+            sql = f"SELECT {columns} FROM cases WHERE change_seq > ? ORDER BY change_seq LIMIT ?"
+            rows = self._all_rows(sql, (cursor, limit))
+        else:
+            keys, args = _scope_keys(scope, cursor)
+            sql = (
+                f"SELECT {columns} FROM cases WHERE rowid IN (SELECT rid FROM ({keys}) ORDER BY seq LIMIT ?) "
+                "ORDER BY change_seq"
+            )
+            rows = self._all_rows(sql, (*args, limit))
         return [CaseChange(int(r[0]), _visibility(r[2:]), r[1]) for r in rows]
 
     def device_outcomes(self, device_id: str, cursor: int, limit: int) -> list[OutcomeChange]:
@@ -442,15 +452,21 @@ class SqliteStore:
         return [AuditRow(*r) for r in rows]
 
 
-def _scope_filter(scope: ChangeScope) -> tuple[str, tuple[Any, ...]]:
-    """The SQL condition for a person's visible cases (mirrors `shared.rules.can_see`)."""
-    if scope.everything:
-        return "1", ()
+def _scope_keys(scope: ChangeScope, cursor: int) -> tuple[str, tuple[Any, ...]]:
+    """(rowid `rid`, change number `seq`) of every case a person may see past `cursor` (mirrors
+    `shared.rules.can_see`), each branch on its visibility index (migration 12); a case matched by
+    two branches is one row (UNION)."""
     if scope.department is not None or scope.handler is not None:
-        return "department = ? OR handler = ?", (scope.department, scope.handler)
+        return (
+            "SELECT rowid AS rid, change_seq AS seq FROM cases WHERE department = ? AND change_seq > ? "
+            "UNION SELECT rowid, change_seq FROM cases WHERE handler = ? AND change_seq > ?",
+            (scope.department, cursor, scope.handler, cursor),
+        )
     return (
-        "grid_code IN (SELECT value FROM json_each(?)) OR reporter = ?",
-        (dump_json(list(scope.grids)), scope.reporter),
+        "SELECT c.rowid AS rid, c.change_seq AS seq FROM json_each(?) AS g "
+        "JOIN cases AS c ON c.grid_code = g.value AND c.change_seq > ? "
+        "UNION SELECT rowid, change_seq FROM cases WHERE reporter = ? AND change_seq > ?",
+        (dump_json(list(scope.grids)), cursor, scope.reporter, cursor),
     )
 
 
