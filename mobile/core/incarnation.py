@@ -9,7 +9,8 @@ this device (`device_seq`, the last sequence number it applied). Two things foll
   copies the server no longer has are dropped when that pull completes (`finish_resync`).
 - A position behind what the server had told this phone (or any position after a new incarnation)
   means the server lacks some of this phone's segments: every retained segment past the position is
-  sent again, in order, unchanged (`segments.reopen_after`), so nothing waits behind a gap.
+  sent again, in order, unchanged (`segments.reopen_after`), so nothing waits behind a gap. After a
+  new incarnation this phone's photos are offered again first (the server may lack their blobs).
 
 Local pending ops are untouched throughout: the local view is rebased on the server's cases as usual.
 """
@@ -50,6 +51,9 @@ def learn(conn: sqlite3.Connection, said: dict[str, Any] | Any) -> Learned:
         conn.execute("UPDATE identity SET cursor = 0 WHERE id = 1")
         conn.execute("UPDATE server_life SET resyncing = 1 WHERE id = 1")
         conn.execute("INSERT OR IGNORE INTO stale_cases SELECT case_id FROM server_cases")
+        # The restored server may lack blobs uploaded after its backup: ask again for each (an
+        # upload starts by asking what the server holds, so a blob it has costs one request).
+        conn.execute("UPDATE photos SET complete = 0, error = NULL WHERE origin = 'local' AND complete = 1")
     if not isinstance(device_seq, int) or isinstance(device_seq, bool) or device_seq < 0:
         return learned
     if learned.reset or device_seq < segments.settled_position(conn):

@@ -105,6 +105,7 @@ class SyncClient:
             await self._pull()
             if self._resend:  # restored server: resend in order what it lacks, then pull their results
                 self._resend = False
+                await self._upload_photos(photo_records.to_upload(self.p.store))
                 await self._push(segments.unsent(self.p.store))
                 await self._pull()
             segments.prune(self.p.store, self.p.clock())
