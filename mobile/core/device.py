@@ -15,7 +15,18 @@ from typing import Any
 
 import httpx
 
-from mobile.core import casebook, handover, outbox, overview, photo_records, photo_transfer, segments, unsent
+from mobile.core import (
+    casebook,
+    handover,
+    live,
+    outbox,
+    overview,
+    people,
+    photo_records,
+    photo_transfer,
+    segments,
+    unsent,
+)
 from mobile.core.casework import Casework
 from mobile.core.enrollment_flow import enroll_device
 from mobile.core.identity import DeviceKeys, Identity
@@ -337,6 +348,32 @@ class Device:
         """The last round that reached the server and finished without a problem."""
         found = self.store.last_good_sync()
         return None if found is None else SyncReport.from_dict(found)
+
+    async def changes_waiting(self, wait_s: int = live.WAIT_S) -> bool:
+        """Wait up to `wait_s` seconds on the server for a change this phone may see (a long-poll).
+        True when there is one to pull (run a sync round); False when the wait ended with none.
+        Raises NetworkError / GridsyncError like a round would."""
+        if self._identity is None:
+            return False
+        api = await self._api()
+        return await live.changes_waiting(api, self.store, wait_s)
+
+    async def refresh_people(self) -> int:
+        """Fetch who is who from the server (names by worker id); returns how many."""
+        if self._identity is None:
+            return 0
+        api = await self._api()
+        return await people.refresh(api, self.store, self.clock())
+
+    def people_names(self) -> dict[str, str]:
+        """Names by worker id, this phone's own person included (empty until fetched)."""
+        found = people.names(self.store)
+        if self._identity is not None:
+            found[self._identity.worker_id] = self._identity.name
+        return found
+
+    def people_fetched_at(self) -> int | None:
+        return people.fetched_at(self.store)
 
     def unsent_work(self) -> UnsentWork:
         """What waits to go up, as a person counts it: reports, actions, photos."""

@@ -127,9 +127,19 @@ def _server_incarnation(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE stale_cases (case_id TEXT PRIMARY KEY) WITHOUT ROWID")
 
 
+def _people(conn: sqlite3.Connection) -> None:
+    """Who is who (mobile/core/people.py): names by worker id, and when they were fetched."""
+    conn.execute(
+        "CREATE TABLE people (worker_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,"
+        " fetched_at INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    conn.execute("CREATE TABLE people_fetched (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL)")
+
+
 MIGRATIONS: list[Migration] = [
     (1, "initial schema", _initial),
     (2, "server incarnation, segment retention", _server_incarnation),
+    (5, "people by name", _people),
 ]
 
 

@@ -289,5 +289,7 @@ class Store:
                 "calendar",
                 "recent_categories",
                 "sync_log",
+                "people",
+                "people_fetched",
             ):
                 conn.execute(f"DELETE FROM {table}")

@@ -22,6 +22,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from mobile.core import people
 from mobile.core.device import Device
 from mobile.core.sync_loop import SyncLoop
 from mobile.core.views import SyncProgress
@@ -56,6 +57,7 @@ class BackgroundSync:
         self.live_wait = live_wait
         self.live_requests = 0  # long-polls made (docs/performance.md counts them)
         self._live_task: asyncio.Task[None] | None = None
+        self._people_task: asyncio.Task[None] | None = None
         self.loop = SyncLoop(
             device,
             interval=interval,
@@ -115,11 +117,12 @@ class BackgroundSync:
             self.start()
 
     async def stop(self) -> None:
-        task, self._live_task = self._live_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._live_task, self._people_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._live_task = self._people_task = None
         await self.loop.stop()
         self._asked_for = 0
         self.progress = None
@@ -162,8 +165,31 @@ class BackgroundSync:
         if busy:
             self._started += 1
             self.progress = None
-        elif self._asked_for and self._started >= self._asked_for:
-            self._asked_for = 0
+        else:
+            if self._asked_for and self._started >= self._asked_for:
+                self._asked_for = 0
+            self._people_if_stale()
+        self._tell()
+
+    def _people_if_stale(self) -> None:
+        """After a good round, fetch who is who when never fetched or older than REFRESH_EVERY_S."""
+        last = self.device.last_sync()
+        fetched = self.device.people_fetched_at()
+        if last is None or not (last.reached_server and last.ok):
+            return
+        if fetched is not None and self.device.clock() - fetched < people.REFRESH_EVERY_S:
+            return
+        if self._people_task is not None and not self._people_task.done():
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: next time
+            self._people_task = asyncio.get_running_loop().create_task(self._fetch_people())
+
+    async def _fetch_people(self) -> None:
+        try:
+            await self.device.refresh_people()
+        except Exception as exc:  # offline or refused: the ids show until the next good round
+            log.info("who is who not fetched: %s", exc)
+            return
         self._tell()
 
     def _progressed(self, progress: SyncProgress) -> None:

@@ -66,6 +66,10 @@ class CaseState:
         return self.device.case(self.case_id)
 
     # --- reading ----------------------------------------------------------------------------------
+    def person(self, worker_id: str) -> str:
+        """A person by name (张伟); the login id only while the phone has not learnt the name."""
+        return self.device.people_names().get(worker_id, worker_id)
+
     def facts(self) -> list[tuple[str, str]]:
         """(label, value) pairs for the header."""
         v = self.view()
@@ -77,14 +81,14 @@ class CaseState:
         rows = [
             (t("case.category"), f"{category.name(lang)} ({c.category})" if category else c.category),
             (t("case.grid"), f"{grid.name(lang)} ({c.grid_code})" if grid else c.grid_code),
-            (t("case.reporter"), c.reporter),
+            (t("case.reporter"), self.person(c.reporter)),
             (t("case.reported_at"), self.tr.when(c.reported_at or c.captured_at)),
         ]
         if c.department:
             dept = next((d for d in self.device.departments() if d.code == c.department), None)
             rows.append((t("case.department"), dept.name(lang) if dept else c.department))
         if c.handler:
-            rows.append((t("case.handler"), c.handler))
+            rows.append((t("case.handler"), self.person(c.handler)))
         if c.deadline:
             mark = f" · {t('home.overdue')}" if v.overdue else ""
             rows.append((t("case.deadline"), self.tr.when(c.deadline) + mark))
@@ -131,7 +135,9 @@ class CaseState:
             out.append(
                 TimelineLine(
                     when=self.tr.when(entry.at),
-                    text=self.tr.t("case.timeline_entry", action=self.tr.action(what), actor=entry.actor)
+                    text=self.tr.t(
+                        "case.timeline_entry", action=self.tr.action(what), actor=self.person(entry.actor)
+                    )
                     + f" → {self.tr.status(entry.status)}",
                     outcome=self.tr.t(f"case.outcome.{entry.outcome}")
                     if f"case.outcome.{entry.outcome}" in _OUTCOMES

@@ -47,6 +47,7 @@ class QueueRow:
     overdue: bool
     quick_action: str | None  # what the card itself offers (filing: pick a department, OK)
     reported_at: int
+    captured_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +105,15 @@ class SupervisorState:
                     overdue=bool(v.overdue),
                     quick_action="file" if group == "file" else None,
                     reported_at=reported,
+                    captured_at=c.captured_at,
                 )
             )
         out = []
         for key in GROUPS:
-            rows = sorted(by_group[key], key=lambda r: (not r.overdue, r.reported_at))
+            # reports sent in one round share the server's time: the capture time breaks the tie
+            rows = sorted(
+                by_group[key], key=lambda r: (not r.overdue, r.reported_at, r.captured_at, r.case_id)
+            )
             if rows:
                 out.append(QueueGroup(key, self.tr.t(f"sup.group.{key}", count=len(rows)), rows))
         return out

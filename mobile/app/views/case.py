@@ -150,7 +150,8 @@ class CaseScreen(Screen):
     def _notes(self) -> ft.Control:
         notes = self.state.notes()
         lines: list[ft.Control] = [
-            ft.Text(f"{self.session.tr.when(n.captured_at)} {n.author}: {n.text}", size=16) for n in notes
+            ft.Text(f"{self.session.tr.when(n.captured_at)} {self.state.person(n.author)}: {n.text}", size=16)
+            for n in notes
         ]
         # the screen is drawn again after every sync round: keep what is half typed
         typed = self._note_field.value if self._note_field is not None else ""
