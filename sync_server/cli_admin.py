@@ -249,6 +249,12 @@ def _restore(data_dir: Path, backup: Path) -> int:
     from sync_server.store.restore import restore_backup
 
     result = restore_backup(data_dir / DATABASE_FILE, backup, int(time.time()))
+    store = open_store(data_dir)  # the restored store: its audit goes on from the backup's
+    try:
+        record_admin_action(store, "restore", str(backup), before={"incarnation": result.replaced},
+                            after=result.to_dict())  # fmt: skip
+    finally:
+        store.close()
     print(f"restored {backup} as incarnation {result.incarnation} (change counter {result.change_seq:,})")
     if result.set_aside is not None:
         print(f"the store it replaced is kept as {result.set_aside}")

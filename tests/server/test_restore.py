@@ -147,3 +147,17 @@ def test_a_store_past_migration_5_without_an_incarnation_gets_one(tmp_path: Path
     db.commit()
     db.close()
     assert len(_incarnation(tmp_path / "gridsync.db")) == 32
+
+
+def test_admin_restore_is_in_the_admin_audit_of_the_restored_store(data_dir: Path, tmp_path: Path) -> None:
+    backup = tmp_path / "nightly.db"
+    assert _admin(data_dir, "backup", str(backup)) == 0
+    assert _admin(data_dir, "restore", str(backup)) == 0
+    store = SqliteStore(data_dir / "gridsync.db")
+    try:
+        (entry,) = [a for a in store.admin_actions() if a.action == "restore"]
+        assert entry.target == str(backup)
+        assert entry.after["incarnation"] == store.incarnation()
+        assert entry.before["incarnation"] == entry.after["replaced"] != store.incarnation()
+    finally:
+        store.close()
