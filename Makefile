@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 PHONE_STAMP := $(PHONE_VENV)/.installed
 
-.PHONY: venv test lint types layers unit phone-compat browser-deps demo bench clean
+.PHONY: venv test lint types layers unit phone-compat browser-deps pg-deps demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,27 @@ browser-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; \
 	fi
 
+# PostGIS for the PostgreSQL store's tests: Debian's package for the major version of the PostgreSQL
+# running at 127.0.0.1:5432 (the tests create their own database there with CREATE EXTENSION postgis).
+# Nothing is installed when the extension is available already; an unreachable server is left to the
+# tests, which fail saying so.
+PG_HOST ?= 127.0.0.1
+PG_PORT ?= 5432
+PG_USER ?= postgres
+PG_DB ?= test
+PG_QUERY = $(BIN)/python -c 'import sys, psycopg; \
+	c = psycopg.connect("host=$(PG_HOST) port=$(PG_PORT) user=$(PG_USER) dbname=$(PG_DB) connect_timeout=5"); \
+	print(c.execute(sys.argv[1]).fetchone()[0])'
+pg-deps: $(STAMP)
+	@NUM=$$($(PG_QUERY) 'SHOW server_version_num' 2>/dev/null); \
+	if [ -z "$$NUM" ]; then echo "pg-deps: no PostgreSQL at $(PG_HOST):$(PG_PORT) (the postgres tests will fail saying so)"; exit 0; fi; \
+	HAVE=$$($(PG_QUERY) "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'"); \
+	if [ "$$HAVE" != 1 ]; then \
+		MAJOR=$$(( NUM / 10000 )); \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql-$$MAJOR-postgis-3 >/dev/null; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -52,7 +73,7 @@ types: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-unit: $(STAMP) browser-deps
+unit: $(STAMP) browser-deps pg-deps
 	$(BIN)/python -m pytest
 
 phone-compat: $(PHONE_STAMP)

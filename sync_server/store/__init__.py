@@ -28,7 +28,11 @@ StoreOpener = Callable[[str, int], Store]
 
 #: URL scheme -> "module:function" of a `StoreOpener`, imported only when such a URL is opened (so a
 #: SQLite server never imports a PostgreSQL driver). The PostgreSQL store adds its schemes here.
-STORE_SCHEMES: dict[str, str] = {"sqlite": "sync_server.store:open_sqlite_url"}
+STORE_SCHEMES: dict[str, str] = {
+    "sqlite": "sync_server.store:open_sqlite_url",
+    "postgresql": "sync_server.store.postgres:open_postgres_url",
+    "postgres": "sync_server.store.postgres:open_postgres_url",
+}
 
 
 class StoreURLError(ValueError):

@@ -1,0 +1,1 @@
+"""The PostgreSQL store's schema: its own numbered migrations (`migrations.py`)."""
