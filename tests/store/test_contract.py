@@ -1,0 +1,274 @@
+"""The store contract (`sync_server.store.base`), one guarantee after another, on every store."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.model import Case, Location
+from sync_server.changes import collect_changes
+from sync_server.store import Store, open_store
+from sync_server.store.base import WorkerRecord
+from tests.server.device import SPOT_A
+from tests.store import world
+
+NOW = world.MONDAY_10AM
+
+
+def _worker(worker_id: str) -> WorkerRecord:
+    return WorkerRecord(worker_id, worker_id, "worker", None, ("441502001001001",))
+
+
+class Boom(Exception):
+    pass
+
+
+# --- transactions and groups -----------------------------------------------------------------------
+
+
+def test_a_transaction_commits_all_of_its_writes_or_none(store: Store) -> None:
+    before = store.change_seq()
+    with pytest.raises(Boom), store.transaction() as tx:
+        tx.save_worker(_worker("w.one"))
+        tx.reserve_change_seqs(5)
+        raise Boom
+    assert store.worker("w.one") is None and store.change_seq() == before
+    with store.transaction() as tx:
+        tx.save_worker(_worker("w.one"))
+        first = tx.reserve_change_seqs(5)
+    assert store.worker("w.one") is not None and first == before + 1
+
+
+def test_groups_behave_as_savepoints_on_one_connection(store: Store, store_url: str) -> None:
+    other = open_store(store_url)  # another server process's view
+    try:
+        with store.group():
+            with store.transaction() as tx:
+                tx.save_worker(_worker("w.kept"))
+            with pytest.raises(Boom), store.transaction() as tx:
+                tx.save_worker(_worker("w.undone"))
+                raise Boom
+            # reads of this thread inside the group see the group's work; others see nothing yet
+            assert store.worker("w.kept") is not None and store.worker("w.undone") is None
+            assert other.worker("w.kept") is None
+            with pytest.raises(RuntimeError), store.group():
+                pass
+        assert other.worker("w.kept") is not None and other.worker("w.undone") is None
+        with pytest.raises(Boom), store.group():  # left by an exception: what completed is kept
+            with store.transaction() as tx:
+                tx.save_worker(_worker("w.before"))
+            raise Boom
+        assert other.worker("w.before") is not None
+    finally:
+        other.close()
+
+
+# --- the device's position: read under a lock held to commit ---------------------------------------
+
+
+def test_the_device_position_is_read_under_a_lock_held_until_commit(store_url: str) -> None:
+    """A second transaction asking for the position while the first holds it waits, then reads
+    what the first committed: never the position from before (then both would decide "apply")."""
+    first, second = open_store(store_url), open_store(store_url)
+    device_id = uuid.uuid4().hex
+    locked, seen = threading.Event(), []
+
+    def holder() -> None:
+        with first.transaction() as tx:
+            assert tx.lock_device(device_id).last_seq == 0
+            locked.set()
+            time.sleep(0.3)  # the other asks meanwhile
+            tx.save_worker(_worker("w.dev"))
+            tx.add_device(_device(device_id))
+            tx.set_device_position(device_id, 7, bytes([7]) * 32)
+
+    try:
+        thread = threading.Thread(target=holder)
+        thread.start()
+        assert locked.wait(10)
+        with second.transaction() as tx:
+            seen.append(tx.lock_device(device_id))
+        thread.join(10)
+        assert seen[0].last_seq == 7 and seen[0].last_hash == bytes([7]) * 32
+    finally:
+        first.close()
+        second.close()
+
+
+def _device(device_id: str) -> Any:
+    from sync_server.store.base import DeviceRecord
+
+    return DeviceRecord(device_id, "w.dev", bytes(32), bytes(32), "Pixel", NOW)
+
+
+# --- the changes feed: never skips a committed change, never shows an uncommitted one --------------
+
+
+def _case(case_id: str, category: str = "0101", lat: float = 22.7875, lon: float = 115.362375,
+          status: str = "reported", reported_at: int = NOW) -> Case:  # fmt: skip
+    return Case(case_id=case_id, category=category, reporter="w.one", status=status,
+                location=Location(lat, lon, 5.0, "gps"), grid_code="441502001001001", reported_at=reported_at,
+                version=1)  # fmt: skip
+
+
+def _save(store: Store, *cases: Case) -> None:
+    with store.transaction() as tx:
+        first = tx.reserve_change_seqs(len(cases))
+        tx.save_cases([(case, first + i) for i, case in enumerate(cases)])
+
+
+def test_the_feed_never_shows_a_change_still_in_a_transaction_nor_moves_its_cursor_past_it(
+    store: Store, store_url: str
+) -> None:
+    _save(store, _case("a" * 32))
+    writer = open_store(store_url)
+    reserved, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        with writer.transaction() as tx:
+            seq = tx.reserve_change_seqs(1)
+            tx.save_cases([(_case("b" * 32), seq)])
+            reserved.set()
+            assert release.wait(10)
+
+    try:
+        thread = threading.Thread(target=slow_writer)
+        thread.start()
+        assert reserved.wait(10)
+        page = collect_changes(store, "reader", world.ADMIN, 0, 100, NOW)
+        assert [c for c in page["cases"] if "b" * 32 in c] == []
+        assert page["cursor"] == store.change_seq() == 1  # the horizon: below the uncommitted number
+        release.set()
+        thread.join(10)
+        page = collect_changes(store, "reader", world.ADMIN, page["cursor"], 100, NOW)
+        assert len(page["cases"]) == 1 and "b" * 32 in page["cases"][0] and page["cursor"] == 2
+    finally:
+        release.set()
+        writer.close()
+
+
+def test_a_full_page_ends_at_its_last_item_and_the_last_page_at_the_horizon(store: Store) -> None:
+    _save(store, *(_case(f"{i:032x}") for i in range(5)))
+    page = collect_changes(store, "reader", world.ADMIN, 0, 2, NOW)
+    assert (len(page["cases"]), page["cursor"], page["more"]) == (2, 2, True)
+    page = collect_changes(store, "reader", world.ADMIN, 4, 2, NOW)
+    assert (len(page["cases"]), page["cursor"], page["more"]) == (1, 5, False)
+
+
+# --- duplicate candidates: asked by (category, lat, lon, radius) -----------------------------------
+
+_M_LAT = 1 / 111_195.0  # one metre north, in degrees
+
+
+def test_duplicate_candidates_are_asked_by_category_place_and_radius(store: Store) -> None:
+    lat, lon = 22.7875, 115.362375  # SPOT_A of tests.server.device
+    _save(
+        store,
+        _case("near".ljust(32, "0"), lat=lat + 40 * _M_LAT),  # 40 m north: within 50 m
+        _case("edge".ljust(32, "0"), lat=lat - 49 * _M_LAT),  # 49 m south
+        _case("far0".ljust(32, "0"), lat=lat + 200 * _M_LAT),  # 200 m: never
+        _case("othercat".ljust(32, "0"), category="0102"),  # same spot, another category
+        _case("old0".ljust(32, "0"), reported_at=NOW - 3 * 86400),  # before `since`
+        _case("rejected".ljust(32, "0"), status="rejected"),
+    )
+    with store.transaction() as tx:
+        found = tx.duplicate_candidates([("0101", lat, lon), ("0102", lat, lon)], 50.0, NOW - 86400)
+        wider = tx.duplicate_candidates([("0101", lat, lon)], 250.0, NOW - 86400)
+    by_point = {(row.point, row.case_id[:8]) for row in found}
+    assert {(0, "near0000"), (0, "edge0000"), (1, "othercat")} <= by_point
+    assert not {key for key in by_point if key[1] in ("far00000", "old00000", "rejected")}
+    assert (1, "near0000") not in by_point and (0, "othercat") not in by_point
+    assert "far00000" in {row.case_id[:8] for row in wider}
+
+
+# --- photos: offsets by compare-and-set ------------------------------------------------------------
+
+
+def test_a_photo_offset_moves_only_from_where_it_stands(store: Store) -> None:
+    sha = "ab" * 32
+    with store.transaction() as tx:
+        assert tx.advance_photo(sha, 3000, 0, 1000, "dev1")  # no record yet: made now
+        assert not tx.advance_photo(sha, 3000, 0, 1000, "dev1")  # it stands at 1000 now
+        assert not tx.advance_photo(sha, 4000, 1000, 2000, "dev1")  # not the size it began with
+        assert tx.advance_photo(sha, 3000, 1000, 3000, "dev1")
+    record = store.photo(sha)
+    assert record is not None and (record.received, record.size, record.uploader) == (3000, 3000, "dev1")
+    with store.transaction() as tx:
+        tx.save_photo(record.__class__(sha, 3000, 3000, True, "dev1"))
+        assert not tx.advance_photo(sha, 3000, 3000, 3000, "dev1")  # complete: never moves again
+
+
+# --- nonces --------------------------------------------------------------------------------------
+
+
+def test_a_nonce_is_accepted_once_until_it_is_forgotten(store: Store) -> None:
+    with store.transaction() as tx:
+        assert tx.remember_nonce("dev1", "n1", NOW, NOW - 600)
+        assert not tx.remember_nonce("dev1", "n1", NOW, NOW - 600)
+        assert tx.remember_nonce("dev2", "n1", NOW, NOW - 600)  # per device
+    with store.transaction() as tx:  # later than twice the window: forgotten
+        assert tx.remember_nonce("dev1", "n1", NOW + 601, NOW + 1)
+
+
+# --- a transaction never reads through the store ---------------------------------------------------
+
+
+class GuardedStore:
+    """The store, refusing any read through it while this thread has a transaction open (a pool
+    would hand out a second connection there). Reads inside a `group()` go through the group's own
+    connection, so they are allowed."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._open = threading.local()
+        self.violations: list[str] = []
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._store.transaction() as tx:
+            self._open.tx = True
+            try:
+                yield tx
+            finally:
+                self._open.tx = False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def guarded(*args: Any, **kw: Any) -> Any:
+            if getattr(self._open, "tx", False):
+                self.violations.append(name)
+            return attr(*args, **kw)
+
+        return guarded
+
+
+def test_reconcile_never_reads_through_the_store_while_its_transaction_is_open(data_dir: Path) -> None:
+    store = open_store(data_dir)
+    guarded = GuardedStore(store)
+    try:
+        phone = world.phone(store, data_dir)
+        party = world.server(data_dir, guarded)  # type: ignore[arg-type]
+        apply = party.reconciler.apply_segment
+        first = phone.seal([phone.create()])
+        assert apply(first, NOW, NOW)["status"] == "applied"
+        assert apply(first, NOW, NOW)["status"] == "resent"
+        second, third = phone.seal([phone.create()]), phone.seal([phone.create()])
+        assert apply(third, NOW, NOW)["status"] == "held"  # seq 2 missing yet
+        assert apply(second, NOW, NOW)["status"] == "applied"  # and the backlog drains after it
+        device = store.device(phone.device_id)
+        assert device is not None and device.last_seq == 3
+        party.reconciler.sweep_overdue(NOW + 30 * 86400)
+        party.reconciler.sweep_backlog(NOW)
+        assert guarded.violations == []
+    finally:
+        store.close()
