@@ -55,6 +55,7 @@ def test_change_numbers_reserved_at_once_are_never_handed_out_twice(
     data_dir: Path, race: Callable[..., list[list[Any]]]
 ) -> None:
     firsts = [first for got in race("reserve", data_dir, [3] * ROUNDS) for first in got]
+    assert all(isinstance(first, int) for first in firsts), firsts  # no party refused
     numbers = [first + i for first in firsts for i in range(3)]
     assert len(set(numbers)) == len(numbers) == 2 * 3 * ROUNDS
 
