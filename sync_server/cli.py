@@ -229,6 +229,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate_store(args: argparse.Namespace) -> int:
+    """Copy the data directory's SQLite store into PostgreSQL (`store.postgres.copy`)."""
+    from sync_server.store import DATABASE_FILE
+    from sync_server.store.postgres.copy import copy_store
+
+    data_dir = data_dir_of(args)
+    result = copy_store(data_dir / DATABASE_FILE, args.to)
+    for check in result.tables:
+        print(f"{check.table:24} {check.rows:>12,} rows  sha256-sum {check.checksum[:16]}…")
+    verb = "copied and verified" if result.copied else "already there, verified (nothing copied)"
+    print(f"{verb}: every table's row count and checksum match; incarnation {result.incarnation}")
+    print(f"next: serve with --database-url (or {DATABASE_URL_ENV}, or database_url in config.json)")
+    return 0
+
+
 # --- the parser ---------------------------------------------------------------------------------------
 
 
@@ -274,7 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("geojson", "csv"), default="geojson")
     export.set_defaults(run=cmd_export)
 
-    for command in (init, serve, ingest, report, export):
+    migrate_store = commands.add_parser(
+        "migrate-store", help="copy the SQLite store into PostgreSQL, verified (stop serve and ingest first)"
+    )
+    migrate_store.add_argument("--to", required=True, metavar="postgresql://…", help="the target database")
+    migrate_store.set_defaults(run=cmd_migrate_store)
+
+    for command in (init, serve, ingest, report, export, migrate_store):
         accept_data_dir(command)
     add_admin_parser(commands, run_admin)
     return parser

@@ -138,10 +138,27 @@ CREATE INDEX public_texts_case ON public_texts(case_id, id)
 """
 
 
+@migration(2, "the changes feed by visibility")
+def _feed_by_visibility(db: psycopg.Connection) -> None:
+    """As the SQLite store's migration 12: each case's change number under what makes it visible
+    (grid, reporter, department, handler), so a person's pull reads her cases' index entries after
+    the cursor (a bitmap OR of these indexes), not the whole city's."""
+    _run(db, _SCHEMA_V2)
+
+
+_SCHEMA_V2 = """
+CREATE INDEX cases_feed_grid ON cases(grid_code, change_seq);
+CREATE INDEX cases_feed_reporter ON cases(reporter, change_seq);
+CREATE INDEX cases_feed_department ON cases(department, change_seq) WHERE department IS NOT NULL;
+CREATE INDEX cases_feed_handler ON cases(handler, change_seq) WHERE handler IS NOT NULL
+"""
+
+
 def migrate(db: psycopg.Connection) -> int:
     """Bring the schema up to date; returns the highest version recorded. `db` is in autocommit
     mode; several processes may call this at once (an advisory lock makes them take turns)."""
     db.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")  # type: ignore[call-overload]
+    db.execute(f"SET search_path TO {SCHEMA}, public")  # type: ignore[call-overload]
     with db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         db.execute(
