@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import backlog, catchup, phone, push, throughput
+from bench import backlog, catchup, client, openloop, phone, push, throughput
 from bench.measure import HERE, machine
 
 FULL = os.environ.get("BENCH_FULL") == "1"
@@ -43,6 +43,14 @@ def _catchup() -> dict[str, Any]:
     return {"sizes": [catchup.catchup(n) for n in (10_000, 50_000)]}
 
 
+def _client() -> dict[str, Any]:
+    return {"sizes": [client.client(50, 200), *([client.client(200, 100)] if FULL else [])]}
+
+
+def _openloop() -> dict[str, Any]:
+    return openloop.openloop()
+
+
 def _phone() -> dict[str, Any]:
     return {"reports": phone.reports((100, 5000)), "photos": phone.photo(7)}
 
@@ -52,6 +60,8 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "backlog": _backlog,
     "push": _push,
     "catchup": _catchup,
+    "client": _client,
+    "openloop": _openloop,
     "phone": _phone,
 }
 
@@ -93,6 +103,49 @@ def _table(results: dict[str, Any]) -> Table:
             table.add_row("4. catch-up (fresh phone)", f"{s['cases']:,} cases", f"{s['seconds']:.1f} s "
                           f"({s['cases_per_s']:,.0f}/s)", f"{s['baseline_seconds']:.2f} s SELECT+json.loads",
                           f"{s['ratio']:.3f}", "a few seconds")  # fmt: skip
+        for s in c["sizes"]:
+            w = s.get("worker")
+            if w:
+                table.add_row("4. a worker's first pull", f"{w['her_cases']:,} of {w['city_cases']:,} cases",
+                              f"{w['seconds']:.2f} s", f"{w['baseline_seconds']:.3f} s SELECT+json.loads of hers",
+                              f"{w['ratio']:.3f}", "≤ 0.3 s")  # fmt: skip
+    cl = results.get("client")
+    if cl:
+        for s in cl["sizes"]:
+            size = f"{s['devices']} phones × {s['ops_per_device']} ops"
+            table.add_row("6. phone CPU per pushed op", size, f"{s['client_cpu_us_per_op']:.0f} µs",
+                          f"{s['baseline_client_cpu_us_per_op']:.0f} µs plain JSON POST", f"{s['cpu_ratio']:.2f}",
+                          "≤ peer's")  # fmt: skip
+            table.add_row("6. push wall rate", size, f"{s['ops_per_s']:,.0f} ops/s",
+                          f"{s['baseline_ops_per_s']:,.0f} ops/s plain JSON POST", f"{s['rate_ratio']:.2f}",
+                          "≥ 2× peer's")  # fmt: skip
+            table.add_row("6. server CPU per pushed op", size, f"{s['server_cpu_us_per_op']:.0f} µs",
+                          f"{s['baseline_server_cpu_us_per_op']:.0f} µs plain JSON POST",
+                          f"{s['server_cpu_us_per_op'] / max(s['baseline_server_cpu_us_per_op'], 1e-9):.1f}",
+                          "≤ ½ peer's")  # fmt: skip
+            table.add_row("7. server bytes per op", size, f"{s['server_bytes_per_op_checkpointed']:,.0f} B "
+                          f"(with WAL {s['server_bytes_per_op_with_wal']:,.0f} B)",
+                          f"{s['baseline_bytes_per_op']:,.0f} B plain JSON rows",
+                          f"{s['server_bytes_per_op_checkpointed'] / s['baseline_bytes_per_op']:.2f}",
+                          "≤ 1.5× peer's")  # fmt: skip
+            table.add_row("7. phone bytes per op", size, f"{s['phone_bytes_per_op_checkpointed']:,.0f} B "
+                          f"(with WAL {s['phone_bytes_per_op_with_wal']:,.0f} B)", "", "", "")  # fmt: skip
+            table.add_row("7. wire bytes per op", size, f"up {s['wire_up_bytes_per_op']:,.0f} B, down "
+                          f"{s['wire_down_bytes_per_op']:,.0f} B", f"up {s['baseline_wire_up_bytes_per_op']:,.0f}"
+                          " B (JSON bodies)", f"{s['wire_up_bytes_per_op'] / s['baseline_wire_up_bytes_per_op']:.2f}",
+                          "")  # fmt: skip
+    ol = results.get("openloop")
+    if ol:
+        for run in ol["runs"]:
+            for pt in run["points"]:
+                table.add_row("8. open-loop push (Poisson)", f"{pt['rate']:.0f} seg/s × {ol['seconds_per_point']:.0f} s, "
+                              f"{run['workers']} process{'es' if run['workers'] > 1 else ''}",
+                              f"p50 {pt['p50_ms']:.0f} ms, p99 {pt['p99_ms']:.0f} ms"
+                              + (f", {pt['failures']} failed" if pt["failures"] else ""), "", "",
+                              "p99 ≤ 250 ms at 33/s" if pt["rate"] < 34 else "")  # fmt: skip
+            table.add_row("8. highest rate with p99 ≤ 1 s", f"{run['workers']} process(es)",
+                          f"{run['max_rate_p99_within_1s']:.0f} seg/s"
+                          + (" (top of the ladder)" if run["ladder_ended"] else ""), "", "", "")  # fmt: skip
     ph = results.get("phone")
     if ph:
         for size, s in ph["reports"].items():

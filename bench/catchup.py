@@ -2,8 +2,9 @@
 
 The store is seeded through real segments (creates from many devices, applied by the reconciler);
 then a supervisor's phone over the whole city (a real `Device`, in-process ASGI transport) enrolls
-and syncs until it holds them all. The baseline is reading the same case documents straight out of
-SQLite and parsing them (`SELECT doc FROM cases` + `json.loads`): what any pull has to pay at least.
+and syncs until it holds them all; then a worker's fresh phone makes her first pull of her two grids. The baseline is reading the same case documents straight out of
+SQLite and parsing them (`SELECT doc FROM cases` + `json.loads`; for the worker, the documents of
+her grids' cases): what any pull has to pay at least.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from sync_server.reconcile import Reconciler
 from sync_server.store import open_store
 
 
-def _seed(data_dir: Any, keys: Any, members: list[fleet.Member], cases: int) -> None:
+def _seed(data_dir: Any, keys: Any, members: list[fleet.Member], cases: int, hers: int) -> None:
+    """`hers` cases in the first member's two grids, the rest spread over the others' grids."""
     store = open_store(data_dir)
     reconciler = Reconciler(store, load_config(data_dir), keys, CityCache(store))
-    per = cases // len(members)
+    rest = cases - hers
+    per = rest // (len(members) - 1)
+    counts = [hers] + [
+        per + (rest - per * (len(members) - 1) if k == 0 else 0) for k in range(len(members) - 1)
+    ]
     public = crypto.public_raw(keys.encryption)
-    for m in members:
-        for blob in fleet.Writer(m, public, seed=13).segments(per, 500, creates_only=True):
+    for m, count in zip(members, counts, strict=True):
+        for blob in fleet.Writer(m, public, seed=13).segments(count, 500, creates_only=True):
             reconciler.apply_segment(blob, fleet.NOW, fleet.NOW)
     store.close()
 
@@ -50,28 +56,48 @@ async def _pull(server: harness.Server, work: Any, supervisor: fleet.Member) -> 
     return seconds, held
 
 
-def catchup(cases: int) -> dict[str, Any]:
+def catchup(cases: int, hers: int = 1000) -> dict[str, Any]:
+    """A fresh supervisor's phone pulls the whole city; then a fresh worker's phone, whose two grids
+    hold `hers` of the city's cases, makes her first pull (issue 13: ≤ 0.3 s at 50,000 cases)."""
     with workdir("catchup") as work:
         city, members = fleet.fleet(100, seed=13)
         keys = fleet.build_server(work / "server", city, members)
-        _seed(work / "server", keys, members, cases)
+        _seed(work / "server", keys, members, cases, hers)
         db = sqlite3.connect(work / "server" / "gridsync.db")
         start = time.perf_counter()
         docs = [json.loads(row[0]) for row in db.execute("SELECT doc FROM cases")]
         base_s = time.perf_counter() - start
+        worker = fleet.member(0, city, seed=99)  # the first member's grids, another worker
+        grids = [c.code for c in worker.cells]
+        start = time.perf_counter()
+        her_docs = [
+            json.loads(row[0])
+            for row in db.execute("SELECT doc FROM cases WHERE grid_code IN (?, ?)", (grids[0], grids[1]))
+        ]
+        her_base_s = time.perf_counter() - start
         db.close()
         server = harness.Server(work / "server")
         try:
             supervisor = fleet.member(10_000, city, seed=13, role="supervisor")
             seconds, held = asyncio.run(_pull(server, work, supervisor))
+            her_seconds, her_held = asyncio.run(_pull(server, work / "worker", worker))
         finally:
             server.close()
     if held != len(docs):
         raise RuntimeError(f"the phone holds {held} of {len(docs)} cases")
+    if her_held != len(her_docs) or her_held != hers:
+        raise RuntimeError(f"the worker's phone holds {her_held} cases, not her {len(her_docs)}")
     return {
         "cases": held,
         "seconds": seconds,
         "cases_per_s": held / seconds,
         "baseline_seconds": base_s,
         "ratio": base_s / seconds,
+        "worker": {
+            "city_cases": held,
+            "her_cases": her_held,
+            "seconds": her_seconds,
+            "baseline_seconds": her_base_s,
+            "ratio": her_base_s / her_seconds,
+        },
     }
