@@ -52,7 +52,7 @@ def create_database(prefix: str = "gridsync_test") -> str:
 
 def drop_database(name: str) -> None:
     """Drop a database this session created (its connections are ended first)."""
-    assert name.startswith("gridsync_test_"), name
+    assert name.startswith("gridsync_test"), name
     with _admin() as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 

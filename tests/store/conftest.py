@@ -27,10 +27,27 @@ def sqlite_store(folder: Path) -> Iterator[str]:
     yield f"sqlite://{folder / 'store.db'}"
 
 
-STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": sqlite_store}
+@contextmanager
+def postgresql_store(folder: Path) -> Iterator[str]:
+    """A PostgreSQL database of its own with PostGIS, on the test server (127.0.0.1:5432), dropped
+    afterwards (`tests.postgres.database`; the test fails, saying so, when PostgreSQL is not there)."""
+    from tests.postgres.database import create_database, drop_database, url_of
+
+    name = create_database("gridsync_test_store")
+    try:
+        yield url_of(name)
+    finally:
+        drop_database(name)
 
 
-@pytest.fixture(params=sorted(STORE_FACTORIES))
+STORE_FACTORIES: dict[str, StoreFactory] = {"sqlite": sqlite_store, "postgresql": postgresql_store}
+# stores whose tests need a server of their own (marked so: `-m "not postgres"` leaves them out)
+STORE_MARKS = {"postgresql": (pytest.mark.postgres,)}
+
+
+@pytest.fixture(
+    params=[pytest.param(name, marks=STORE_MARKS.get(name, ())) for name in sorted(STORE_FACTORIES)]
+)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a new, empty store of each implementation in turn."""
     folder = tmp_path / "store"

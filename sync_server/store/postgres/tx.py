@@ -3,7 +3,9 @@
 Concurrency comes from the database, never from a lock of this process (several server processes,
 on several machines, write the same database):
 
-- the device's position: `SELECT … FOR UPDATE` of its `devices` row (`lock_device`), held to commit;
+- the device's position: `pg_advisory_xact_lock(DEVICE_LOCK_CLASS, hashtext(device_id))` (which also
+  covers a device with no row yet) and `SELECT … FOR UPDATE` of its `devices` row (`lock_device`),
+  both held to commit;
   the backlog of a device is read under the same lock (`held_segments`);
 - the cases a segment changes: `SELECT … FOR UPDATE` of their rows, in case id order (`load_cases`),
   so two segments editing one case run one after the other and the second sees the first's edit;
@@ -44,6 +46,7 @@ from sync_server.store.sqlite_tx import decode_tree, dump_json, encode_tree, loa
 
 # pg_advisory_xact_lock keys (schema migrations: schema.migrations.MIGRATION_LOCK)
 SWEEP_LOCK = 0x67726964_0002
+DEVICE_LOCK_CLASS = 0x6772  # pg_advisory_xact_lock(class, hashtext(device_id)): a device's position
 CASE_COLUMNS = (
     "case_id, case_no, status, category, grid_code, department, handler, reporter, lat, lon, "
     "reported_at, closed_at, deadline, overdue, open_conflicts, version, change_seq, doc"
@@ -96,6 +99,9 @@ class PgTransaction:
 
     # --- devices and their place in the sequence ---------------------------------------------
     def lock_device(self, device_id: str) -> DevicePosition:
+        # The advisory lock covers a device with no row yet (nothing for FOR UPDATE to lock); the row
+        # lock keeps out any writer of the row that does not ask for the advisory lock.
+        self.db.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (DEVICE_LOCK_CLASS, device_id))
         row = self._one(
             "SELECT last_seq, last_hash FROM devices WHERE device_id = %s FOR UPDATE", (device_id,)
         )
