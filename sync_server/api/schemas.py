@@ -97,6 +97,10 @@ class Receipt(_Open):
     last_seq: int
     status: str = Field(description="applied, resent, held or queued (docs/http-api.md)")
     outcomes: list[Outcome]
+    incarnation: str = Field(
+        pattern=HEX32, description="the store's incarnation: a new one after every restore from a backup"
+    )
+    device_seq: int = Field(ge=0, description="the last sequence number the server applied from this device")
 
 
 # --- photos -------------------------------------------------------------------------------------
