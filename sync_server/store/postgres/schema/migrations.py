@@ -52,6 +52,7 @@ def _initial(db: psycopg.Connection) -> None:
 
 
 _SCHEMA_V1 = """
+CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public;
 CREATE TABLE workers (
     worker_id text PRIMARY KEY, name text NOT NULL, role text NOT NULL, department text,
     grids text NOT NULL DEFAULT '[]', all_grids integer NOT NULL DEFAULT 0);
