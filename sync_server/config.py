@@ -69,6 +69,7 @@ class ServerConfig:
     unverified_bodies_per_device: int = 2
     sqlite_cache_kib: int = 8 * 1024  # page cache per API connection (`ingest` keeps 64 MiB)
     forwarded_allow_ips: str = "127.0.0.1"  # proxies trusted for X-Forwarded-For (the client address)
+    rate_limit_exempt_ips: str = "127.0.0.1,::1"  # addresses never limited per address (comma-separated)
     # token buckets: sustained rate per minute and burst; 0 switches a limit off
     enroll_per_address_per_min: int = 10
     enroll_per_address_burst: int = 20

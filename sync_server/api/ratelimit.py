@@ -73,9 +73,14 @@ class MemoryBuckets:
 
 @dataclass(frozen=True)
 class Rules:
+    """The limits of one server, and the client addresses never limited per address (loopback by
+    default: local tools, and a proxy on the same host that does not say who its clients are — all
+    its clients would otherwise share one bucket)."""
+
     enroll_per_address: Rule
     push_per_device: Rule
     push_per_address: Rule
+    exempt_addresses: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, config: ServerConfig) -> Rules:
@@ -83,6 +88,7 @@ class Rules:
             Rule("enroll/address", config.enroll_per_address_per_min, config.enroll_per_address_burst),
             Rule("push/device", config.push_per_device_per_min, config.push_per_device_burst),
             Rule("push/address", config.push_per_address_per_min, config.push_per_address_burst),
+            frozenset(a.strip() for a in config.rate_limit_exempt_ips.split(",") if a.strip()),
         )
 
 

@@ -4,11 +4,11 @@ Bounded before authenticated. Everything the headers alone can prove is checked 
 the body is read: the client address's rate limit, a Content-Length the route can take, the four
 signing headers present, a timestamp inside the replay window, and a device that is enrolled and not
 revoked. Only then is the body read, streaming, counted against the route's own limit (a client may
-lie or send chunked) and against the process's `BodyBudget` for bodies not yet verified (someone who
-knows a device id could otherwise make the server hold many large bodies at once), and the signature
-checked (`shared.auth.check_request`, which needs the body's
-hash); only a correctly signed request may spend a nonce or be charged to its device's rate limit,
-and only then does the request log name the device (`request.state.device`).
+lie or send chunked) and against the process's `BodyBudget` (someone who knows a device id could
+otherwise make the server hold many large bodies at once), and the signature checked
+(`shared.auth.check_request`, which needs the body's hash); only a correctly signed request may
+spend a nonce or be charged to its device's rate limit, and only then does the request log name the
+device (`request.state.device`).
 """
 
 from __future__ import annotations
@@ -38,9 +38,12 @@ def client_address(request: Request) -> str:
 
 
 def rate_limit(request: Request, rule: Callable[[ratelimit.Rules], ratelimit.Rule], key: str) -> None:
-    """Take a token of `rule` for `key` or refuse with `request.rate_limited` (429, Retry-After)."""
+    """Take a token of `rule` for `key` or refuse with `request.rate_limited` (429, Retry-After). An
+    exempt address (`rate_limit_exempt_ips`) is never limited."""
     state = request.app.state
-    ratelimit.check(state.limiter, rule(state.rate_rules), key)
+    rules: ratelimit.Rules = state.rate_rules
+    if key not in rules.exempt_addresses:
+        ratelimit.check(state.limiter, rule(rules), key)
 
 
 def check_length(request: Request, limit: int) -> None:
@@ -66,12 +69,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class BodyBudget:
-    """Bodies being read before their signature is checked, and then worked on, counted by their
-    declared length (or the route's limit if undeclared): at most `per_device` at once claiming the same device, and two pools
-    for the whole process — bodies up to `large_from` bytes (what a phone sends: a segment of ~1 MiB,
-    a 1 MiB photo chunk) share `small_bytes`, larger ones `large_bytes`, so near-limit bodies from
-    someone who knows device ids cannot crowd out the phones. What does not fit is answered
-    `request.rate_limited` with a short `Retry-After`. Used from the event loop only."""
+    """Bodies of signed requests in progress, from before their signature is checked until the request
+    is answered, counted by their declared length (or the route's limit if undeclared): at most
+    `per_device` at once claiming the same device, and two pools for the whole process — bodies up to
+    `large_from` bytes (what a phone sends: a segment of ~1 MiB, a 1 MiB photo chunk) share
+    `small_bytes`, larger ones `large_bytes`, so near-limit bodies from someone who knows device ids
+    cannot crowd out the phones. What does not fit is answered `request.rate_limited` with a short
+    `Retry-After`. Used from the event loop only."""
 
     def __init__(
         self, small_bytes: int, large_bytes: int, per_device: int, large_from: int = 2 << 20
@@ -86,7 +90,7 @@ class BodyBudget:
         large = size > self.large_from
         if self.in_use[large] + size > self.room[large] or self._claims.get(device_id, 0) >= self.per_device:
             raise GridsyncError(
-                "request.rate_limited", "too many unverified bodies", context={"retry_after": 1}
+                "request.rate_limited", "too many bodies in progress", context={"retry_after": 1}
             )
         self.in_use[large] += size
         self._claims[device_id] = self._claims.get(device_id, 0) + 1

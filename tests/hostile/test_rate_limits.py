@@ -131,3 +131,11 @@ def test_a_forged_flood_does_not_spend_a_devices_budget(world: World) -> None:
         forged = world.push(a, address=f"10.1.0.{i}", forged=True)
         assert _code(forged) == "request.bad_signature"
     assert [world.push(a, address="10.2.0.1").status_code for _ in range(2)] == [200, 200]
+
+
+def test_a_loopback_address_is_not_limited_per_address(world: World) -> None:
+    """Loopback is exempt by default (`rate_limit_exempt_ips`): local tools, or a proxy on the same
+    host that does not forward its clients' addresses (they would all share one bucket)."""
+    assert [_code(world.enroll("wrong-code", address="127.0.0.1")) for _ in range(6)] == [
+        "enroll.bad_code"
+    ] * 6
