@@ -149,6 +149,27 @@ def test_work_made_before_the_restore_and_not_yet_sent_is_kept_and_sent_after_it
         _phone_agrees(server, phone)
 
 
+def test_a_case_the_restored_server_no_longer_has_leaves_the_other_phones(
+    server: Server, tmp_path: Path
+) -> None:
+    a = server.device(tmp_path / "a", "zhang.wei")
+    b = server.device(tmp_path / "b", "li.na")
+    kept = a.report(category="0101", location=fix_in(GRID_A), description="井盖松动")
+    _sync_ok(a, b)
+    backup = tmp_path / "nightly.db"
+    server.services.store.backup(backup)
+    gone = a.report(category="5101", location=fix_in(GRID_A), description="垃圾满溢")
+    _sync_ok(a, b)
+    assert b.case(gone) is not None
+    a.close()  # this phone is lost with the only copy of its work since the backup
+    server.devices.remove(a)
+
+    _restart_with(server, backup, "copied by hand")
+    _sync_ok(b)
+    assert b.case(gone) is None and b.case(kept) is not None
+    _phone_agrees(server, b)
+
+
 def test_settled_segments_are_kept_for_the_retention_the_server_names_then_pruned(
     server: Server, tmp_path: Path
 ) -> None:
