@@ -35,7 +35,7 @@ from sync_server.config import (
 )
 from sync_server.file_modes import make_private_folder, private_files, warnings
 from sync_server.keys import KeyFileError, create_keys, load_keys
-from sync_server.metrics import join_shared_dir, prepare_shared_dir
+from sync_server.metrics import join_shared_dir, prepare_shared_dir, serve_apart
 from sync_server.store import DATABASE_URL_ENV, open_store
 
 
@@ -146,7 +146,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     for line in warnings(data_dir):
         print(f"gridsync-server: {line}", file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    prepare_shared_dir(data_dir)  # every worker (and an ingest run beside them) counts into one place
+    shared = prepare_shared_dir(data_dir)  # every worker (and an ingest run beside them) counts here
+    if config.metrics_listen:
+        serve_apart(config.metrics_listen, shared, open_store(data_dir))
     if args.workers > 1:
         os.environ[DATA_DIR_ENV] = str(data_dir)
         os.environ[PASSPHRASE_ENV] = passphrase

@@ -53,6 +53,7 @@ class ServerConfig:
     open311_photo_stages: str = ""  # photo stages published for closed cases, e.g. "after"; "": none
     sweep_interval_s: int = 60  # `serve`: force-apply expired backlog, flag overdue cases; 0: never
     metrics_token: str = ""  # set: GET /metrics answers only `Authorization: Bearer <token>`
+    metrics_listen: str = ""  # "host:port": /metrics served there by `serve`, and not on the API's address
     # --- operating limits of `serve` (docs/server.md, "Operating limits") ---
     header_timeout_s: int = 10  # a request's headers must be in this long after its first byte
     max_header_bytes: int = 16 * 1024

@@ -52,6 +52,25 @@ def prepare_shared_dir(data_dir: Path) -> Path:
     return folder
 
 
+def serve_apart(listen: str, shared_dir: Path, store: Any) -> None:
+    """For `serve` with `metrics_listen`: /metrics on its own address (a thread of the supervising
+    process), from the shared folder and the store, so the API's address need not expose it."""
+    host, _, port = listen.rpartition(":")
+    registry = CollectorRegistry(auto_describe=True)
+    MultiProcessCollector(registry, path=str(shared_dir))  # type: ignore[no-untyped-call]
+    registry.register(_StoreReader(store))
+    prometheus_client.start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+
+
+class _StoreReader(Collector):
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def collect(self) -> Iterable[Metric]:
+        gauges = store_gauges(self.store)
+        return [*_build_info(gauges), *_store_families(gauges)]
+
+
 def join_shared_dir(data_dir: Path) -> None:
     """For `ingest`: count into a running `serve`'s folder when there is one, so its work shows in
     the server's `/metrics`."""

@@ -93,13 +93,14 @@ def documented(
     binary_answer: bool = False,
     json_body: type[BaseModel] | None = None,
     binary_body: str | None = None,
+    no_content: str | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for a route decorator: `@router.post(path, **documented(...))`.
 
     `answer` documents the JSON of a 200 without validating it at run time (`response_model` is
     None); `binary_answer` an `application/octet-stream` 200. `json_body` / `binary_body` (its
-    description) document a body the route reads itself. `signed` adds the signature's refusals
-    and the security requirement.
+    description) document a body the route reads itself. `no_content` (when) documents a 204.
+    `signed` adds the signature's refusals and the security requirement.
     """
     every = (*SIGNATURE_CODES, *codes) if signed else ("request.malformed", *codes)
     responses = refusal_responses(every)
@@ -110,6 +111,8 @@ def documented(
             "description": "The bytes.",
             "content": {"application/octet-stream": {"schema": BINARY}},
         }
+    if no_content is not None:
+        responses[204] = {"description": no_content}
     extra: dict[str, Any] = {}
     if signed:
         extra["security"] = SIGNED_REQUIREMENT

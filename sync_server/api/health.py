@@ -31,10 +31,12 @@ async def health(request: Request) -> dict[str, Any]:
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    **documented("request.forbidden"),
+    **documented("request.forbidden", "request.not_found"),
 )
 async def metrics(request: Request) -> PlainTextResponse:
     services = services_of(request)
+    if services.config.metrics_listen:
+        raise GridsyncError("request.not_found", "metrics are served on their own address")
     token = services.config.metrics_token
     if token and not hmac.compare_digest(
         request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()

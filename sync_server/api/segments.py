@@ -66,7 +66,11 @@ def bell_of(request: Request) -> ChangeBell:
     return bell
 
 
-@router.get("/v1/changes", response_class=Response, **documented(signed=True, binary_answer=True))
+@router.get(
+    "/v1/changes",
+    response_class=Response,
+    **documented(signed=True, binary_answer=True, no_content="Nothing new came within `wait` seconds."),
+)
 async def pull_changes(
     request: Request,
     req: Annotated[Signed, Depends(signed(no_body))],

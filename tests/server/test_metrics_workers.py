@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,14 @@ SCRAPE_EVERY = 6
 
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[str]:
-    data = make_data_dir(tmp_path / "data")
+    with serving(tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def serving(tmp_path: Path, **config: object) -> Iterator[str]:
+    """`gridsync-server serve --workers 2` over a fresh data directory; its URL."""
+    data = make_data_dir(tmp_path / "data", **config)
     port = free_port()
     env = {**os.environ, "GRIDSYNC_PASSPHRASE": PASSPHRASE, "PYTHONPATH": str(ROOT)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -65,6 +73,7 @@ def scrape(url: str) -> tuple[dict[tuple[str, tuple[tuple[str, str], ...]], floa
     return counters, pids
 
 
+@pytest.mark.slow
 def test_counters_add_up_across_two_workers_and_never_go_backwards(two_workers: str) -> None:
     url = two_workers
     health = ("gridsync_requests_total", (("method", "GET"), ("route", "/health"), ("status", "2xx")))
@@ -92,3 +101,22 @@ def test_counters_add_up_across_two_workers_and_never_go_backwards(two_workers: 
             previous = now
     assert scrapes == REQUESTS // SCRAPE_EVERY
     assert len(seen_pids) == 2, seen_pids  # both workers answered and both were counted
+
+
+@pytest.mark.slow
+def test_metrics_can_be_served_on_their_own_address_only(tmp_path: Path) -> None:
+    metrics_port = free_port()
+    with serving(tmp_path, metrics_listen=f"127.0.0.1:{metrics_port}") as url:
+        served_apart(url, f"http://127.0.0.1:{metrics_port}")
+
+
+def served_apart(url: str, apart: str) -> None:
+    for _ in range(10):
+        assert httpx.get(f"{url}/health", headers={"Connection": "close"}, timeout=10).status_code == 200
+    refused = httpx.get(f"{url}/metrics", timeout=10)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (404, "request.not_found")
+    counters, _ = scrape(apart)
+    health = ("gridsync_requests_total", (("method", "GET"), ("route", "/health"), ("status", "2xx")))
+    assert counters[health] >= 10
+    text = httpx.get(f"{apart}/metrics", timeout=10).text
+    assert 'gridsync_devices{state="enrolled"}' in text and "gridsync_build_info{" in text

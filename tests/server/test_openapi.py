@@ -14,6 +14,7 @@ import pytest
 from shared import crypto, envelope
 from shared.auth import SIGNED_HEADERS
 from shared.errors import CATALOGUE
+from sync_server.change_bell import MAX_WAIT_S
 from sync_server.config import ServerConfig
 from tests.server.asgi import SyncClient
 from tests.server.device import TestDevice
@@ -152,7 +153,14 @@ def test_parameters_carry_their_bounds_and_patterns(document: dict[str, Any]) ->
 
 
 def test_a_parameter_outside_its_documented_bounds_is_refused_as_malformed(worker: TestDevice) -> None:
-    for query in ("limit=1001", "limit=0", "cursor=-1", f"cursor={2**63}"):
+    for query in (
+        "limit=1001",
+        "limit=0",
+        "cursor=-1",
+        f"cursor={2**63}",
+        "wait=-1",
+        f"wait={MAX_WAIT_S + 1}",
+    ):
         response = worker.get("/v1/changes", query)
         assert response.status_code == 400, (query, response.text)
         assert response.json()["error"]["code"] == "request.malformed"
