@@ -127,10 +127,11 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     supervisor.see("All grids")
     supervisor.start_work("Start work")
     sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))
-    supervisor.tab("My work")
-    supervisor.see(MANHOLE_EN)
-    supervisor.tap_text(MANHOLE_EN)
-    supervisor.see("File and dispatch")
+    # filing from the queue: Approvals, File and dispatch on the card, OK — three taps
+    supervisor.tab("Approvals")
+    supervisor.see("To file (1)")
+    supervisor.settle(0.5)
+    supervisor.shot(screenshots / "approvals-file-en.png")
     supervisor.tap("File and dispatch")
     supervisor.tap("OK")  # the dialog offers the category's own department first
     supervisor.see("Saved: File and dispatch")
@@ -166,6 +167,9 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     supervisor.see("Approve closure")
     supervisor.shot(screenshots / "case-approve-en.png")
     supervisor.tap("Approve closure")
+    supervisor.see("Approving closes the case for everyone. Approve the closure?")  # asked first
+    supervisor.shot(screenshots / "case-approve-confirm-en.png")
+    supervisor.page.get_by_role("button", name="Approve closure").last.click()
     supervisor.see("Saved: Approve closure")
     sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))
     supervisor.see("Everything is uploaded.")
@@ -175,7 +179,7 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     worker.tab("我的工作")
     worker.tap_text(MANHOLE_ZH)
     worker.see("已结案")
-    worker.see(re.compile("批准结案 · wang.fang"))
+    worker.see(re.compile("批准结案 · 王芳"))  # people by name, not login id
     worker.shot(screenshots / "case-closed-zh.png")
     supervisor.close()
     worker.close()
@@ -246,7 +250,8 @@ def test_switching_language_changes_the_screen_text_and_every_main_screen_is_pic
             phone.see(zh_word if lang == "zh" else en_word)
             if name == "map":
                 phone.settle(2)  # markers and grid outlines; tiles stay grey with no network
-            phone.shot(screenshots / f"{name}-{lang}.png", top=True)
+            # scrolled to the top, but not with the wheel over the map (it would zoom the map out)
+            phone.shot(screenshots / f"{name}-{lang}.png", top=name != "map")
         if lang == "zh":
             phone.page.get_by_role("radio", name="English").click()
             phone.see("Language")

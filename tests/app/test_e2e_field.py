@@ -120,6 +120,16 @@ def test_touch_targets_save_on_screen_errors_by_their_field_and_a_strong_main_ac
     assert message["y"] + message["height"] <= HEIGHT - NAV_BAR
     assert small_targets(phone) == []
 
+    # --- scrolled down, a save with fields missing brings the first one back into view ------------------
+    phone.page.mouse.move(200, 500)
+    phone.page.mouse.wheel(0, 3000)
+    phone.settle(1.0)
+    assert box(phone, "问题类别")["y"] < 0  # the category part is scrolled away
+    phone.tap("保存上报")
+    phone.settle(1.5)
+    message = box(phone, "请选择问题类别。")
+    assert message["y"] >= 0 and message["y"] + message["height"] <= HEIGHT - NAV_BAR, message
+
     # --- with a photo attached, save needs no swipe ------------------------------------------------------
     phone.tap("选择类别")
     phone.settle(0.6)
@@ -135,4 +145,5 @@ def test_touch_targets_save_on_screen_errors_by_their_field_and_a_strong_main_ac
     assert small_targets(phone) == []
     phone.tap("保存上报")
     phone.see("待立案")
+
     phone.close()

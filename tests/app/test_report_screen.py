@@ -127,3 +127,26 @@ def test_the_message_after_saving_says_whether_it_is_uploading_or_waiting_for_th
     said = asyncio.run(save_one(offline))
     assert said.startswith("Saved on this phone. The server cannot be reached now"), said
     offline.close()
+
+
+def test_the_floating_main_action_leaves_room_under_the_last_card(
+    tmp_path: Path, server: Server, clock: Clock
+) -> None:
+    from mobile.app.views import widgets
+
+    app = AppSession(tmp_path / "phone", device_locales=["en"], clock=clock, transport=server.transport)
+    asyncio.run(app.device.enroll(server.url, server.add_worker("zhang.wei", grids=(GRID_A,))))
+
+    async def scenario() -> None:
+        shell = shell_for(app, tmp_path, NoGps())
+        for route in ("/home", "/report"):  # a worker's screens with a floating main action
+            shell.show(route)
+            assert shell.screen is not None and shell.screen.floating() is not None
+            assert shell._column is not None
+            room = shell._column.controls[-1]
+            assert isinstance(room, ft.Container) and not list(texts(room))
+            assert (room.height or 0) >= widgets.BIG + 24  # the action's height and its margin
+        shell.stop()
+
+    asyncio.run(scenario())
+    app.close()

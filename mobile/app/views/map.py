@@ -72,12 +72,13 @@ def build_map(
         )
         for m in state.markers(camera)
     ]
-    if state.position is not None:
-        markers.append(
+    if state.position is not None:  # drawn first: under the cases, never hiding one
+        markers.insert(
+            0,
             fm.Marker(
-                content=ft.Icon(ft.Icons.MY_LOCATION, color=ft.Colors.RED_700, size=28),
+                content=ft.Icon(ft.Icons.MY_LOCATION, color=ft.Colors.RED_700, size=22),
                 coordinates=fm.MapLatitudeLongitude(state.position.lat, state.position.lon),
-            )
+            ),
         )
     if pin is not None:
         markers.append(
