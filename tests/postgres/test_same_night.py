@@ -15,6 +15,7 @@ from shared import crypto
 from sync_server.changes import collect_changes
 from sync_server.config import load_config
 from sync_server.services import Services, open_services
+from sync_server.store.base import PublicCaseQuery
 from tests.postgres.night import twin_data_dir
 
 pytestmark = pytest.mark.postgres
@@ -102,6 +103,22 @@ def test_the_same_night_gives_the_same_bytes_on_sqlite_and_postgresql(tmp_path: 
         for member in members:
             assert _pages(opened[0], member) == _pages(opened[1], member)
         assert opened[0].store.change_seq() == opened[1].store.change_seq()
+        # the Open311 feed's queries (PostgreSQL: the box on the GiST index) select the same pages
+        lats = sorted(c.location.lat for c in sqlite_cases.values() if c.location)
+        lons = sorted(c.location.lon for c in sqlite_cases.values() if c.location)
+        inner = lons[len(lons) // 4], lats[len(lats) // 4], lons[3 * len(lons) // 4], lats[3 * len(lats) // 4]
+        edge = (lons[0], lats[0], lons[len(lons) // 2], lats[len(lats) // 2])  # cases on its edges too
+        statuses = frozenset({str(next(iter(sqlite_cases.values())).status)})
+        for query in (
+            PublicCaseQuery(0, 2**40),
+            PublicCaseQuery(0, 2**40, bbox=inner, limit=5, offset=2),
+            PublicCaseQuery(0, 2**40, bbox=edge, limit=1000),
+            PublicCaseQuery(0, 2**40, categories=frozenset(fleet.category_codes()[:1]), statuses=statuses),
+            PublicCaseQuery(0, 2**40, bbox=(0.0, 0.0, 1.0, 1.0)),
+        ):
+            page = [c.case_id for c in opened[0].store.public_cases(query)]
+            assert page == [c.case_id for c in opened[1].store.public_cases(query)], query
+        assert len(opened[0].store.public_cases(PublicCaseQuery(0, 2**40, bbox=edge, limit=1000))) >= 3
         assert [a.op_id for a in opened[0].store.audit_rows()] == [
             a.op_id for a in opened[1].store.audit_rows()
         ]
