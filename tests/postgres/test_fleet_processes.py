@@ -1,0 +1,147 @@
+"""Phones pushing through three `serve` processes over one PostgreSQL, one of them SIGKILLed in the
+middle of a push and started again: nothing lost, nothing twice, every phone equal to the server,
+and the phones' own segments, replayed into a fresh SQLite store, reproduce the store.
+
+Five workers share two grids (they see, note and edit each other's reports, so conflicts arise) and
+a supervisor files what they report; all six are real `Device`s behind a round-robin load balancer
+(`tests.postgres.cluster.Spread`), so each phone's requests land on every machine in turn, and all
+six sync at once each round. In round `KILL_ROUND` the test waits until a push is in flight to the
+machine it picked, SIGKILLs that machine, and starts it again on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench import fleet
+from mobile.core.device import Device
+from shared.model import case_from_dict, case_to_dict
+from shared.rules import can_see
+from tests.faults.test_flaky_network import _act
+from tests.postgres import cluster as clusters
+from tests.postgres.checks import canonical_cases, problems
+
+pytestmark = pytest.mark.postgres
+
+WORKERS = 5
+ROUNDS = 4
+KILL_ROUND = 1
+SETTLE_ROUNDS = 10
+FIGURES: Counter[str] = Counter()  # docs/reliability.md
+
+
+async def _kill_during_a_push(cluster: clusters.Cluster, machine: int) -> None:
+    """SIGKILL `machine` while a segment POST is in flight to it, then start it again."""
+    key = (machine, "POST", "/v1/segments")
+    for _ in range(3000):
+        if cluster.in_flight[key]:
+            break
+        await asyncio.sleep(0.002)
+    else:
+        raise AssertionError("no push reached the machine to kill")
+    cluster.machines[machine].kill()
+    FIGURES["killed with pushes in flight"] += cluster.in_flight[key]
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(cluster.machines[machine].start, 60)
+
+
+async def _run(cluster: clusters.Cluster, people: list[fleet.Member], rng: random.Random) -> list[Device]:
+    phones = [await cluster.phone(person) for person in people]
+    victim = rng.randrange(len(cluster.machines))
+    for round_no in range(ROUNDS):
+        for phone, person in zip(phones, people, strict=True):
+            _act(phone, rng, person, round_no)
+            if round_no == KILL_ROUND:  # more to push in the round of the kill
+                _act(phone, rng, person, round_no)
+        syncs = asyncio.gather(*(phone.sync() for phone in phones))
+        if round_no == KILL_ROUND:
+            await asyncio.gather(syncs, _kill_during_a_push(cluster, victim))
+        else:
+            await syncs
+    for _ in range(SETTLE_ROUNDS):
+        await asyncio.gather(*(phone.sync() for phone in phones))
+        if all(phone.pending().empty for phone in phones):
+            break
+    await asyncio.gather(*(phone.sync() for phone in phones))  # everyone pulls the last changes
+    return phones
+
+
+def _kind(outcome: str | None) -> tuple[str, str | None] | None:
+    """An outbox row's outcome as the server records it: (outcome, code)."""
+    if outcome is None:
+        return None
+    doc = json.loads(outcome)
+    return doc["outcome"], doc.get("code")
+
+
+def _as_json(doc: dict[str, object]) -> str:
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False)
+
+
+def test_phones_through_three_processes_one_killed_mid_push_lose_nothing(tmp_path: Path, pg_url: str) -> None:
+    city = fleet.lattice.cells(8)
+    workers = [fleet.member(i, city[:2], seed=5, grids=2) for i in range(WORKERS)]
+    people = [*workers, fleet.member(WORKERS, city, seed=5, role="supervisor")]
+    cluster = clusters.build(tmp_path, pg_url, people, city)
+    cluster.start()
+    try:
+        phones = asyncio.run(_run(cluster, people, random.Random(5)))
+        assert all(m.kills == 1 for m in cluster.machines if m.kills), "the kill did not happen"
+        assert sum(m.kills for m in cluster.machines) == 1
+        assert all(m.proc is not None and m.proc.poll() is None for m in cluster.machines)
+
+        store = cluster.store()
+        try:
+            sent = {}
+            for phone in phones:
+                assert phone.pending().empty, f"{phone.identity.worker_id} still has {phone.pending()}"  # type: ignore[union-attr]
+                (last,) = phone.store.one("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+                sent[phone.identity.device_id] = int(last)  # type: ignore[union-attr]
+            # every (device, seq) in the op log exactly once, nothing held or quarantined
+            assert problems(store, sent) == []
+            server_outcomes = clusters.outcomes(store, phones)
+            server_cases = {c.case_id: c for c in store.cases()}
+            for phone, person in zip(phones, people, strict=True):
+                # the phone was told every op's outcome, the server's
+                told = {
+                    (phone.identity.device_id, int(r[0])): _kind(r[1])  # type: ignore[union-attr]
+                    for r in phone.store.all("SELECT seq, outcome FROM outbox")
+                }
+                assert told == {k: v for k, v in server_outcomes.items() if k in told}
+                # no change missing from its feed: the copy it built from the feed's pages is the
+                # server's, case for case, for every case it may see; and its own view equals it
+                actor = person.worker_record().actor()
+                visible = {i: _as_json(case_to_dict(c)) for i, c in server_cases.items() if can_see(c, actor)}
+                mirrored = {
+                    r[0]: _as_json(case_to_dict(case_from_dict(json.loads(r[1]))))
+                    for r in phone.store.all("SELECT case_id, doc FROM server_cases")
+                }
+                assert mirrored == visible, f"{person.worker_id}'s copy differs from the server's"
+                local = {v.case.case_id: _as_json(case_to_dict(v.case)) for v in phone.cases()}
+                assert local == visible, f"{person.worker_id}'s view differs from the server's"
+            # the phones' segments, replayed in the cluster's commit order into a fresh SQLite store
+            reference = clusters.replay(cluster, phones)
+            try:
+                assert canonical_cases(reference) == canonical_cases(store)
+                assert clusters.outcomes(reference, phones) == server_outcomes
+            finally:
+                reference.close()
+            FIGURES.update(o for o, _ in server_outcomes.values())
+            FIGURES["ops"] += len(server_outcomes)
+            FIGURES["cases"] += len(server_cases)
+        finally:
+            store.close()
+    finally:
+        cluster.stop()
+    FIGURES.update({k: v for k, v in cluster.counts.items()})
+    print(f"\nfleet over three processes: {dict(sorted(FIGURES.items()))}")
+    assert FIGURES["hard_conflict"] + FIGURES["soft_conflict"] > 0, "no conflict arose: edit more"
+    for i in range(len(cluster.machines)):  # every machine served pushes and pulls
+        assert cluster.counts[f"machine {i} answered 200"] > 0, dict(cluster.counts)
+    assert sum(v for k, v in cluster.counts.items() if k.endswith("failed")) > 0
