@@ -409,7 +409,12 @@ class Transaction(Protocol):
         ...
 
     def record_resolution(self, case_id: str, conflict_id: str, choice: str, actor: str, at: int) -> None: ...
-    def cases_due_before(self, now: int) -> list[Case]: ...
+    def cases_due_before(self, now: int) -> list[Case]:
+        """Open cases with a deadline before `now` not yet flagged overdue, read under a lock held
+        to commit: two sweeps at once (two `serve` processes, or `admin sweep` beside them) flag
+        each case once — the second waits, then finds them flagged. SQLite: the write lock;
+        PostgreSQL: an advisory transaction lock for the sweep, then `FOR UPDATE`."""
+        ...
 
     # --- the admin audit -----------------------------------------------------------------------
     def record_admin_action(self, entry: AdminAction) -> int:

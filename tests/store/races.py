@@ -51,7 +51,12 @@ def _reserve(party: world.Server, count: int) -> Any:
         return tx.reserve_change_seqs(count)
 
 
+def _sweep_overdue(party: world.Server, now: int) -> Any:
+    return party.reconciler.sweep_overdue(now)
+
+
 TASKS: dict[str, tuple[Setup, Act]] = {
+    "overdue": (_settle_setup, _sweep_overdue),
     "reserve": (_settle_setup, _reserve),
     "settle": (_settle_setup, _settle),
     "nonce": (_settle_setup, _nonce),

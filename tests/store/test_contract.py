@@ -16,7 +16,6 @@ from shared.model import Case, Location
 from sync_server.changes import collect_changes
 from sync_server.store import Store, open_store
 from sync_server.store.base import WorkerRecord
-from tests.server.device import SPOT_A
 from tests.store import world
 
 NOW = world.MONDAY_10AM

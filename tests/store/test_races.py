@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from shared.model import Case
 from sync_server.changes import collect_changes
 from sync_server.store import open_store
-from tests.server.device import SPOT_A, SPOT_B
+from tests.server.device import GRID_A, SPOT_A, SPOT_B
 from tests.store import races, world
 
 ROUNDS = 50
@@ -58,6 +59,30 @@ def test_change_numbers_reserved_at_once_are_never_handed_out_twice(
     assert all(isinstance(first, int) for first in firsts), firsts  # no party refused
     numbers = [first + i for first in firsts for i in range(3)]
     assert len(set(numbers)) == len(numbers) == 2 * 3 * ROUNDS
+
+
+def test_two_overdue_sweeps_at_once_flag_each_case_once(
+    data_dir: Path, race: Callable[..., list[list[Any]]]
+) -> None:
+    """Round r's two cases fall due just before round r's sweep (10:00-10:50 on a working Monday):
+    one sweep flags both, the other finds nothing; each flag takes one change number."""
+    now = world.MONDAY_10AM
+    cases = [
+        Case(case_id=uuid.uuid4().hex, category="0101", reporter="zhang.wei", status="dispatched",
+             grid_code=GRID_A, reported_at=now - 3600, deadline=now + r * 60 + k, version=2)
+        for r in range(ROUNDS) for k in (0, 1)
+    ]  # fmt: skip
+    store = open_store(data_dir)
+    try:
+        with store.transaction() as tx:
+            first = tx.reserve_change_seqs(len(cases))
+            tx.save_cases([(case, first + i) for i, case in enumerate(cases)])
+        before = store.change_seq()
+        rounds = race("overdue", data_dir, [now + r * 60 + 30 for r in range(ROUNDS)])
+        assert [sorted(got, key=str) for got in rounds] == [[0, 2]] * ROUNDS
+        assert store.overdue_count() == 2 * ROUNDS and store.change_seq() == before + 2 * ROUNDS
+    finally:
+        store.close()
 
 
 def test_a_nonce_used_twice_at_once_is_accepted_once(
