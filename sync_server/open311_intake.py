@@ -176,6 +176,6 @@ def set_public_text(store: Store, request_id: str, text: str, by: str, now: int)
     if case is None:
         raise GridsyncError("case.unknown", f"no case {request_id!r}")
     with store.transaction() as tx:
-        before = store.public_texts([case.case_id]).get(case.case_id)
+        before = tx.public_texts([case.case_id]).get(case.case_id)
         tx.add_public_text(PublicTextEdit(case.case_id, text, before, by, now))
     return case

@@ -434,6 +434,10 @@ class Transaction(Protocol):
         """False if there is no such key or it was revoked already (nothing changes then)."""
         ...
 
+    def public_texts(self, case_ids: Collection[str]) -> dict[str, str]:
+        """As `Store.public_texts`, read in this transaction (the text an edit replaces)."""
+        ...
+
     def add_public_text(self, edit: PublicTextEdit) -> None:
         """Append an edit; the case's public text is now `edit.text` (`Store.public_texts`)."""
         ...

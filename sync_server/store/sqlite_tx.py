@@ -280,6 +280,14 @@ class SqliteTransaction:
         )
         return cursor.rowcount == 1
 
+    def public_texts(self, case_ids: Collection[str]) -> dict[str, str]:
+        rows = self.db.execute(
+            "SELECT case_id, text FROM public_texts WHERE id IN (SELECT MAX(id) FROM public_texts "
+            "WHERE case_id IN (SELECT value FROM json_each(?)) GROUP BY case_id)",
+            (dump_json(list(case_ids)),),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
     def add_public_text(self, edit: PublicTextEdit) -> None:
         self.db.execute(
             "INSERT INTO public_texts (case_id, text, before, edited_by, edited_at) VALUES (?, ?, ?, ?, ?)",

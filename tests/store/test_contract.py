@@ -271,3 +271,18 @@ def test_reconcile_never_reads_through_the_store_while_its_transaction_is_open(d
         assert guarded.violations == []
     finally:
         store.close()
+
+
+def test_a_public_text_edit_reads_the_text_it_replaces_through_its_transaction(store: Store) -> None:
+    from sync_server.open311_intake import set_public_text
+
+    case_id = "c" * 32
+    _save(store, _case(case_id))
+    guarded = GuardedStore(store)
+    set_public_text(guarded, case_id, "井盖已更换", "chen.sup", NOW)  # type: ignore[arg-type]
+    set_public_text(guarded, case_id, "已修复", "chen.sup", NOW + 1)  # type: ignore[arg-type]
+    assert guarded.violations == []
+    assert [(e.before, e.text) for e in store.public_text_edits(case_id)] == [
+        (None, "井盖已更换"),
+        ("井盖已更换", "已修复"),
+    ]

@@ -269,6 +269,14 @@ class PgTransaction:
         )
         return cur.rowcount == 1
 
+    def public_texts(self, case_ids: Collection[str]) -> dict[str, str]:
+        rows = self._rows(
+            "SELECT DISTINCT ON (case_id) case_id, text FROM public_texts WHERE case_id = ANY(%s) "
+            "ORDER BY case_id, id DESC",
+            (list(case_ids),),
+        )
+        return {r[0]: r[1] for r in rows}
+
     def add_public_text(self, edit: PublicTextEdit) -> None:
         self.db.execute(
             "INSERT INTO public_texts (case_id, text, before, edited_by, edited_at) VALUES (%s, %s, %s, %s, %s)",
