@@ -2,8 +2,10 @@
 and open cases past their deadline in working time get the overdue flag.
 
 `serve` runs `sweep` every `sweep_interval_s` in the app's lifespan; `gridsync-server admin sweep`
-runs it once, for cron. Both sweeps are idempotent, so two server processes sweeping at once only
-repeat each other's (empty) work.
+runs it once, for cron. Two server processes sweeping at once do the work once, by the store
+contract (`store.base`), not by any lock here: a held segment is settled under its device's lock
+(`Transaction.lock_device`: one applies it, the other finds it applied), and due cases are read
+under a lock held to commit (`Transaction.cases_due_before`: each is flagged once).
 """
 
 from __future__ import annotations
