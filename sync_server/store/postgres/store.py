@@ -41,7 +41,7 @@ from sync_server.store.base import (
 from sync_server.store.incarnation import new_incarnation
 from sync_server.store.postgres.errors import RETRY_LATER, storage_refusal, unavailable
 from sync_server.store.postgres.schema.migrations import SCHEMA, migrate
-from sync_server.store.postgres.tx import PgTransaction, remember_nonce, worker_of
+from sync_server.store.postgres.tx import PgTransaction, worker_of
 from sync_server.store.sqlite_tx import load_case
 
 # pg_advisory_xact_lock key of the incarnation check at open (the others: tx.py, schema/migrations.py)
@@ -193,11 +193,6 @@ class PgStore:
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         with self._conn() as db:
             return db.execute(sql, args).fetchall()  # type: ignore[call-overload]
-
-    def remember_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
-        """Spend a nonce in autocommit: two statements, no transaction (`tx.remember_nonce`)."""
-        with self._conn() as db:
-            return remember_nonce(db, device_id, nonce, ts, forget_before)
 
     def worker(self, worker_id: str) -> WorkerRecord | None:
         row = self._one(
