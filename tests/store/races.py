@@ -51,12 +51,19 @@ def _reserve(party: world.Server, count: int) -> Any:
         return tx.reserve_change_seqs(count)
 
 
+def _push_own(party: world.Server, blobs: tuple[bytes, ...]) -> Any:
+    """Each party pushes its own phone's segment (`blobs[party]`): processes only."""
+    now = world.MONDAY_10AM
+    return party.reconciler.apply_segment(blobs[party.party], now, now)["status"]
+
+
 def _sweep_overdue(party: world.Server, now: int) -> Any:
     return party.reconciler.sweep_overdue(now)
 
 
 TASKS: dict[str, tuple[Setup, Act]] = {
     "overdue": (_settle_setup, _sweep_overdue),
+    "push_own": (_settle_setup, _push_own),
     "reserve": (_settle_setup, _reserve),
     "settle": (_settle_setup, _settle),
     "nonce": (_settle_setup, _nonce),
@@ -80,6 +87,7 @@ def _process_party(
 ) -> None:
     setup, act = TASKS[task]
     party = setup(data_dir)
+    party.party = index
     try:
         out.put((index, _play(act, party, jobs, barrier)))
     except BaseException as exc:  # the parent reports it instead of waiting for a result

@@ -165,3 +165,40 @@ def test_a_changes_reader_beside_concurrent_pushes_never_skips_a_change(data_dir
         assert polls > ROUNDS  # the reader really raced the writers
     finally:
         store.close()
+
+
+def test_a_changes_reader_beside_pushes_from_two_processes_never_skips_a_change(data_dir: Path) -> None:
+    """The same, with the two writers as processes of their own (each round they commit at about
+    the same moment), the reader in this one."""
+    store = open_store(data_dir)
+    try:
+        people = (("zhang.wei", SPOT_A), ("li.na", SPOT_B))
+        phones = [(world.phone(store, data_dir, worker), spot) for worker, spot in people]
+        streams = [[p.seal(world.creates(p, 2, spot=spot)) for _ in range(ROUNDS)] for p, spot in phones]
+        rounds: list[list[Any]] = []
+        writers = threading.Thread(
+            target=lambda: rounds.extend(
+                races.in_processes("push_own", data_dir, list(zip(*streams, strict=True)))
+            )
+        )
+        writers.start()
+        seen: set[str] = set()
+        cursor, polls = 0, 0
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            finished = not writers.is_alive()  # before the poll: then the poll is the last
+            page = collect_changes(store, "reader", world.ADMIN, cursor, 3, world.MONDAY_10AM)
+            polls += 1
+            seen.update(json.loads(doc)["case_id"] for doc in page["cases"])
+            assert page["cursor"] >= cursor
+            cursor = page["cursor"]
+            if finished and not page["more"]:
+                break
+        writers.join(30)
+        assert rounds == [["applied", "applied"]] * ROUNDS
+        stored = {case.case_id for case in store.cases()}
+        assert len(stored) == 2 * 2 * ROUNDS
+        assert seen == stored
+        assert polls > ROUNDS
+    finally:
+        store.close()

@@ -78,6 +78,7 @@ class Server:
     store: Store
     reconciler: Reconciler
     photos: PhotoShelf
+    party: int = 0  # which party of a race this process is (`tests.store.races`)
 
     def close(self) -> None:
         self.store.close()
