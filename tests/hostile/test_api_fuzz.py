@@ -7,8 +7,12 @@ declares as its security scheme; an ASGI wrapper in front of the app replaces a 
 device's real signature over the request as it arrives (method, path, query, body). A request whose
 headers schemathesis removed or replaced (its `ignored_auth` probes) passes unsigned, as it should.
 
-On top of schemathesis's own checks, every refusal must be `{"error": {...}}` with a code the
-operation documents for that status (`x-gridsync-codes`), and a code of the catalogue.
+On top of schemathesis's own checks, every refusal must carry a code of the catalogue with that
+code's status, documented by the operation for that status (`x-gridsync-codes`): in
+`{"error": {"code"}}`, or on Open311 routes in the GeoReport description (`"request.not_found: …"`,
+JSON or XML). Phases: examples, coverage (which also sends undeclared methods and drops headers)
+and fuzzing; the stateful phase is off because the document declares no links between operations,
+so it has nothing to chain.
 """
 
 from __future__ import annotations
@@ -105,8 +109,9 @@ def _world() -> tuple[Path, harness.Server, fleet.Member]:
 
 DATA_DIR, SERVER, MEMBER = _world()
 #: Every check on (schemathesis's default, asserted below), both kinds of data, no example database.
-#: Two exceptions, stated: a sealed segment's validity is cryptographic, so no schema can say which
-#: bytes are one; "schema-valid" random bytes are refused 400/413 and that is the right answer.
+#: Two exceptions, stated where they are configured: a sealed segment's validity is cryptographic, so
+#: no schema can say which bytes are one ("schema-valid" random bytes are refused 400/413, rightly);
+#: and Open311's query rules across parameters.
 CONFIG = SchemathesisConfig.from_dict(
     {
         "generation": {"mode": "all", "max-examples": EXAMPLES, "deterministic": True, "database": "none"},

@@ -176,7 +176,7 @@ def test_upload_lies_about_offset_and_size_are_refused(
     assert _put(srv, m, sha, 0, 3000, blob[:1000]).json()["received"] == 1000
     assert _code(_put(srv, m, sha, 2000, 3000, blob[2000:])) == "photo.bad_offset"  # skips ahead
     assert _code(_put(srv, m, sha, 1000, 3000, blob[1000:] + b"extra")) == "photo.too_large"  # past the size
-    assert _code(_put(srv, m, sha, 1000, 4000, blob[1000:])) == "request.malformed"  # size changed mid-way
+    assert _code(_put(srv, m, sha, 1000, 4000, blob[1000:])) == "photo.hash_mismatch"  # size changed mid-way
     max_bytes = srv.services.config.max_photo_bytes
     assert _code(_put(srv, m, "ab" * 32, 0, max_bytes + 1, b"x")) == "photo.too_large"
     chunk_limit = srv.services.config.max_photo_chunk
