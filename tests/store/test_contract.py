@@ -286,3 +286,25 @@ def test_a_public_text_edit_reads_the_text_it_replaces_through_its_transaction(s
         (None, "井盖已更换"),
         ("井盖已更换", "已修复"),
     ]
+
+
+def test_a_backup_is_a_copy_that_comes_back_as_a_new_incarnation_or_names_the_databases_tools(
+    store: Store, tmp_path: Path
+) -> None:
+    from sync_server.store.base import BackupElsewhere
+
+    with store.transaction() as tx:
+        tx.save_worker(_worker("w.saved"))
+    dest = tmp_path / "nightly"
+    try:
+        store.backup(dest)
+    except BackupElsewhere as elsewhere:  # a database with its own tools: they are named
+        assert "pg_dump" in str(elsewhere) and not dest.exists()
+        return
+    copy = open_store(f"sqlite://{dest}")
+    try:
+        assert copy.worker("w.saved") is not None and copy.incarnation() != store.incarnation()
+    finally:
+        copy.close()
+    with pytest.raises(ValueError):  # never over an existing file
+        store.backup(dest)
