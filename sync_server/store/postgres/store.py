@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from shared.errors import GridsyncError
 from shared.model import ENDED, Case
 from sync_server.store.base import (
     AdminAction,
@@ -39,7 +40,7 @@ from sync_server.store.base import (
     WorkerRecord,
 )
 from sync_server.store.incarnation import new_incarnation
-from sync_server.store.postgres.errors import RETRY_LATER, storage_refusal, unavailable
+from sync_server.store.postgres.errors import RETRY_LATER, storage_refusal
 from sync_server.store.postgres.schema.migrations import SCHEMA, migrate
 from sync_server.store.postgres.tx import PgTransaction, worker_of
 from sync_server.store.sqlite_tx import load_case
@@ -102,8 +103,9 @@ class PgStore:
                 migrate(db)
                 _configure(db)
                 self._incarnation = _settle_incarnation(db)
-        except psycopg.OperationalError as exc:
-            raise unavailable(exc) from exc
+        except psycopg.OperationalError as exc:  # said to the operator starting a command, in full
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise GridsyncError("server.unavailable", f"cannot open the PostgreSQL store: {reason}") from exc
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,
