@@ -141,3 +141,27 @@ def test_the_copy_is_refused_while_the_sqlite_store_is_in_use(server: Server, pg
 
 
 __all__ = ["clock", "server"]  # fixtures of tests/mobile
+
+
+def test_a_row_postgresql_cannot_hold_refuses_the_whole_copy_plainly(
+    server: Server, tmp_path: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A store written before NUL was refused in text (SQLite holds it, PostgreSQL cannot): the copy is
+    refused naming the table, exit 2, and the target holds nothing."""
+    a = server.device(tmp_path / "a", "zhang.wei")
+    case_id = a.report(category="0101", location=fix_in(GRID_A), description="井盖松动")
+    _sync_ok(a)
+    server.services.close()
+    gc.collect()
+    src = sqlite3.connect(server.data_dir / "gridsync.db", isolation_level=None)
+    src.execute(
+        "UPDATE cases SET doc = replace(doc, '井盖松动', '井盖' || char(0) || '松动') WHERE case_id = ?",
+        (case_id,),
+    )
+    src.close()
+    assert main(["--data-dir", str(server.data_dir), "migrate-store", "--to", pg_url]) == 2
+    err = capsys.readouterr().err
+    assert "PostgreSQL refused a row of cases" in err and "nothing was copied" in err
+    with psycopg.connect(pg_url) as pg:
+        assert pg.execute("SELECT count(*) FROM gridsync.cases").fetchone() == (0,)
+        assert pg.execute("SELECT count(*) FROM gridsync.workers").fetchone() == (0,)

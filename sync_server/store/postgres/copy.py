@@ -210,9 +210,14 @@ def copy_store(sqlite_path: Path, url: str) -> CopyResult:
                     )
                 db.execute("DELETE FROM store_meta")  # the fresh store's own incarnation goes
                 for table, cols in columns.items():
-                    with db.cursor().copy(f'COPY "{table}" ({_quoted(cols)}) FROM STDIN') as copy:  # type: ignore[arg-type]
-                        for row in _sqlite_rows(src, table, cols):
-                            copy.write_row(row)
+                    try:
+                        with db.cursor().copy(f'COPY "{table}" ({_quoted(cols)}) FROM STDIN') as copy:  # type: ignore[arg-type]
+                            for row in _sqlite_rows(src, table, cols):
+                                copy.write_row(row)
+                    except psycopg.DataError as exc:  # e.g. a NUL in text, which PostgreSQL cannot hold
+                        raise CopyRefused(
+                            f"PostgreSQL refused a row of {table} ({' '.join(str(exc).split())}): nothing was copied"
+                        ) from exc
                 for table in SERIAL_TABLES:
                     if table in columns:
                         db.execute(
