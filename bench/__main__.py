@@ -1,7 +1,8 @@
 """`python -m bench` (`make bench`): every figure beside its same-run baseline; writes results.json.
 
 Sizes: the night's backlog runs at 100k and 300k ops by default; `BENCH_FULL=1` adds the 1M-op night.
-`python -m bench reconcile phone` runs only the named parts.
+`python -m bench reconcile phone` runs only the named parts; `postgres` needs PostgreSQL at
+127.0.0.1:5432 (or GRIDSYNC_BENCH_PG) and makes and drops a database of its own.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import backlog, catchup, client, openloop, phone, push, throughput
+from bench import backlog, catchup, client, openloop, phone, postgres, push, throughput
 from bench.measure import HERE, machine
 
 FULL = os.environ.get("BENCH_FULL") == "1"
@@ -63,6 +64,7 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "client": _client,
     "openloop": _openloop,
     "phone": _phone,
+    "postgres": lambda: postgres.postgres(FULL),
 }
 
 
@@ -155,6 +157,8 @@ def _table(results: dict[str, Any]) -> Table:
             table.add_row("5. photo made ready", size, f"p50 {s['prepare_p50_s'] * 1000:.0f} ms",
                           f"{s['decode_p50_s'] * 1000:.0f} ms Pillow decode", f"{s['ratio_vs_decode']:.2f}",
                           "< 500 ms (12 MP)")  # fmt: skip
+    for row in postgres.rows(results.get("postgres")):
+        table.add_row(*row)
     return table
 
 
