@@ -142,9 +142,8 @@ def _verify(services: Services, request: Request, body: bytes) -> Signed:
         now=now,
         window_s=window,
     )
-    with store.transaction() as tx:
-        fresh = tx.remember_nonce(device_id, request.headers[HEADER_NONCE], now, now - 2 * window)
-    if not fresh:
+    # one statement of its own, no transaction: a signed GET writes nothing else
+    if not store.claim_nonce(device_id, request.headers[HEADER_NONCE], now, now - 2 * window):
         raise GridsyncError("request.replayed")
     device = store.device(device_id)
     worker = None if device is None else store.worker(device.worker_id)

@@ -28,6 +28,8 @@ from shared.model import Actor, Case, Role
 # The largest integer every store can hold (SQLite INTEGER, PostgreSQL bigint): every integer a
 # request or a spool file brings is checked against it before it reaches SQL.
 MAX_SQL_INTEGER = 2**63 - 1
+# Expired request nonces are purged at most this often per process (seconds of the request clock).
+NONCE_PURGE_EVERY_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,15 +371,6 @@ class Transaction(Protocol):
     def use_enrollment_code(self, code_hash: str, now: int) -> str | None: ...
     def add_device(self, device: DeviceRecord) -> None: ...
     def revoke_device(self, device_id: str, now: int) -> bool: ...
-    def remember_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
-        """Whether a signed request's (device, nonce) is new: recorded (with its timestamp `ts`) and
-        True the first time, False ever after while it is remembered — across every process over
-        this store (a unique key in the database, never a cache of one process): of two requests
-        with the same nonce at once, exactly one gets True. Nonces with a timestamp before
-        `forget_before` are forgotten (the caller passes now − 2 × the replay window: a request
-        that old is refused by its timestamp before its nonce is asked)."""
-        ...
-
     # --- the city's catalogue and photos -------------------------------------------------------
     def catalogue_version(self) -> int:
         """As `Store.catalogue_version`, read in this transaction (`city.CityCache.get(tx)`)."""
@@ -473,6 +466,25 @@ class Store(Protocol):
     def incarnation(self) -> str:
         """A random id for this life of the store, new at creation and after every restore from a
         backup: change numbers and device positions compare only within one incarnation."""
+        ...
+
+    def claim_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
+        """Spend a signed request's nonce, outside any transaction: True the first time (device,
+        nonce) is claimed, recorded with the request's timestamp `ts`; False ever after while it is
+        remembered. Once across every process over this store (a unique key in the database, never
+        a cache of one process): of two requests with the same nonce at once, in any processes,
+        exactly one gets True.
+
+        A nonce whose timestamp is before `forget_before` has expired (the caller passes now − 2 ×
+        the replay window: a request that old is refused by its timestamp before its nonce is
+        asked): claiming it again succeeds once, whether or not it was purged yet. Expired nonces
+        are purged lazily, at most once a minute per process (`NONCE_PURGE_EVERY_S` of the
+        request clock), never per request.
+
+        It costs no transaction of the caller's: one statement that commits on its own (PostgreSQL:
+        an autocommit `INSERT … ON CONFLICT (device_id, nonce) DO UPDATE … WHERE` the stored one
+        expired; SQLite: the same upsert, which takes SQLite's write lock for that one statement —
+        any SQLite write does). A signed GET therefore opens no transaction."""
         ...
 
     def worker(self, worker_id: str) -> WorkerRecord | None: ...

@@ -22,6 +22,7 @@ from shared.model import ENDED, Case
 from sync_server.file_modes import create_private_file
 from sync_server.store import incarnation
 from sync_server.store.base import (
+    NONCE_PURGE_EVERY_S,
     AdminAction,
     ApiKeyRecord,
     AuditRow,
@@ -95,6 +96,7 @@ class SqliteStore:
         # of up to 100 ms, so forty API threads waiting on `BEGIN IMMEDIATE` left the write lock idle
         # most of the time. Other processes (another worker, the ingest) still meet the busy handler.
         self._writer = threading.RLock()
+        self._nonces_purged = 0  # the `forget_before` of this process's last purge of nonces
         if self.path != ":memory:" and Path(self.path).parent.is_dir():
             # 0600 before SQLite makes it 0644: its WAL and shared-memory files take the database's mode
             create_private_file(Path(self.path))
@@ -252,6 +254,20 @@ class SqliteStore:
         with open(partial, "rb") as written:
             os.fsync(written.fileno())
         os.replace(partial, dest)
+
+    def claim_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
+        """One autocommit upsert, queued behind this process's writers (`_writer`) as transactions
+        are; SQLite's write lock, held for that statement, keeps it once across processes."""
+        db = self._db()
+        try:
+            with self._writer:
+                if forget_before - self._nonces_purged >= NONCE_PURGE_EVERY_S:
+                    self._nonces_purged = forget_before
+                    db.execute("DELETE FROM nonces WHERE ts < ?", (forget_before,))
+                cursor = db.execute(CLAIM_NONCE, (device_id, nonce, ts, forget_before))
+        except sqlite3.OperationalError as exc:
+            raise storage_refusal(exc) from exc
+        return cursor.rowcount == 1
 
     # --- reads ------------------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
@@ -484,6 +500,14 @@ def _public_filter(query: PublicCaseQuery) -> tuple[str, tuple[Any, ...]]:
         where.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
         args += [min_lon, max_lon, min_lat, max_lat]
     return " AND ".join(where), tuple(args)
+
+
+# A nonce is claimed when it is new, or stored but expired (its timestamp before `forget_before`,
+# whether or not a purge has removed it yet).
+CLAIM_NONCE = (
+    "INSERT INTO nonces (device_id, nonce, ts) VALUES (?, ?, ?) "
+    "ON CONFLICT (device_id, nonce) DO UPDATE SET ts = excluded.ts WHERE nonces.ts < ?"
+)
 
 
 def storage_refusal(exc: Exception) -> GridsyncError:

@@ -373,13 +373,6 @@ class SqliteTransaction:
         )
         return cursor.rowcount == 1
 
-    def remember_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
-        self.db.execute("DELETE FROM nonces WHERE ts < ?", (forget_before,))
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO nonces (device_id, nonce, ts) VALUES (?, ?, ?)", (device_id, nonce, ts)
-        )
-        return cursor.rowcount == 1
-
     # --- the city's catalogue and photos -----------------------------------------------------
     def catalogue_version(self) -> int:
         row = self.db.execute("SELECT value FROM counters WHERE name = 'catalogue_version'").fetchone()

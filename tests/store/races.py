@@ -37,8 +37,7 @@ def _settle(party: world.Server, blob: bytes) -> Any:
 def _nonce(party: world.Server, job: tuple[str, str]) -> Any:
     device_id, nonce = job
     now = world.MONDAY_10AM
-    with party.store.transaction() as tx:
-        return tx.remember_nonce(device_id, nonce, now, now - 600)
+    return party.store.claim_nonce(device_id, nonce, now, now - 600)
 
 
 def _chunk(party: world.Server, job: tuple[str, int, bytes, str]) -> Any:

@@ -204,16 +204,7 @@ def test_a_photo_offset_moves_only_from_where_it_stands(store: Store) -> None:
         assert not tx.advance_photo(sha, 3000, 3000, 3000, "dev1")  # complete: never moves again
 
 
-# --- nonces --------------------------------------------------------------------------------------
-
-
-def test_a_nonce_is_accepted_once_until_it_is_forgotten(store: Store) -> None:
-    with store.transaction() as tx:
-        assert tx.remember_nonce("dev1", "n1", NOW, NOW - 600)
-        assert not tx.remember_nonce("dev1", "n1", NOW, NOW - 600)
-        assert tx.remember_nonce("dev2", "n1", NOW, NOW - 600)  # per device
-    with store.transaction() as tx:  # later than twice the window: forgotten
-        assert tx.remember_nonce("dev1", "n1", NOW + 601, NOW + 1)
+# (nonces: tests/store/test_nonces.py)
 
 
 # --- a transaction never reads through the store ---------------------------------------------------

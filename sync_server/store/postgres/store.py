@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from shared.errors import GridsyncError
 from shared.model import ENDED, Case
 from sync_server.store.base import (
+    NONCE_PURGE_EVERY_S,
     AdminAction,
     ApiKeyRecord,
     AuditRow,
@@ -118,6 +119,7 @@ class PgStore:
             name="gridsync",
         )
         self._local = threading.local()
+        self._nonces_purged = 0  # the `forget_before` of this process's last purge of nonces
 
     # --- connections, transactions, groups ------------------------------------------------------
     @contextmanager
@@ -186,6 +188,21 @@ class PgStore:
             f"{dest}: a PostgreSQL store is backed up with pg_dump --format=custom --schema={SCHEMA} "
             "(or base backups and WAL archiving for point-in-time recovery), not by gridsync-server"
         )
+
+    def claim_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
+        """One autocommit upsert: the primary key (device_id, nonce) decides, for every process; a
+        second claim at once waits for the first's row and finds it unexpired. Expired nonces are
+        deleted by the first claim after `NONCE_PURGE_EVERY_S` (an indexed delete on `nonces_ts`)."""
+        with self._conn() as db:
+            if forget_before - self._nonces_purged >= NONCE_PURGE_EVERY_S:
+                self._nonces_purged = forget_before
+                db.execute("DELETE FROM nonces WHERE ts < %s", (forget_before,))
+            cur = db.execute(
+                "INSERT INTO nonces (device_id, nonce, ts) VALUES (%s, %s, %s) ON CONFLICT (device_id, nonce) "
+                "DO UPDATE SET ts = excluded.ts WHERE nonces.ts < %s",
+                (device_id, nonce, ts, forget_before),
+            )
+            return cur.rowcount == 1
 
     # --- reads ------------------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:

@@ -360,9 +360,6 @@ class PgTransaction:
         )
         return cur.rowcount == 1
 
-    def remember_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
-        return remember_nonce(self.db, device_id, nonce, ts, forget_before)
-
     # --- the city's catalogue and photos -----------------------------------------------------
     def catalogue_version(self) -> int:
         row = self._one("SELECT value FROM counters WHERE name = 'catalogue_version'")
@@ -457,15 +454,3 @@ class PgTransaction:
             "at = excluded.at",
             (case_id, conflict_id, choice, actor, at),
         )
-
-
-def remember_nonce(db: psycopg.Connection, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
-    """Spend a request nonce: True the first time (device, nonce) is seen, False ever after (until
-    it expires). One `INSERT … ON CONFLICT DO NOTHING` (the primary key decides, for every process);
-    expired nonces go with a cheap indexed delete."""
-    db.execute("DELETE FROM nonces WHERE ts < %s", (forget_before,))
-    cur = db.execute(
-        "INSERT INTO nonces (device_id, nonce, ts) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-        (device_id, nonce, ts),
-    )
-    return cur.rowcount == 1
