@@ -145,5 +145,19 @@ def test_touch_targets_save_on_screen_errors_by_their_field_and_a_strong_main_ac
     assert small_targets(phone) == []
     phone.tap("保存上报")
     phone.see("待立案")
+    phone.settle(1.0)
+    assert small_targets(phone) == []  # the new case's screen
+
+    # --- and on every other screen of the worker ------------------------------------------------------
+    for tab, word in (
+        ("地图", "底图需要网络"),
+        ("同步", "导出交接文件"),
+        ("设置", "语言"),
+        ("我的工作", "全部"),
+    ):
+        phone.tab(tab)
+        phone.see(word)
+        phone.settle(1.5)
+        assert small_targets(phone) == [], tab
 
     phone.close()

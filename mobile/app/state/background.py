@@ -139,6 +139,7 @@ class BackgroundSync:
             if self.loop.busy:
                 await asyncio.sleep(0.5)
                 continue
+            before = self.loop.rounds
             try:
                 self.live_requests += 1
                 waiting = await self.device.changes_waiting(self.live_wait)
@@ -151,6 +152,10 @@ class BackgroundSync:
                 continue
             failures = 0
             if not waiting or not self.loop.running:
+                continue
+            if self.loop.busy or self.loop.rounds != before:
+                # A round ran meanwhile (this phone's own push wakes the wait too): it pulled what
+                # there was; the next wait, from the new cursor, answers at once if more came.
                 continue
             await asyncio.sleep(max(0.0, last_kick + LIVE_MIN_GAP_S - loop.time()))
             last_kick = loop.time()

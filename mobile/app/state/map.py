@@ -42,8 +42,8 @@ class Camera:
     zoom: float
 
 
-#: a case marker's size on screen, px (the icon is drawn 34 px in a 36 px box)
-MARKER_PX = 36
+#: a case marker's size on screen, px: a touch target (the icon is drawn 38 px in a 48 px box)
+MARKER_PX = 48
 #: the map's size on a 412 px wide phone (the screen's padding taken off)
 MAP_WIDTH_PX, MAP_HEIGHT_PX = 388, 480
 #: web-mercator metres per pixel at zoom 0 on the equator

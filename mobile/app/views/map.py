@@ -61,8 +61,11 @@ def build_map(
                 ft.Icon(
                     ft.Icons.LOCATION_ON,
                     color=widgets.STATUS_COLOURS.get(m.status, ft.Colors.GREY_700),
-                    size=34,
+                    size=38,
                 ),
+                width=MARKER_PX,  # the marker is a touch target: 48 px
+                height=MARKER_PX,
+                alignment=ft.Alignment.CENTER,
                 tooltip=m.label,
                 on_click=(lambda e, cid=m.case_id: on_marker(cid)) if on_marker else None,
             ),

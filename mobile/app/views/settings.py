@@ -33,6 +33,8 @@ class SettingsScreen(Screen):
                         value=c,
                         label=self.t(lang_names[c]),
                         label_style=ft.TextStyle(size=17, font_family=widgets.FONT_FAMILY),
+                        visual_density=ft.VisualDensity.STANDARD,  # a 48 px touch target
+                        height=widgets.SMALL,
                     )
                     for c in LANGUAGE_CHOICES
                 ]

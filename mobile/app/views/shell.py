@@ -248,12 +248,23 @@ class Shell:
                     padding=ft.Padding.only(right=12),
                 )
             )
+        back = None
+        if screen.route.startswith("/case/"):  # Flutter's own back button is 40 px: too small to hit
+            back = ft.IconButton(
+                ft.Icons.ARROW_BACK,
+                icon_color=ft.Colors.WHITE,
+                tooltip=self.session.tr.t("app.back"),
+                width=widgets.SMALL,
+                height=widgets.SMALL,
+                on_click=lambda e: self.go("/home"),
+            )
         return ft.AppBar(
             title=ft.Text(screen.title(), size=20, weight=ft.FontWeight.BOLD),
             actions=actions,
             bgcolor=ft.Colors.BLUE_900,
             color=ft.Colors.WHITE,
-            automatically_imply_leading=screen.route.startswith("/case/"),
+            leading=back,
+            automatically_imply_leading=False,
         )
 
     def _navbar(self, screen: Screen) -> ft.NavigationBar:
