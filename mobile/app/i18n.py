@@ -256,6 +256,7 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "case.no_actions": ("您暂时没有可执行的操作。", "Nothing for you to do now."),
     "case.reason": ("原因", "Reason"),
     "case.hours": ("延期小时数", "Extra hours"),
+    "case.hours_invalid": ("请用数字填写延期小时数，例如 8。", "Enter the extra hours as a number, e.g. 8."),
     "case.department_pick": ("派遣部门", "Department"),
     "case.needs_photo": ("此步骤需要一张{stage}照片。", "This step needs a {stage} photo."),
     "case.add_stage_photo": ("添加{stage}照片", "Add {stage} photo"),

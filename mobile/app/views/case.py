@@ -305,7 +305,7 @@ class ActionDialog:
             try:
                 kw["hours"] = float(self.hours.value or "")
             except ValueError:
-                self.problem = t("case.hours")
+                self.problem = t("case.hours_invalid")
                 self._fill()
                 return
         if self.department is not None:
