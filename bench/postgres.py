@@ -99,7 +99,7 @@ class BackendCpu:
         for (pid,) in rows:
             cpu = _proc_cpu(pid)
             if cpu is not None:
-                self.first.setdefault(pid, cpu if not self.last and not self.first else 0.0)
+                self.first.setdefault(pid, 0.0)  # born during the run: a forked backend starts at 0
                 self.last[pid] = cpu
 
     def _poll(self) -> None:
