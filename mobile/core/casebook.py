@@ -5,10 +5,12 @@ sees: the server's case with this phone's still-unsettled ops re-applied by the 
 server runs (`shared.rules.apply_op`). After every pull the local view is rebuilt from those two
 facts (rebase), so the phone never drifts from the server by accumulating its own guesses.
 
-A case this phone never acted on has the server's case as its local view: its `local_cases` row
-keeps the columns the screens filter on and an empty `doc`, and reads take the document from
-`server_cases` — a catch-up writes each case's JSON once, not twice. (`doc` stays NOT NULL, so no
-migration: rows written before hold a full document, read as they are.)
+A case with nothing of this phone's left to re-apply (never acted on, or every op settled and
+pulled back) has the server's case as its local view: its `local_cases` row keeps the columns the
+screens filter on and an empty `doc`, and reads take the document from `server_cases` — a catch-up
+writes each case's JSON once, not twice. (`doc` stays NOT NULL, so no migration: rows written
+before hold a full document, read as they are.) A receipt or an outcome rebuilds only the cases
+whose set of re-applied ops it changes (`views_changed`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, NamedTuple
 from mobile.core import outbox
 from mobile.core.store import Store, dumps
 from shared.model import Actor, Case, case_from_dict, case_to_dict
+from shared.ops import Op
 from shared.rules import RuleContext, apply_op
 
 
@@ -108,11 +111,14 @@ def _search_text(case_no: str, category: str, description: str, address: str, gr
     return " ".join((case_no, category, description, address, grid_code)).lower()
 
 
-def put_local_case(conn: sqlite3.Connection, case: Case) -> None:
+def _local_row(case: Case) -> tuple[Any, ...]:
     search = _search_text(case.case_no, case.category, case.description, case.address, case.grid_code)
-    _put_local_row(conn, case.case_id, case.version, str(case.status), case.reporter, case.handler,
-                   case.department, case.grid_code, case.category, case.reported_at, search,
-                   dumps(case_to_dict(case)))  # fmt: skip
+    return (case.case_id, case.version, str(case.status), case.reporter, case.handler, case.department,
+            case.grid_code, case.category, case.reported_at, search, dumps(case_to_dict(case)))  # fmt: skip
+
+
+def put_local_case(conn: sqlite3.Connection, case: Case) -> None:
+    conn.execute(_PUT_LOCAL, _local_row(case))
 
 
 _PUT_LOCAL = (
@@ -124,8 +130,54 @@ _PUT_LOCAL = (
 )
 
 
-def _put_local_row(conn: sqlite3.Connection, *row: Any) -> None:
-    conn.execute(_PUT_LOCAL, row)
+# The ops a case's local view re-applies, by case: with no server copy, every own op (a report the
+# server refused stays visible, with its reason, instead of vanishing); on a server copy, those
+# without an outcome and those applied at the server in a version this phone has not pulled yet (so
+# a receipt never makes a change disappear from the screen until the pull brings it back).
+_TO_REAPPLY = (
+    "SELECT o.case_id, o.op FROM outbox AS o LEFT JOIN server_cases AS s ON s.case_id = o.case_id "
+    "WHERE o.case_id IN (SELECT value FROM json_each(?)) AND (s.case_id IS NULL "
+    "OR o.state IN ('pending', 'sealed') "
+    "OR (o.state = 'applied' AND json_extract(o.outcome, '$.version') > s.version)) ORDER BY o.case_id, o.seq"
+)
+
+
+def _reapplied(state: str, version: Any, server_version: int) -> bool | None:
+    """Whether an op in this state is re-applied on a server copy of `server_version` (as
+    `_TO_REAPPLY` says); None when its outcome's version is not a number (then rebase to be sure)."""
+    if state in outbox.UNSETTLED:
+        return True
+    if state != "applied":
+        return False
+    if version is None:
+        return False
+    if type(version) is not int:
+        return None
+    return version > server_version
+
+
+def views_changed(conn: sqlite3.Connection, settled: Sequence[outbox.Settled]) -> set[str]:
+    """The cases whose local view these new outcomes change: those where an op joins or leaves the
+    ops re-applied on the server's copy. A case with no server copy re-applies all its own ops
+    whatever their outcome, so an outcome alone never changes it (a receipt for new reports)."""
+    if not settled:
+        return set()
+    versions = {
+        row[0]: int(row[1])
+        for row in conn.execute(
+            "SELECT case_id, version FROM server_cases WHERE case_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted({s.case_id for s in settled})),),
+        )
+    }
+    changed = set()
+    for s in settled:
+        held = versions.get(s.case_id)
+        if held is None:
+            continue
+        before, after = _reapplied(*s.before, held), _reapplied(*s.after, held)
+        if before is None or after is None or before != after:
+            changed.add(s.case_id)
+    return changed
 
 
 def rebase(
@@ -139,33 +191,51 @@ def rebase(
 
     An op the rules now refuse simply has no effect on the view; it stays in the outbox until the
     server's outcome says what became of it (the server is the authority, the phone only predicts).
-    `fresh` holds the server's copies just stored: a case this phone never acted on takes its view
-    straight from its copy — the common case of a catch-up, with nothing to re-apply.
+    A case with a server copy and nothing to re-apply takes its view straight from the copy (an
+    empty `doc`: read from `server_cases`) — the common case of a catch-up, and of a pull that
+    brings back this phone's own settled ops. `fresh` holds the server's copies just stored (their
+    local rows are already made). One query reads the ops, one the server copies, one
+    `executemany` writes the rows.
     """
-    acted = outbox.cases_acted_on(conn, list(fresh)) if fresh else set()
-    as_sent = []
-    for case_id in sorted(set(case_ids)):
-        if fresh is not None and case_id in fresh and case_id not in acted:
-            as_sent.append(fresh[case_id].local_row)
-            continue
-        base = server_case(conn, case_id)
-        case = base
-        # With no server case, the phone's own ops are the only view there is — a report the server
-        # refused stays visible (with its reason) instead of vanishing.
-        ops = (
-            outbox.own_ops(conn, case_id)
-            if base is None
-            else outbox.unsettled_for_case(conn, case_id, base.version)
+    ids = sorted(set(case_ids))
+    if not ids:
+        return
+    fresh = fresh or {}
+    ids_json = json.dumps(ids)
+    ops: dict[str, list[Op]] = {}
+    for case_id, text in conn.execute(_TO_REAPPLY, (ids_json,)):
+        ops.setdefault(case_id, []).append(outbox.decode(text))
+    need_copy = [i for i in ids if i not in fresh or i in ops]
+    copies = {
+        row[0]: row[1]
+        for row in conn.execute(
+            "SELECT case_id, doc FROM server_cases WHERE case_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(need_copy),),
         )
-        for op in ops:
+    } if need_copy else {}  # fmt: skip
+    rows, gone = [], []
+    for case_id in ids:
+        copy = fresh.get(case_id)
+        text = copy.text if copy is not None else copies.get(case_id)
+        if case_id not in ops:
+            if text is None:
+                gone.append((case_id,))
+            else:
+                rows.append(
+                    copy.local_row if copy is not None else server_copy(json.loads(text), text).local_row
+                )
+            continue
+        case = None if text is None else case_from_dict(json.loads(text))
+        for op in ops[case_id]:
             _, new = apply_op(case, op, actor, ctx)
             if new is not None:
                 case = new
         if case is None:
-            conn.execute("DELETE FROM local_cases WHERE case_id = ?", (case_id,))
+            gone.append((case_id,))
         else:
-            put_local_case(conn, case)
-    conn.executemany(_PUT_LOCAL, as_sent)
+            rows.append(_local_row(case))
+    conn.executemany("DELETE FROM local_cases WHERE case_id = ?", gone)
+    conn.executemany(_PUT_LOCAL, rows)
 
 
 def local_cases(

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from mobile.core.store import Store, dumps
 from shared.ops import Op, validate_op
@@ -36,9 +36,14 @@ class OpRecord:
     outcome: dict[str, Any] | None
 
 
+def decode(text: str) -> Op:
+    """An op as the outbox stores it (its JSON), checked again."""
+    return validate_op(json.loads(text))
+
+
 def _record(row: sqlite3.Row) -> OpRecord:
     outcome = json.loads(row["outcome"]) if row["outcome"] else None
-    return OpRecord(row["seq"], validate_op(json.loads(row["op"])), row["state"], outcome)
+    return OpRecord(row["seq"], decode(row["op"]), row["state"], outcome)
 
 
 def next_seq(conn: sqlite3.Connection) -> int:
@@ -66,46 +71,53 @@ def pending(conn: sqlite3.Connection, limit: int) -> list[Op]:
     return [_record(r).op for r in rows]
 
 
-def unsettled_for_case(conn: sqlite3.Connection, case_id: str, server_version: int) -> list[Op]:
-    """The ops the local view re-applies on top of the server's case: those without an outcome, and
-    those applied at the server in a version this phone has not pulled yet (so a receipt never makes
-    a change disappear from the screen until the pull brings it back)."""
-    rows = conn.execute(
-        "SELECT * FROM outbox WHERE case_id = ? AND (state IN ('pending', 'sealed') OR "
-        "(state = 'applied' AND json_extract(outcome, '$.version') > ?)) ORDER BY seq",
-        (case_id, server_version),
-    )
-    return [_record(r).op for r in rows]
+class Settled(NamedTuple):
+    """One op's outcome newly stored: its case, the outcome's name (`applied`, `soft_conflict`, …),
+    and the op's (state, outcome version) before and after — what decides whether the case's local
+    view re-applies the op (`casebook.views_changed`)."""
+
+    case_id: str
+    outcome: str
+    before: tuple[str, Any]
+    after: tuple[str, Any]
 
 
-def cases_acted_on(conn: sqlite3.Connection, case_ids: list[str]) -> set[str]:
-    """Which of these cases this phone ever acted on (any op, settled or not), in one query."""
-    rows = conn.execute(
-        "SELECT DISTINCT case_id FROM outbox WHERE case_id IN (SELECT value FROM json_each(?))",
-        (json.dumps(case_ids),),
-    )
-    return {row[0] for row in rows}
+def _version(outcome: dict[str, Any] | None) -> Any:
+    return None if outcome is None else outcome.get("version")
 
 
-def own_ops(conn: sqlite3.Connection, case_id: str) -> list[Op]:
-    rows = conn.execute("SELECT * FROM outbox WHERE case_id = ? ORDER BY seq", (case_id,))
-    return [_record(r).op for r in rows]
-
-
-def record_outcome(conn: sqlite3.Connection, outcome: dict[str, Any]) -> str | None:
-    """Store the server's outcome of one of our ops. Returns the op's case id, None if unknown."""
-    state = _STATE_OF_OUTCOME.get(str(outcome.get("outcome")))
-    if state is None:
-        return None
-    row = conn.execute(
-        "SELECT case_id, state, outcome FROM outbox WHERE op_id = ?", (outcome.get("op_id"),)
-    ).fetchone()
-    if row is None or (row["state"] == state and row["outcome"] == dumps(outcome)):
-        return None
-    conn.execute(
-        "UPDATE outbox SET state = ?, outcome = ? WHERE op_id = ?", (state, dumps(outcome), outcome["op_id"])
-    )
-    return str(row[0])
+def record_outcomes(conn: sqlite3.Connection, outcomes: Iterable[dict[str, Any]]) -> list[Settled]:
+    """Store the server's outcomes of our ops: one read and one `executemany` for all of them. An
+    outcome of an op we never made, of an unknown kind, or the same as the one stored is skipped; an
+    op named twice ends with its later outcome. Returns what changed, in order."""
+    known: list[tuple[dict[str, Any], str]] = []
+    for outcome in outcomes:
+        state = _STATE_OF_OUTCOME.get(str(outcome.get("outcome")))
+        if state is not None:
+            known.append((outcome, state))
+    if not known:
+        return []
+    held = {
+        row[0]: (str(row[1]), str(row[2]), row[3])
+        for row in conn.execute(
+            "SELECT op_id, case_id, state, outcome FROM outbox WHERE op_id IN (SELECT value FROM json_each(?))",
+            (json.dumps([o.get("op_id") for o, _ in known]),),
+        )
+    }
+    updates, settled = [], []
+    for outcome, state in known:
+        op_id = outcome.get("op_id")
+        row = held.get(op_id) if isinstance(op_id, str) else None
+        text = dumps(outcome)
+        if row is None or (row[1] == state and row[2] == text):
+            continue
+        case_id, before_state, before_text = row
+        before = (before_state, _version(json.loads(before_text)) if before_text else None)
+        settled.append(Settled(case_id, str(outcome.get("outcome")), before, (state, _version(outcome))))
+        held[op_id] = (case_id, state, text)
+        updates.append((state, text, op_id))
+    conn.executemany("UPDATE outbox SET state = ?, outcome = ? WHERE op_id = ?", updates)
+    return settled
 
 
 def case_has_unsettled(store: Store, case_id: str) -> bool:

@@ -132,18 +132,15 @@ def not_settled(store: Store) -> list[SegmentRecord]:
     return [_record(r) for r in rows]
 
 
-def record_receipt(conn: sqlite3.Connection, first_seq: int, receipt: dict[str, Any], now: int) -> set[str]:
-    """Store a receipt and the outcomes it carries. Returns the case ids whose ops got outcomes."""
+def record_receipt(
+    conn: sqlite3.Connection, first_seq: int, receipt: dict[str, Any], now: int
+) -> list[outbox.Settled]:
+    """Store a receipt and the outcomes it carries. Returns the outcomes that changed an op."""
     conn.execute(
         "UPDATE segments SET status = ?, receipt = ?, sent_at = ?, error = NULL WHERE first_seq = ?",
         (str(receipt.get("status")), dumps(receipt), now, first_seq),
     )
-    touched = set()
-    for outcome in receipt.get("outcomes") or []:
-        case_id = outbox.record_outcome(conn, outcome)
-        if case_id:
-            touched.add(case_id)
-    return touched
+    return outbox.record_outcomes(conn, receipt.get("outcomes") or [])
 
 
 def record_error(store: Store, first_seq: int, code: str, now: int) -> None:

@@ -166,9 +166,9 @@ class SyncClient:
                 return
             self.report.reached_server = True
             with self.p.store.transaction() as conn:
-                touched = segments.record_receipt(conn, segment.first_seq, receipt, self.p.clock())
+                settled = segments.record_receipt(conn, segment.first_seq, receipt, self.p.clock())
                 learned = incarnation.learn(conn, receipt)
-                casebook.rebase(conn, touched | learned.touched, actor, ctx)
+                casebook.rebase(conn, casebook.views_changed(conn, settled) | learned.touched, actor, ctx)
             for outcome in receipt.get("outcomes") or []:
                 self._count(str(outcome.get("outcome")))
             self.report.segments_sent += 1
@@ -240,12 +240,10 @@ class SyncClient:
                 learned = incarnation.learn(conn, page.server)
                 self._resend = self._resend or learned.reopened
                 fresh = casebook.put_server_cases(conn, page.cases)
-                touched = set(fresh) | learned.touched
-                for outcome in page.outcomes:
-                    case_id = outbox.record_outcome(conn, outcome)
-                    if case_id:
-                        touched.add(case_id)
-                        self._count(str(outcome.get("outcome")))
+                settled = outbox.record_outcomes(conn, page.outcomes)
+                touched = set(fresh) | learned.touched | casebook.views_changed(conn, settled)
+                for change in settled:
+                    self._count(change.outcome)
                 # A page of a new incarnation was counted from a cursor of the old one: its cases
                 # are true copies, but its cursor is not ours. Start again from zero.
                 self.p.store.set_state(conn, "cursor", 0 if learned.reset else max(cursor, page.cursor))

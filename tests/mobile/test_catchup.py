@@ -81,7 +81,12 @@ def test_a_case_the_phone_acts_on_gets_its_own_local_document(server: Server, tm
     assert run(worker.sync()).ok
     assert run(sup.sync()).ok
     _assert_views_match_the_server(server, sup, ids)
-    assert _local_docs(sup)[ids[1]] != ""  # acted on once: rebuilt by the rules from then on
+    # its note settled and pulled back: nothing left to re-apply, so the view is the server copy again
+    assert _local_docs(sup)[ids[1]] == ""
+    sup.add_note(ids[1], "checked again")  # an unsettled op: the rules rebuild a document of its own
+    view = sup.case(ids[1])
+    assert view is not None and [n.text for n in view.case.notes][-1] == "checked again"
+    assert _local_docs(sup)[ids[1]] != ""
 
 
 def test_local_documents_written_before_the_change_still_read_and_are_replaced_by_the_next_pull(
