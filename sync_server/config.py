@@ -45,6 +45,9 @@ class ServerConfig:
     replay_window_s: int = 300
     enrollment_code_ttl_s: int = 7 * 24 * 3600
     changes_limit_max: int = 1000
+    # seconds between reads of the change counter while phones long-poll (`GET /v1/changes?wait=`): how
+    # soon a write by another process wakes them on SQLite, and on PostgreSQL when LISTEN is down
+    changes_poll_s: int = 1
     # --- Open311, the public feed (docs/server.md, "Open311") ---
     open311_jurisdiction_id: str = ""  # the id clients may send; "": none (any jurisdiction_id is refused)
     open311_coordinate_decimals: int = 4  # published lat/long rounded: 4 decimals is ~10 m

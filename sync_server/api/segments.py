@@ -62,7 +62,12 @@ def bell_of(request: Request) -> ChangeBell:
     """The app's bell (made on first use: one per app, on its event loop)."""
     bell: ChangeBell | None = getattr(request.app.state, "change_bell", None)
     if bell is None:
-        bell = request.app.state.change_bell = ChangeBell(services_of(request).store.change_seq)
+        services = services_of(request)
+        bell = request.app.state.change_bell = ChangeBell(
+            services.store.change_seq,
+            poll_s=services.config.changes_poll_s,
+            listen=services.store.change_notices(),
+        )
     return bell
 
 

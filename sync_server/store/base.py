@@ -16,7 +16,7 @@ Records are plain frozen values; cases travel as `shared.model.Case`.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -485,6 +485,19 @@ class Store(Protocol):
         an autocommit `INSERT … ON CONFLICT (device_id, nonce) DO UPDATE … WHERE` the stored one
         expired; SQLite: the same upsert, which takes SQLite's write lock for that one statement —
         any SQLite write does). A signed GET therefore opens no transaction."""
+        ...
+
+    def change_notices(self) -> Callable[[], AsyncGenerator[int | None, None]] | None:
+        """How a process hears of changes committed by every process over this store without
+        reading the counter, or None where the store has no such channel (SQLite: the changes bell
+        polls `change_seq`, `change_bell.ChangeBell`).
+
+        Calling it starts listening on a connection of its own (one per process, for its bell):
+        the iterator yields the committed counter once listening is in place, then a counter at
+        or below the horizon after each commit of a change by any process (never an uncommitted
+        one), and None when a heartbeat passes without any (the connection checked alive). It
+        raises when its connection is lost; a later call listens again. PostgreSQL: `LISTEN` on
+        a channel each change-reserving transaction `NOTIFY`s (`store/postgres/notify.py`)."""
         ...
 
     def worker(self, worker_id: str) -> WorkerRecord | None: ...

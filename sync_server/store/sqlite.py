@@ -255,6 +255,10 @@ class SqliteStore:
             os.fsync(written.fileno())
         os.replace(partial, dest)
 
+    def change_notices(self) -> None:
+        """None: SQLite has no channel between processes; the changes bell reads the counter."""
+        return None
+
     def claim_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
         """One autocommit upsert, queued behind this process's writers (`_writer`) as transactions
         are; SQLite's write lock, held for that statement, keeps it once across processes."""

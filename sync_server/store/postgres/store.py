@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import AsyncGenerator, Callable, Collection, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -42,6 +43,7 @@ from sync_server.store.base import (
 )
 from sync_server.store.incarnation import new_incarnation
 from sync_server.store.postgres.errors import RETRY_LATER, storage_refusal
+from sync_server.store.postgres.notify import listen_for_changes
 from sync_server.store.postgres.schema.migrations import SCHEMA, migrate
 from sync_server.store.postgres.tx import PgTransaction, worker_of
 from sync_server.store.sqlite_tx import load_case
@@ -188,6 +190,9 @@ class PgStore:
             f"{dest}: a PostgreSQL store is backed up with pg_dump --format=custom --schema={SCHEMA} "
             "(or base backups and WAL archiving for point-in-time recovery), not by gridsync-server"
         )
+
+    def change_notices(self) -> Callable[[], AsyncGenerator[int | None, None]]:
+        return partial(listen_for_changes, self.url)
 
     def claim_nonce(self, device_id: str, nonce: str, ts: int, forget_before: int) -> bool:
         """One autocommit upsert: the primary key (device_id, nonce) decides, for every process; a

@@ -42,6 +42,7 @@ from sync_server.store.base import (
     QuarantineRecord,
     WorkerRecord,
 )
+from sync_server.store.postgres.notify import CHANNEL
 from sync_server.store.sqlite_tx import decode_tree, dump_json, encode_tree, load_case
 
 # pg_advisory_xact_lock keys (schema migrations: schema.migrations.MIGRATION_LOCK)
@@ -220,7 +221,15 @@ class PgTransaction:
         return int(row[0]) - count + 1
 
     def reserve_change_seqs(self, count: int) -> int:
-        return self._bump("change_seq", count)
+        # announced to every process's listener when (and only if) this transaction commits
+        # (`notify.py`); by then the horizon has reached `last`
+        row = self._one(
+            "WITH bumped AS (INSERT INTO counters (name, value) VALUES ('change_seq', %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value RETURNING value) "
+            "SELECT value, pg_notify(%s, value::text) FROM bumped",
+            (count, CHANNEL),
+        )
+        return int(row[0]) - count + 1
 
     def reserve_case_numbers(self, year: int, count: int) -> int:
         return self._bump(f"case_no:{year}", count)
