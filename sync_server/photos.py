@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from shared.errors import GridsyncError
 from shared.model import Actor
 from shared.rules import can_see
+from sync_server.blobs import BlobStore, DirectoryBlobs
 from sync_server.store.base import PhotoRecord, Store
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -49,15 +49,13 @@ def _status(record: PhotoRecord | None) -> dict[str, Any]:
 
 
 class PhotoShelf:
-    """Blobs under `<data>/photos/ab/abcdef…` (`.part` while uploading)."""
+    """Uploads and downloads of blobs kept in a `BlobStore` (`sync_server.blobs`): a folder given
+    as a path is a `DirectoryBlobs` (`<data>/photos/ab/abcdef…`, `.part` while uploading)."""
 
-    def __init__(self, store: Store, folder: Path, max_bytes: int) -> None:
+    def __init__(self, store: Store, blobs: BlobStore | Path, max_bytes: int) -> None:
         self.store = store
-        self.folder = folder
+        self.blobs: BlobStore = DirectoryBlobs(blobs) if isinstance(blobs, Path) else blobs
         self.max_bytes = max_bytes
-
-    def _path(self, sha256: str, partial: bool = False) -> Path:
-        return self.folder / sha256[:2] / (sha256 + (".part" if partial else ""))
 
     def status(self, sha256: str, device_id: str) -> dict[str, Any]:
         """How much of the blob this device has uploaded; `photo.foreign` for another device's."""
@@ -95,44 +93,27 @@ class PhotoShelf:
         return self._finish(sha256, size, device_id)
 
     def _write(self, sha256: str, offset: int, chunk: bytes) -> int:
-        part = self._path(sha256, partial=True)
         try:
-            part.parent.mkdir(parents=True, exist_ok=True)
-            # No truncation at the chunk's end: a racing request may have written past it already.
-            # Bytes past what is recorded (a write cut short) are written over by the next chunks.
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                os.pwrite(fd, chunk, offset)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            _keep_only(part, offset)
+            self.blobs.write(sha256, offset, chunk)
+        except OSError as exc:  # the partial is cut back to `offset` (or dropped) already
             raise disk_refusal(exc) from exc
         return offset + len(chunk)
 
     def _finish(self, sha256: str, size: int, device_id: str | None) -> dict[str, Any]:
-        part, whole = self._path(sha256, partial=True), self._path(sha256)
-        digest = hashlib.sha256()
-        try:
-            with open(part, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        except FileNotFoundError:
-            if not whole.exists():  # neither part nor whole: nothing to finish, start again
+        digest = self.blobs.partial_sha256(sha256)
+        if digest is None:
+            digest = self.blobs.whole_sha256(sha256)  # another request finished it meanwhile
+            if digest is None:  # neither partial nor whole: nothing to finish, start again
                 with self.store.transaction() as tx:
                     tx.delete_photo(sha256)
-                raise GridsyncError("photo.bad_offset", "0") from None
-            digest = hashlib.sha256(whole.read_bytes())  # another request finished it meanwhile
-        if digest.hexdigest() != sha256:
-            part.unlink(missing_ok=True)
+                raise GridsyncError("photo.bad_offset", "0")
+        if digest != sha256:
+            self.blobs.drop_partial(sha256)
             with self.store.transaction() as tx:
                 tx.delete_photo(sha256)
             raise GridsyncError("photo.hash_mismatch", "the partial upload was dropped; start again at 0")
         try:
-            part.replace(whole)
-        except FileNotFoundError:
-            pass  # renamed by another request finishing the same blob
+            self.blobs.finish(sha256)
         except OSError as exc:
             raise disk_refusal(exc) from exc
         record = PhotoRecord(sha256, size, size, True, device_id)
@@ -163,7 +144,7 @@ class PhotoShelf:
             raise GridsyncError("photo.unknown")
         if not any(can_see(case, actor) for case in self.store.cases_holding_photo(sha256)):
             raise GridsyncError("photo.unknown")
-        return self._path(sha256).read_bytes()
+        return self.blobs.read(sha256)
 
 
 def _own(record: PhotoRecord | None, device_id: str) -> PhotoRecord | None:
@@ -177,13 +158,3 @@ def disk_refusal(exc: OSError) -> GridsyncError:
     """The photo folder cannot take the bytes: full (507) or read-only / failing (503)."""
     full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
     return GridsyncError("server.storage_full" if full else "server.unavailable", str(exc))
-
-
-def _keep_only(part: Path, offset: int) -> None:
-    """Cut a partial upload back to what the server had acknowledged, so the next chunk resumes there;
-    if even that fails, drop it (the client asks for the offset and starts again from what is recorded)."""
-    try:
-        if part.exists():
-            os.truncate(part, offset)
-    except OSError:
-        part.unlink(missing_ok=True)

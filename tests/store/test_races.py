@@ -107,7 +107,7 @@ def test_photo_chunks_at_the_same_offset_at_once_move_it_exactly_once(
         for blob, (sha, size, _, _) in zip(blobs, jobs, strict=True):
             assert server.photos.status(sha, device_id)["received"] == 1000
             assert server.photos.put_chunk(sha, 1000, size, blob[1000:], device_id)["complete"] is True
-            assert (server.photos.folder / sha[:2] / sha).read_bytes() == blob
+            assert server.photos.blobs.read(sha) == blob
     finally:
         server.close()
 
