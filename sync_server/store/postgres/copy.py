@@ -6,6 +6,7 @@ PostgreSQL store (its schema migrated) → in ONE PostgreSQL transaction: check 
 table with `COPY … FROM STDIN`, move the id sequences past the copied ids, and compare per-table row
 counts and checksums of both sides; any difference rolls the whole copy back. So the target holds
 the whole store or nothing.
+Then the store's tables are analyzed, so the planner knows their sizes from the first push.
 
 Safe to re-run: a target that already holds exactly this store (same counts and checksums) is
 left as it is ("already copied"); a target holding anything else is refused, never overwritten.
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from sync_server.store.postgres.schema.migrations import SCHEMA
 from sync_server.store.postgres.store import PgStore
@@ -179,7 +181,22 @@ def _checks(rows_of: Any, columns: dict[str, list[str]]) -> dict[str, TableCheck
 
 
 def copy_store(sqlite_path: Path, url: str) -> CopyResult:
-    """Copy the SQLite store at `sqlite_path` into the PostgreSQL database at `url` (see the module)."""
+    """Copy the SQLite store at `sqlite_path` into the PostgreSQL database at `url` (see the module),
+    then `ANALYZE` the store's tables: the planner knows their sizes before the first phone's push
+    instead of taking them as never counted until autovacuum's first visit. A re-run analyzes too,
+    so a copy interrupted before its `ANALYZE` is finished by running it again."""
+    result = _copy_store(sqlite_path, url)
+    with psycopg.connect(url, autocommit=True) as db:
+        tables = [
+            r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (SCHEMA,))
+        ]
+        db.execute(
+            sql.SQL("ANALYZE {}").format(sql.SQL(", ").join(sql.Identifier(SCHEMA, t) for t in tables))
+        )
+    return result
+
+
+def _copy_store(sqlite_path: Path, url: str) -> CopyResult:
     from sync_server.store.sqlite import SqliteStore
 
     if sqlite_path.is_file():
