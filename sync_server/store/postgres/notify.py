@@ -43,7 +43,8 @@ async def listen_for_changes(url: str) -> AsyncGenerator[int | None, None]:
         yield await _counter(db)
         while True:
             async for notice in db.notifies(timeout=HEARTBEAT_S):
-                yield int(notice.payload)
+                if notice.payload.isdigit():  # anyone may NOTIFY the channel: only numbers count
+                    yield int(notice.payload)
             await db.execute("SELECT 1")
             yield None
 
