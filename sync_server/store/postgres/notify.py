@@ -36,8 +36,8 @@ async def listen_for_changes(url: str) -> AsyncGenerator[int | None, None]:
     `psycopg.Error` when the connection is lost: the consumer falls back to reading the counter and
     calls again later."""
     db = await psycopg.AsyncConnection.connect(
-        url, autocommit=True, application_name=LISTENER_NAME, connect_timeout=10
-    )
+        url, autocommit=True, application_name=LISTENER_NAME, connect_timeout=10, prepare_threshold=None
+    )  # no prepared statements, as every store connection (docs/server.md, "Query plans")
     async with db:
         await db.execute(f"LISTEN {CHANNEL}")  # type: ignore[call-overload]
         yield await _counter(db)
