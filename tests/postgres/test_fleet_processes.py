@@ -6,7 +6,8 @@ Five workers share two grids (they see, note and edit each other's reports, so c
 a supervisor files what they report; all six are real `Device`s behind a round-robin load balancer
 (`tests.postgres.cluster.Spread`), so each phone's requests land on every machine in turn, and all
 six sync at once each round. In round `KILL_ROUND` the test waits until a push is in flight to the
-machine it picked, SIGKILLs that machine, and starts it again on the same port.
+machine it picked, SIGKILLs that machine, and starts it again on the same port; the rounds after it
+go through the restarted machine too, and the phones' last syncs must all end without a problem.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ SETTLE_ROUNDS = 10
 FIGURES: Counter[str] = Counter()  # docs/reliability.md
 
 
-async def _kill_during_a_push(cluster: clusters.Cluster, machine: int) -> None:
-    """SIGKILL `machine` while a segment POST is in flight to it, then start it again."""
+async def _kill_during_a_push(cluster: clusters.Cluster, machine: int) -> int:
+    """SIGKILL `machine` while a segment POST is in flight to it, then start it again; returns how
+    many requests it had answered 200 when it was back."""
     key = (machine, "POST", "/v1/segments")
     for _ in range(3000):
         if cluster.in_flight[key]:
@@ -49,11 +51,17 @@ async def _kill_during_a_push(cluster: clusters.Cluster, machine: int) -> None:
     FIGURES["killed with pushes in flight"] += cluster.in_flight[key]
     await asyncio.sleep(0.3)
     await asyncio.to_thread(cluster.machines[machine].start, 60)
+    return cluster.counts[f"machine {machine} answered 200"]
 
 
-async def _run(cluster: clusters.Cluster, people: list[fleet.Member], rng: random.Random) -> list[Device]:
+async def _run(
+    cluster: clusters.Cluster, people: list[fleet.Member], rng: random.Random
+) -> tuple[list[Device], int, int]:
+    """The rounds and the settling; returns the phones, the machine that was killed, and how many
+    requests it had answered 200 when it was back."""
     phones = [await cluster.phone(person) for person in people]
     victim = rng.randrange(len(cluster.machines))
+    answered_at_restart = 0
     for round_no in range(ROUNDS):
         for phone, person in zip(phones, people, strict=True):
             _act(phone, rng, person, round_no)
@@ -61,15 +69,16 @@ async def _run(cluster: clusters.Cluster, people: list[fleet.Member], rng: rando
                 _act(phone, rng, person, round_no)
         syncs = asyncio.gather(*(phone.sync() for phone in phones))
         if round_no == KILL_ROUND:
-            await asyncio.gather(syncs, _kill_during_a_push(cluster, victim))
+            _, answered_at_restart = await asyncio.gather(syncs, _kill_during_a_push(cluster, victim))
         else:
             await syncs
     for _ in range(SETTLE_ROUNDS):
         await asyncio.gather(*(phone.sync() for phone in phones))
         if all(phone.pending().empty for phone in phones):
             break
-    await asyncio.gather(*(phone.sync() for phone in phones))  # everyone pulls the last changes
-    return phones
+    last = await asyncio.gather(*(phone.sync() for phone in phones))  # everyone pulls the last changes
+    assert all(report.ok for report in last), [report.problems for report in last]
+    return phones, victim, answered_at_restart
 
 
 def _kind(outcome: str | None) -> tuple[str, str | None] | None:
@@ -91,17 +100,21 @@ def test_phones_through_three_processes_one_killed_mid_push_lose_nothing(tmp_pat
     cluster = clusters.build(tmp_path, pg_url, people, city)
     cluster.start()
     try:
-        phones = asyncio.run(_run(cluster, people, random.Random(5)))
-        assert all(m.kills == 1 for m in cluster.machines if m.kills), "the kill did not happen"
+        phones, victim, answered_at_restart = asyncio.run(_run(cluster, people, random.Random(5)))
+        assert cluster.machines[victim].kills == 1, "the kill did not happen"
         assert sum(m.kills for m in cluster.machines) == 1
         assert all(m.proc is not None and m.proc.poll() is None for m in cluster.machines)
+        # the restarted machine served the rounds after the kill
+        assert cluster.counts[f"machine {victim} answered 200"] > answered_at_restart
 
         store = cluster.store()
         try:
+            assert store.kind == "postgresql"
             sent = {}
             for phone in phones:
                 assert phone.pending().empty, f"{phone.identity.worker_id} still has {phone.pending()}"  # type: ignore[union-attr]
                 (last,) = phone.store.one("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+                assert last, f"{phone.identity.worker_id} sent nothing"  # type: ignore[union-attr]
                 sent[phone.identity.device_id] = int(last)  # type: ignore[union-attr]
             # every (device, seq) in the op log exactly once, nothing held or quarantined
             assert problems(store, sent) == []
