@@ -22,6 +22,7 @@ from sync_server.city import CityCache
 from sync_server.config import load_config
 from sync_server.reconcile import Reconciler
 from sync_server.store import open_store
+from sync_server.store.case_text import unpack
 
 
 def _seed(data_dir: Any, keys: Any, members: list[fleet.Member], cases: int, hers: int) -> None:
@@ -65,13 +66,13 @@ def catchup(cases: int, hers: int = 1000) -> dict[str, Any]:
         _seed(work / "server", keys, members, cases, hers)
         db = sqlite3.connect(work / "server" / "gridsync.db")
         start = time.perf_counter()
-        docs = [json.loads(row[0]) for row in db.execute("SELECT doc FROM cases")]
+        docs = [json.loads(unpack(row[0])) for row in db.execute("SELECT doc FROM cases")]
         base_s = time.perf_counter() - start
         worker = fleet.member(0, city, seed=99)  # the first member's grids, another worker
         grids = [c.code for c in worker.cells]
         start = time.perf_counter()
         her_docs = [
-            json.loads(row[0])
+            json.loads(unpack(row[0]))
             for row in db.execute("SELECT doc FROM cases WHERE grid_code IN (?, ?)", (grids[0], grids[1]))
         ]
         her_base_s = time.perf_counter() - start

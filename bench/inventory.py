@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sync_server.store import DATABASE_FILE
+from sync_server.store.case_text import unpack
 
 # The op rows: one `op_log` row per op since store migration 2; `outcomes` + `audit` before it.
 _OPS_V2 = "SELECT device_id, seq, op_id, outcome, code, version FROM op_log"
@@ -72,7 +73,8 @@ def canonical_cases(data_dir: Path) -> dict[str, dict[str, Any]]:
     db = connect(data_dir)
     try:
         return {
-            row[0]: _canonical(json.loads(row[1])) for row in db.execute("SELECT case_id, doc FROM cases")
+            row[0]: _canonical(json.loads(unpack(row[1])))
+            for row in db.execute("SELECT case_id, doc FROM cases")
         }
     finally:
         db.close()
@@ -116,7 +118,7 @@ def problems(data_dir: Path, expected_ops: dict[str, int], *, quarantined: int =
             if n != allowed:
                 found.append(f"{n} segments in {table}, expected {allowed}")
         for case_id, doc in db.execute("SELECT case_id, doc FROM cases"):
-            ids = [t["op_id"] for t in json.loads(doc)["timeline"]]
+            ids = [t["op_id"] for t in json.loads(unpack(doc))["timeline"]]
             if len(ids) != len(set(ids)):
                 found.append(f"case {case_id[:8]} has an op twice in its timeline")
     finally:

@@ -38,6 +38,7 @@ from sync_server.store.base import (
     Transaction,
     WorkerRecord,
 )
+from sync_server.store.case_text import unpack
 from sync_server.store.migrations import migrate
 from sync_server.store.sqlite_tx import SqliteTransaction, dump_json, load_case
 
@@ -386,7 +387,7 @@ class SqliteStore:
                 "ORDER BY change_seq"
             )
             rows = self._all_rows(sql, (*args, limit))
-        return [CaseChange(int(r[0]), _visibility(r[2:]), r[1]) for r in rows]
+        return [CaseChange(int(r[0]), _visibility(r[2:]), unpack(r[1])) for r in rows]
 
     def device_outcomes(self, device_id: str, cursor: int, limit: int) -> list[OutcomeChange]:
         rows = self._all_rows(

@@ -30,6 +30,7 @@ from sync_server.store.base import (
     QuarantineRecord,
     WorkerRecord,
 )
+from sync_server.store.case_text import pack, unpack
 from sync_server.store.cells import cell_key, neighbourhood
 
 CASE_COLUMNS = (
@@ -101,12 +102,13 @@ def case_row(case: Case, change_seq: int) -> tuple[Any, ...]:
         case.version,
         change_seq,
         None if loc is None else cell_key(case.category, loc.lat, loc.lon),
-        encode_tree(case_to_dict(case)),
+        pack(encode_tree(case_to_dict(case))),
     )
 
 
-def load_case(doc: str) -> Case:
-    return case_from_dict(decode_tree(doc))
+def load_case(doc: str | bytes) -> Case:
+    """A case from its stored document: JSON text, or (SQLite) its packed form (`case_text`)."""
+    return case_from_dict(decode_tree(unpack(doc)))
 
 
 class SqliteTransaction:

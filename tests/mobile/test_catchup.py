@@ -13,6 +13,7 @@ from mobile.core import casebook, photo_transfer
 from mobile.core.device import Device
 from mobile.core.store import dumps
 from shared.model import case_to_dict
+from sync_server.store.case_text import unpack
 from tests.mobile.conftest import GRID_A, Server, fix_in, jpeg, run
 
 WORDS = ("Alpha", "Bravo", "Charlie", "Delta", "Echo")
@@ -21,7 +22,9 @@ WORDS = ("Alpha", "Bravo", "Charlie", "Delta", "Echo")
 def _server_texts(server: Server) -> dict[str, str]:
     db = sqlite3.connect(server.data_dir / "gridsync.db")
     try:
-        return dict(db.execute("SELECT case_id, doc FROM cases").fetchall())
+        return {
+            r[0]: unpack(r[1]) for r in db.execute("SELECT case_id, doc FROM cases")
+        }  # as stored, unpacked
     finally:
         db.close()
 

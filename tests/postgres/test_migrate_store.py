@@ -17,6 +17,7 @@ import pytest
 from mobile.core.device import Device
 from shared.model import case_to_dict
 from sync_server.cli import main
+from sync_server.store.case_text import unpack
 from sync_server.store.postgres.copy import CopyRefused, copy_store
 from tests.mobile.conftest import GRID_A, PASSPHRASE, Server, clock, fix_in, jpeg, run, server
 from tests.mobile.test_restore import _phone_agrees, _server_state
@@ -154,10 +155,10 @@ def test_a_row_postgresql_cannot_hold_refuses_the_whole_copy_plainly(
     server.services.close()
     gc.collect()
     src = sqlite3.connect(server.data_dir / "gridsync.db", isolation_level=None)
-    src.execute(
-        "UPDATE cases SET doc = replace(doc, '井盖松动', '井盖' || char(0) || '松动') WHERE case_id = ?",
-        (case_id,),
-    )
+    (stored,) = src.execute("SELECT doc FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+    # as such a store held it: its JSON text (stores since keep it packed, `case_text`)
+    text = unpack(stored).replace("井盖松动", "井盖\x00松动")
+    src.execute("UPDATE cases SET doc = ? WHERE case_id = ?", (text, case_id))
     src.close()
     assert main(["--data-dir", str(server.data_dir), "migrate-store", "--to", pg_url]) == 2
     err = capsys.readouterr().err

@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from sync_server.store.case_text import unpack
 from sync_server.store.postgres.schema.migrations import SCHEMA
 from sync_server.store.postgres.store import PgStore
 
@@ -136,7 +137,12 @@ def _quoted(cols: list[str]) -> str:
 
 
 def _sqlite_rows(src: sqlite3.Connection, table: str, cols: list[str]) -> Iterator[tuple[Any, ...]]:
-    return iter(src.execute(f'SELECT {_quoted(cols)} FROM "{table}"'))
+    rows = src.execute(f'SELECT {_quoted(cols)} FROM "{table}"')
+    if table != "cases" or "doc" not in cols:
+        return iter(rows)
+    # SQLite keeps a case's document packed (`case_text`); PostgreSQL holds its JSON text
+    doc = cols.index("doc")
+    return ((*r[:doc], unpack(r[doc]), *r[doc + 1 :]) for r in rows)
 
 
 def _pg_rows(db: psycopg.Connection[Any], table: str, cols: list[str]) -> Iterator[tuple[Any, ...]]:
