@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mobile.core import outbox
 from mobile.core.store import Store, dumps
 from shared.envelope import seal_segment, segment_hash
-from shared.ops import encode_ops
+from shared.ops import Op, encode_ops
 
 MAX_OPS = 500
 MAX_PLAIN = 1024 * 1024
@@ -57,6 +57,20 @@ def _record(row: sqlite3.Row) -> SegmentRecord:
     )
 
 
+def cut(ops: list[Op], max_plain: int) -> tuple[list[Op], bytes]:
+    """The first ops whose plaintext stays within about `max_plain` bytes (at least one), and that
+    plaintext: `encode_ops(batch)` byte for byte, each op encoded once (the ops' own texts,
+    comma-joined in brackets)."""
+    size, parts = 2, []
+    for op in ops:
+        part = encode_ops([op])[1:-1]
+        size += len(part) + 1  # its bytes plus a comma
+        if parts and size > max_plain:
+            break
+        parts.append(part)
+    return ops[: len(parts)], b"[" + b",".join(parts) + b"]"
+
+
 def seal_pending(
     store: Store,
     *,
@@ -75,14 +89,7 @@ def seal_pending(
             ops = outbox.pending(conn, max_ops)
             if not ops:
                 return sealed
-            size, take = 2, 0
-            for op in ops:
-                size += len(encode_ops([op])) - 1  # each op's own bytes plus a comma
-                if take and size > max_plain:
-                    break
-                take += 1
-            batch = ops[:take]
-            payload = encode_ops(batch)
+            batch, payload = cut(ops, max_plain)
             prev = bytes(conn.execute("SELECT chain_hash FROM identity WHERE id = 1").fetchone()[0])
             first, last = batch[0].seq, batch[-1].seq
             blob = seal_segment(
