@@ -36,6 +36,7 @@ ACTIONS = (
 )
 
 MAX_TEXT = 2000
+MAX_PUBLIC_TEXT = 4000  # a supervisor's public text of a case (Open311's limit for a description)
 MAX_ADDRESS = 200
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
 
@@ -106,6 +107,13 @@ def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str:
         except UnicodeEncodeError:  # a lone surrogate ("\\ud83d"): valid JSON, but not text any store holds
             raise _bad(f"{name} contains a lone surrogate, which is not a character") from None
     return value
+
+
+def validate_text(value: Any, name: str, limit: int, *, required: bool = False) -> str:
+    """The ops' rule for free text, for other writers of text (a supervisor's public text): at most
+    `limit` characters of valid Unicode (no lone surrogates), no NUL, not blank when `required`.
+    Returns `value` unchanged; refused: `op.bad_field` naming `name`."""
+    return _text(value, name, limit, required=required)
 
 
 def _match(value: Any, pattern: re.Pattern[str], name: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from shared.errors import GridsyncError
 from shared.model import Actor, Case, Role
-from shared.ops import MAX_ADDRESS, MAX_TEXT, validate_op
+from shared.ops import MAX_ADDRESS, MAX_PUBLIC_TEXT, MAX_TEXT, validate_op
 from sync_server.admin_audit import os_user
 from sync_server.casework import Batch, apply_ops
 from sync_server.city import City
@@ -153,9 +153,6 @@ def file_request(store: Store, city: City, key: ApiKeyRecord, form: dict[str, st
     case = store.case(case_id)
     assert case is not None
     return case
-
-
-MAX_PUBLIC_TEXT = 4000  # the spec's limit for a description
 
 
 def set_public_text(store: Store, request_id: str, text: str, by: str, now: int) -> Case:

@@ -21,7 +21,18 @@ from starlette.routing import Match
 
 from shared.errors import GridsyncError
 from sync_server import __version__
-from sync_server.api import conflicts, contract, docs, enroll, health, people, photos, segments, serving
+from sync_server.api import (
+    conflicts,
+    contract,
+    docs,
+    enroll,
+    health,
+    people,
+    photos,
+    public_text,
+    segments,
+    serving,
+)
 from sync_server.api.deadline import BodyDeadline
 from sync_server.api.open311 import georeport_error
 from sync_server.api.open311_app import mount_open311
@@ -126,7 +137,7 @@ def build_app(services: Services) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     contract.install(app, services.config)
-    for module in (enroll, people, segments, photos, conflicts, health):
+    for module in (enroll, people, segments, photos, conflicts, public_text, health):
         app.include_router(module.router)
     mount_open311(app, services)
     config = services.config
