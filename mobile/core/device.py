@@ -42,6 +42,7 @@ from shared.catalogue import Category, Department, GridCell
 from shared.errors import GridsyncError
 from shared.geo import GridIndex, grid_of
 from shared.model import Case, Role
+from shared.ops import MAX_PUBLIC_TEXT, validate_text
 from shared.rules import RuleContext, is_overdue
 from shared.workflow import allowed_actions
 from shared.worktime import WorkCalendar
@@ -251,6 +252,25 @@ class Device:
 
     def resolve_conflict(self, case_id: str, conflict_id: str, choice: str) -> None:
         self._work().resolve_conflict(case_id, conflict_id, choice)
+
+    async def set_public_text(self, case_id: str, text: str) -> dict[str, Any]:
+        """A supervisor's public text for a case: what the city's Open311 feed publishes as its
+        description from now on (`PUT /v1/cases/{case_id}/public-text`, signed). Online only: it is
+        sent now, never queued; the server's answer `{"case_id", "case_no", "text", "edited_at"}`.
+        Refused before anything is sent: `device.unknown` (not enrolled), `case.not_allowed` (not a
+        supervisor or admin), `request.malformed` (not 1 to `MAX_PUBLIC_TEXT` characters of text:
+        the ops' text rules). The server's refusals come as GridsyncError (`case.unknown` for a case
+        she may not see); no connection is `NetworkError` and nothing changed anywhere."""
+        if self._identity is None:
+            raise GridsyncError("device.unknown", "this phone is not enrolled")
+        if not self._identity.is_supervisor:
+            raise GridsyncError("case.not_allowed", "only a supervisor edits a case's public text")
+        try:
+            validate_text(text, "text", MAX_PUBLIC_TEXT, required=True)
+        except GridsyncError as refused:
+            raise GridsyncError("request.malformed", refused.detail) from None
+        api = await self._api()
+        return await api.set_public_text(case_id, text.strip())
 
     def edit(self, case_id: str, **fields: Any) -> None:
         self._work().edit(case_id, fields)

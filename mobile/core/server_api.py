@@ -303,6 +303,16 @@ class ServerApi:
     async def get_photo(self, sha256: str) -> bytes:
         return (await self.request("GET", f"/v1/photos/{sha256}")).content
 
+    async def set_public_text(self, case_id: str, text: str) -> dict[str, Any]:
+        """`PUT /v1/cases/{case_id}/public-text`: the answer `{"case_id", "case_no", "text", "edited_at"}`."""
+        response = await self.request(
+            "PUT",
+            f"/v1/cases/{case_id}/public-text",
+            content=json.dumps({"text": text}, ensure_ascii=False).encode(),
+            headers={"content-type": "application/json"},
+        )
+        return _json(response)
+
 
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
