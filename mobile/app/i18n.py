@@ -261,6 +261,17 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
     "case.needs_photo": ("此步骤需要一张{stage}照片。", "This step needs a {stage} photo."),
     "case.add_stage_photo": ("添加{stage}照片", "Add {stage} photo"),
     "case.done": ("已保存：{action}", "Saved: {action}"),
+    "case.public_text": ("公开说明", "Public text"),
+    "case.public_text_hint": (
+        "市民在公开平台上看到的问题说明。不要写姓名、电话、身份证号等个人信息。",
+        "What the public sees about this problem. No names, phone or ID numbers.",
+    ),
+    "case.public_text_empty": ("请先填写公开说明。", "Write the public text first."),
+    "case.public_text_saved": ("公开说明已更新。", "Public text updated."),
+    "case.public_text_offline": (
+        "修改公开说明需要联网，本次未做任何更改。",
+        "Changing the public text needs a connection; nothing was changed.",
+    ),
     "case.pending": ("{count} 项等待同步", "{count} waiting to sync"),
     "case.problems": ("需要注意", "Needs attention"),
     "case.rejected_op": (

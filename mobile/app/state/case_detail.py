@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from mobile.app.i18n import Translator
 from mobile.app.state.problems import problem_text
+from mobile.core.errors import NetworkError
 from mobile.core.views import CaseView
 from shared.errors import GridsyncError
 from shared.model import STAGES, Conflict, Note, Photo
@@ -234,6 +235,29 @@ class CaseState:
             self.error = self.tr.t("error.photo", reason=self.tr.error(exc.code))
             return False
         self.message = self.tr.t("case.done", action=self.tr.action("photo"))
+        return True
+
+    def can_edit_public_text(self) -> bool:
+        """Whether to offer "Public text": a supervisor (or admin) looking at a case on her phone."""
+        identity = self.device.identity
+        return self.view() is not None and identity is not None and identity.is_supervisor
+
+    async def set_public_text(self, text: str) -> bool:
+        """Send the case's public text now (online only, never queued). False, with `error` in
+        words, when it is empty, refused, or the server cannot be reached (nothing changed then)."""
+        self.message = self.error = None
+        if not text.strip():
+            self.error = self.tr.t("case.public_text_empty")
+            return False
+        try:
+            await self.device.set_public_text(self.case_id, text)
+        except GridsyncError as exc:
+            self.error = self.tr.error(exc.code)
+            return False
+        except NetworkError:
+            self.error = self.tr.t("case.public_text_offline")
+            return False
+        self.message = self.tr.t("case.public_text_saved")
         return True
 
     def resolve(self, conflict_id: str, choice: str) -> bool:

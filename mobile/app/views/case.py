@@ -71,6 +71,14 @@ class CaseScreen(Screen):
         conflicts = s.open_conflicts()
         if conflicts:
             out.append(self._conflicts(conflicts))
+        if s.can_edit_public_text():
+            out.append(
+                widgets.section(
+                    self.t("case.public_text"),
+                    ft.Text(self.t("case.public_text_hint"), size=15),
+                    widgets.small_button(self.t("case.public_text"), self._public_text, icon=ft.Icons.PUBLIC),
+                )
+            )
         out.append(widgets.section(self.t("case.status"), *widgets.fact_rows(s.facts())))
         out.append(self._photos())
         out.append(self._notes())
@@ -180,6 +188,31 @@ class CaseScreen(Screen):
         if field is not None and self.state.add_note(field.value or ""):
             field.value = ""
         self.redraw()
+
+    def _public_text(self, e: ft.Event) -> None:
+        """Ask for the text in a dialog; it is sent at once (online only) and the screen says how it went."""
+        field = widgets.text_field(self.t("case.public_text"), multiline=True)
+
+        async def save(e: ft.Event) -> None:
+            self.page.pop_dialog()
+            await self.state.set_public_text(field.value or "")
+            self.redraw()
+
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(self.t("case.public_text")),
+                content=ft.Column(
+                    [ft.Text(self.t("case.public_text_hint"), size=15), field],
+                    tight=True,
+                    width=340,
+                    spacing=12,
+                ),
+                actions=[
+                    widgets.dialog_button(self.t("app.cancel"), lambda e: self.page.pop_dialog()),
+                    widgets.dialog_button(self.t("app.confirm"), save, primary=True),
+                ],
+            )
+        )
 
     def _resolve(self, conflict_id: str, choice: str) -> None:
         self.state.resolve(conflict_id, choice)
