@@ -279,6 +279,33 @@ def test_a_public_text_edit_reads_the_text_it_replaces_through_its_transaction(s
     ]
 
 
+def test_a_supervisors_public_text_from_her_phone_is_one_transaction_and_a_refusal_keeps_nothing(
+    store: Store,
+) -> None:
+    from shared.errors import GridsyncError
+    from shared.model import Actor, Role
+    from sync_server.public_text import edit_public_text
+
+    case_id = "d" * 32
+    _save(store, _case(case_id))
+    guarded = GuardedStore(store)
+    chen = Actor("chen.sup", Role.SUPERVISOR, frozenset({"441502001001001"}))
+    for actor, code in (
+        (Actor("sun.sup", Role.SUPERVISOR, frozenset({"441502001001002"})), "case.unknown"),
+        (Actor("w.one", Role.WORKER, frozenset({"441502001001001"})), "case.not_allowed"),
+    ):
+        with pytest.raises(GridsyncError) as refused:
+            edit_public_text(guarded, actor, "e" * 32, case_id, "别的", NOW)  # type: ignore[arg-type]
+        assert refused.value.code == code
+    edit_public_text(guarded, chen, "e" * 32, case_id, "井盖已更换", NOW)  # type: ignore[arg-type]
+    edit_public_text(guarded, chen, "e" * 32, case_id, "已修复", NOW + 1)  # type: ignore[arg-type]
+    assert guarded.violations == []
+    assert [(e.before, e.text, e.edited_by, e.edited_at) for e in store.public_text_edits(case_id)] == [
+        (None, "井盖已更换", f"chen.sup (device {'e' * 32})", NOW),
+        ("井盖已更换", "已修复", f"chen.sup (device {'e' * 32})", NOW + 1),
+    ]
+
+
 def test_a_backup_is_a_copy_that_comes_back_as_a_new_incarnation_or_names_the_databases_tools(
     store: Store, tmp_path: Path
 ) -> None:
