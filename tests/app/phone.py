@@ -96,6 +96,19 @@ class Phone:
     def tap(self, name: str | re.Pattern[str], *, exact: bool = False) -> None:
         self.page.get_by_role("button", name=name, exact=exact).first.click()
 
+    def tap_until(self, name: str, shows: str | re.Pattern[str], *, exact: bool = False) -> None:
+        """Tap a button that moves the app on, and tap again while it has not: under load a Flutter web
+        tap that lands while the screen is re-laid out is dropped (seen: "Enroll" right after "Use
+        link" filled the fields did nothing). Only for buttons that ignore a second tap while busy."""
+        for _ in range(3):
+            self.tap(name, exact=exact)
+            try:
+                self.see(shows, timeout=10_000)
+                return
+            except Exception:
+                self.settle(1.0)
+        self.see(shows)
+
     def tap_text(self, text: str) -> None:
         """Something tappable that shows these words (a list row, a card). It usually opens a page:
         let the page-push animation finish, or Flutter drops the next tap (it ignores pointers

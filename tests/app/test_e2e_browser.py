@@ -82,8 +82,7 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     worker.see("设备注册")
     worker.fill("服务器地址", city.url)
     worker.fill("注册码", code.lower().replace("-", ""))  # people type codes any which way
-    worker.tap("注册", exact=True)
-    worker.see("注册成功")
+    worker.tap_until("注册", "注册成功", exact=True)
     worker.see("欢迎，张伟")
     worker.see(re.compile("凤山街道 新风社区 第1网格"))
     worker.shot(screenshots / "enroll-done-zh.png")
@@ -122,8 +121,7 @@ def test_a_report_made_offline_is_closed_by_the_supervisor_and_shows_closed_on_t
     supervisor.see("Enroll this device")
     supervisor.fill("Enrollment link (gridsync://…)", link)
     supervisor.tap("Use link")
-    supervisor.tap("Enroll", exact=True)
-    supervisor.see("Welcome, 王芳")
+    supervisor.tap_until("Enroll", "Welcome, 王芳", exact=True)
     supervisor.see("All grids")
     supervisor.start_work("Start work")
     sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))
@@ -189,11 +187,9 @@ def test_a_wrong_enrollment_code_says_so_in_words(app_server: AppServer, browser
     phone = Phone(browser, app_server.url, locale="zh-CN", lat=GRID_1[0], lon=GRID_1[1])
     phone.fill("服务器地址", city.url)
     phone.fill("注册码", "AAAA-BBBB-CCCC")
-    phone.tap("注册", exact=True)
-    phone.see("注册码错误、已使用或已过期。")
+    phone.tap_until("注册", "注册码错误、已使用或已过期。", exact=True)
     phone.fill("注册码", "12")
-    phone.tap("注册", exact=True)
-    phone.see("请填写 12 位注册码。")
+    phone.tap_until("注册", "请填写 12 位注册码。", exact=True)
     phone.close()
 
 
@@ -214,8 +210,11 @@ def test_an_unreachable_server_is_a_network_message_not_a_crash(app_server: AppS
     phone = Phone(browser, app_server.url, locale="en-US", lat=GRID_1[0], lon=GRID_1[1])
     phone.fill("Server address", "http://127.0.0.1:9")
     phone.fill("Enrollment code", "AAAA-BBBB-CCCC")
-    phone.tap("Enroll", exact=True)
-    phone.see("Cannot reach the server. Check the network and the server address, then try again.")
+    phone.tap_until(
+        "Enroll",
+        "Cannot reach the server. Check the network and the server address, then try again.",
+        exact=True,
+    )
     phone.close()
 
 

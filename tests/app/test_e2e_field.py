@@ -95,8 +95,7 @@ def test_touch_targets_save_on_screen_errors_by_their_field_and_a_strong_main_ac
     phone = Phone(browser, app_server.url, locale="zh-CN", lat=GRID_1[0], lon=GRID_1[1])
     phone.fill("服务器地址", city.url)
     phone.fill("注册码", code)
-    phone.tap("注册", exact=True)
-    phone.see("欢迎，周敏")
+    phone.tap_until("注册", "欢迎，周敏", exact=True)
     phone.start_work()
     # The city is shared by the session's browser tests: her grid may already hold their cases, so wait
     # for the home screen's main action rather than for an empty list.
