@@ -26,10 +26,11 @@ from typing import Any
 
 from shared.errors import GridsyncError
 from shared.model import Actor, Case, Role
-from shared.ops import MAX_ADDRESS, MAX_PUBLIC_TEXT, MAX_TEXT, validate_op
+from shared.ops import MAX_ADDRESS, MAX_TEXT, validate_op
 from sync_server.admin_audit import os_user
 from sync_server.casework import Batch, apply_ops
 from sync_server.city import City
+from sync_server.public_text import clean_public_text
 from sync_server.store.base import ApiKeyRecord, PublicTextEdit, Store
 
 SOURCE_PREFIX = "open311."  # a case filed over Open311 has reporter `open311.<key id>`
@@ -160,15 +161,7 @@ def set_public_text(store: Store, request_id: str, text: str, by: str, now: int)
     description from now on, whatever the case's state. Appended with the text it replaces, who and
     when (`Store.public_text_edits` is the audit)."""
 
-    text = text.strip()
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # argv bytes that were not UTF-8: every store must be able to hold it
-        raise GridsyncError("request.malformed", "a public text must be valid Unicode text") from None
-    if "\x00" in text or not 1 <= len(text) <= MAX_PUBLIC_TEXT:
-        raise GridsyncError(
-            "request.malformed", f"a public text is 1 to {MAX_PUBLIC_TEXT} characters, no NUL"
-        )
+    text = clean_public_text(text)  # the same rule as a supervisor's edit from her phone
     case = store.case_by_number(request_id) or (store.case(request_id) if len(request_id) == 32 else None)
     if case is None:
         raise GridsyncError("case.unknown", f"no case {request_id!r}")
