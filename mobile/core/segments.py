@@ -61,7 +61,7 @@ def cut(ops: list[Op], max_plain: int) -> tuple[list[Op], bytes]:
     """The first ops whose plaintext stays within about `max_plain` bytes (at least one), and that
     plaintext: `encode_ops(batch)` byte for byte, each op encoded once (the ops' own texts,
     comma-joined in brackets)."""
-    size, parts = 2, list[bytes]()
+    size, parts = 1, list[bytes]()  # the brackets, less the comma the first op does not need
     for op in ops:
         part = encode_ops([op])[1:-1]
         size += len(part) + 1  # its bytes plus a comma

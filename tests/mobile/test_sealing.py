@@ -42,3 +42,10 @@ def test_a_cut_is_encode_ops_of_its_ops_byte_for_byte_and_as_long_as_the_limit_a
 def test_every_op_fits_under_a_large_limit() -> None:
     ops = _ops(["现场已查看", 'a "quoted" \\ note', "a\n\tb"])
     assert cut(ops, 1024 * 1024) == (ops, encode_ops(ops))
+
+
+def test_ops_that_fill_the_limit_exactly_go_in_one_segment() -> None:
+    ops = _ops(["现场已查看", "已联系市政所"])
+    exact = len(encode_ops(ops[:2]))
+    assert cut(ops, exact) == (ops[:2], encode_ops(ops[:2]))
+    assert cut(ops, exact - 1)[0] == ops[:1]
