@@ -1,10 +1,12 @@
 """4. Catch-up: a freshly enrolled phone pulling every case it may see.
 
 The store is seeded through real segments (creates from many devices, applied by the reconciler);
-then a supervisor's phone over the whole city (a real `Device`, in-process ASGI transport) enrolls
-and syncs until it holds them all; then a worker's fresh phone makes her first pull of her two grids. The baseline is reading the same case documents straight out of
-SQLite and parsing them (`SELECT doc FROM cases` + `json.loads`; for the worker, the documents of
-her grids' cases): what any pull has to pay at least.
+then `gridsync-server serve` runs over it as its own process on 127.0.0.1, a supervisor's phone over
+the whole city (a real `Device` in this process, real HTTP) enrolls and syncs until it holds them
+all, and a worker's fresh phone makes her first pull of her two grids. Timed: the sync round, from
+the phone. The baseline is reading the same case documents straight out of SQLite and parsing them
+(`SELECT doc FROM cases` + `json.loads`; for the worker, the documents of her grids' cases): what
+any pull has to pay at least.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import asyncio
 import json
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
-from bench import fleet, harness
+from bench import fleet, serving
 from bench.measure import workdir
+from mobile.core.device import Device
+from mobile.core.secrets import MemorySecretStore
 from shared import crypto
 from sync_server.city import CityCache
 from sync_server.config import load_config
+from sync_server.enrollment import create_code
 from sync_server.reconcile import Reconciler
 from sync_server.store import open_store
 from sync_server.store.case_text import unpack
@@ -41,9 +47,19 @@ def _seed(data_dir: Any, keys: Any, members: list[fleet.Member], cases: int, her
     store.close()
 
 
-async def _pull(server: harness.Server, work: Any, supervisor: fleet.Member) -> tuple[float, int]:
-    harness.add_workers(server.services, [supervisor])
-    device = await server.phone(work / "phone", supervisor.worker_id)
+def _code(data_dir: Path, member: fleet.Member) -> str:
+    store = open_store(data_dir)
+    try:
+        with store.transaction() as tx:
+            tx.save_worker(member.worker_record())
+        return create_code(store, member.worker_id, int(time.time()), 3600)
+    finally:
+        store.close()
+
+
+async def _pull(url: str, code: str, folder: Path) -> tuple[float, int]:
+    device = Device.open(folder, MemorySecretStore())
+    await device.enroll(url, code, device_name=folder.name)
     try:
         start = time.perf_counter()
         report = await device.sync()
@@ -77,13 +93,11 @@ def catchup(cases: int, hers: int = 1000) -> dict[str, Any]:
         ]
         her_base_s = time.perf_counter() - start
         db.close()
-        server = harness.Server(work / "server")
-        try:
-            supervisor = fleet.member(10_000, city, seed=13, role="supervisor")
-            seconds, held = asyncio.run(_pull(server, work, supervisor))
-            her_seconds, her_held = asyncio.run(_pull(server, work / "worker", worker))
-        finally:
-            server.close()
+        supervisor = fleet.member(10_000, city, seed=13, role="supervisor")
+        codes = [_code(work / "server", m) for m in (supervisor, worker)]
+        with serving.serve(work / "server") as (url, _):
+            seconds, held = asyncio.run(_pull(url, codes[0], work / "phone"))
+            her_seconds, her_held = asyncio.run(_pull(url, codes[1], work / "worker"))
     if held != len(docs):
         raise RuntimeError(f"the phone holds {held} of {len(docs)} cases")
     if her_held != len(her_docs) or her_held != hers:

@@ -8,12 +8,13 @@ cancellation, a killed app — resumes where it stopped and never applies anythi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from mobile.core import casebook, incarnation, outbox, photo_records, photo_transfer, segments
-from mobile.core.changes_page import read_page
+from mobile.core.changes_page import ChangesPage, read_page
 from mobile.core.errors import NetworkError
 from mobile.core.identity import DeviceKeys, Identity, ServerKeys
 from mobile.core.photos import PhotoStore
@@ -23,6 +24,7 @@ from mobile.core.views import SyncProblem, SyncProgress, SyncReport
 from shared import crypto
 from shared.envelope import open_box
 from shared.errors import CATALOGUE, GridsyncError
+from shared.model import Actor
 from shared.rules import RuleContext
 
 PAGE = 1000  # the server's largest page: fewer round trips on a catch-up
@@ -31,6 +33,8 @@ PREFETCH_PHOTOS = 8
 MAX_FORKS_PER_ROUND = 3
 
 Progress = Callable[[SyncProgress], None]
+_T = TypeVar("_T")
+_Page = ChangesPage[casebook.ServerCopy]
 
 
 def problem(step: str, error: Exception) -> SyncProblem:
@@ -222,39 +226,87 @@ class SyncClient:
     # --- changes ----------------------------------------------------------------------------------
 
     async def _pull(self) -> None:
+        """Pull pages until the feed has no more. While a page is written (in a worker thread, one
+        transaction with its cursor), the next page is already being fetched: the server's work and
+        the wire overlap the phone's writing. A page is never written before the one before it, and
+        nothing is written ahead of its cursor; a fetched page the round does not need is dropped."""
         ctx, actor = self.p.context(), self.p.identity.actor()
         cursor = int(self.p.store.state("cursor") or 0)
-        while True:
-            self._tell("pulling", f"cursor {cursor}")
-            blob = await self.p.api.changes(cursor, PAGE)
-            self.report.reached_server = True
-            plain = open_box(
-                blob,
-                recipient_private=self.p.keys.encryption,
-                signer_public_raw=self.p.server_keys.signing,
-                context=b"changes",
-                max_plain_bytes=MAX_BOX_PLAIN,
-            )
-            page = read_page(plain, casebook.server_copy)
-            with self.p.store.transaction() as conn:
-                learned = incarnation.learn(conn, page.server)
-                self._resend = self._resend or learned.reopened
-                fresh = casebook.put_server_cases(conn, page.cases)
-                settled = outbox.record_outcomes(conn, page.outcomes)
-                touched = set(fresh) | learned.touched | casebook.views_changed(conn, settled)
-                for change in settled:
+        ahead: asyncio.Task[_Page] | None = asyncio.ensure_future(self._fetch_page(cursor))
+        try:
+            while ahead is not None:
+                page = await ahead
+                ahead = None
+                follows = page.more and page.cursor > cursor
+                if follows:
+                    ahead = asyncio.ensure_future(self._fetch_page(page.cursor))
+                written = await _finish_in_thread(self._write_page, page, cursor, actor, ctx)
+                for change in written.settled:
                     self._count(change.outcome)
-                # A page of a new incarnation was counted from a cursor of the old one: its cases
-                # are true copies, but its cursor is not ours. Start again from zero.
-                self.p.store.set_state(conn, "cursor", 0 if learned.reset else max(cursor, page.cursor))
-                self._learn_rotated_key(conn, page.server_keys)
-                if not page.more and not learned.reset:
-                    touched |= incarnation.finish_resync(conn)
-                casebook.rebase(conn, touched, actor, ctx, fresh)
-            self.report.cases_received += len(page.cases)
-            if learned.reset:
-                cursor = 0
-                continue
-            if not page.more or page.cursor <= cursor:
-                return
-            cursor = page.cursor
+                self.report.cases_received += len(page.cases)
+                if written.reset:
+                    # A page of a new incarnation was counted from a cursor of the old one: its
+                    # cases are true copies, but its cursor is not ours. Start again from zero.
+                    await _drop(ahead)
+                    cursor = 0
+                    ahead = asyncio.ensure_future(self._fetch_page(cursor))
+                    continue
+                cursor = page.cursor
+        finally:
+            await _drop(ahead)
+
+    async def _fetch_page(self, cursor: int) -> _Page:
+        self._tell("pulling", f"cursor {cursor}")
+        blob = await self.p.api.changes(cursor, PAGE)
+        self.report.reached_server = True
+        plain = open_box(
+            blob,
+            recipient_private=self.p.keys.encryption,
+            signer_public_raw=self.p.server_keys.signing,
+            context=b"changes",
+            max_plain_bytes=MAX_BOX_PLAIN,
+        )
+        return read_page(plain, casebook.server_copy)
+
+    def _write_page(self, page: _Page, cursor: int, actor: Actor, ctx: RuleContext) -> _Written:
+        """One page and its cursor, in one transaction."""
+        with self.p.store.transaction() as conn:
+            learned = incarnation.learn(conn, page.server)
+            self._resend = self._resend or learned.reopened
+            fresh = casebook.put_server_cases(conn, page.cases)
+            settled = outbox.record_outcomes(conn, page.outcomes)
+            touched = set(fresh) | learned.touched | casebook.views_changed(conn, settled)
+            self.p.store.set_state(conn, "cursor", 0 if learned.reset else max(cursor, page.cursor))
+            self._learn_rotated_key(conn, page.server_keys)
+            if not page.more and not learned.reset:
+                touched |= incarnation.finish_resync(conn)
+            casebook.rebase(conn, touched, actor, ctx, fresh)
+        return _Written(settled, learned.reset)
+
+
+@dataclass(frozen=True)
+class _Written:
+    settled: list[outbox.Settled]
+    reset: bool
+
+
+async def _finish_in_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """`fn(*args)` in a worker thread. If the caller is cancelled meanwhile, the call still runs to its
+    end (its transaction commits or rolls back whole) before the cancellation goes on: when a
+    cancelled round returns, nothing of it is still writing."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+async def _drop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a fetch the round no longer needs and wait for it to end, whatever it raised."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: an error of a page not needed is not the round's
