@@ -38,6 +38,7 @@ from mobile.core.store import Store, default_data_dir
 from mobile.core.sync_client import SyncClient, SyncParts
 from mobile.core.unsent import UnsentWork
 from mobile.core.views import CaseView, PendingCounts, Problem, SyncProblem, SyncProgress, SyncReport
+from mobile.core.worker_thread import finish_in_thread
 from shared.catalogue import Category, Department, GridCell
 from shared.errors import GridsyncError
 from shared.geo import GridIndex, grid_of
@@ -446,11 +447,14 @@ class Device:
             self.clock,
         )
         report = await SyncClient(parts, progress).run()
-        if api.clock_offset != int(self.store.state("clock_offset") or 0):
-            with self.store.transaction() as conn:
-                self.store.set_state(conn, "clock_offset", api.clock_offset)
-        self.store.log_sync(report.started_at, report.finished_at, report.ok, report.to_dict())
+        await finish_in_thread(self._after_round, report, api.clock_offset)
         return report
+
+    def _after_round(self, report: SyncReport, clock_offset: int) -> None:
+        if clock_offset != int(self.store.state("clock_offset") or 0):
+            with self.store.transaction() as conn:
+                self.store.set_state(conn, "clock_offset", clock_offset)
+        self.store.log_sync(report.started_at, report.finished_at, report.ok, report.to_dict())
 
     def export_handover(self, path: Path) -> Path:
         """Seal what is pending and write every unsettled segment and unsent photo into one file."""

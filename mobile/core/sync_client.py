@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from mobile.core import casebook, incarnation, outbox, photo_records, photo_transfer, segments
 from mobile.core.changes_page import ChangesPage, read_page
@@ -21,6 +21,7 @@ from mobile.core.photos import PhotoStore
 from mobile.core.server_api import ServerApi
 from mobile.core.store import Store
 from mobile.core.views import SyncProblem, SyncProgress, SyncReport
+from mobile.core.worker_thread import finish_in_thread
 from shared import crypto
 from shared.envelope import open_box
 from shared.errors import CATALOGUE, GridsyncError
@@ -33,7 +34,6 @@ PREFETCH_PHOTOS = 8
 MAX_FORKS_PER_ROUND = 3
 
 Progress = Callable[[SyncProgress], None]
-_T = TypeVar("_T")
 _Page = ChangesPage[casebook.ServerCopy]
 
 
@@ -93,13 +93,7 @@ class SyncClient:
         report = self.report
         try:
             self._tell("sealing")
-            report.segments_sealed = segments.seal_pending(
-                self.p.store,
-                device_id=self.p.identity.device_id,
-                device_key=self.p.keys.signing,
-                server_public_raw=self.p.server_keys.encryption,
-                clock=self.p.clock,
-            )
+            report.segments_sealed = await finish_in_thread(self._seal)
             unsent = segments.unsent(self.p.store, now=self.p.clock())
             uploads = photo_records.to_upload(self.p.store)
             self._ops_total = sum(s.op_count for s in unsent)
@@ -169,10 +163,7 @@ class SyncClient:
                 self.report.problems.append(problem("send", error))
                 return
             self.report.reached_server = True
-            with self.p.store.transaction() as conn:
-                settled = segments.record_receipt(conn, segment.first_seq, receipt, self.p.clock())
-                learned = incarnation.learn(conn, receipt)
-                casebook.rebase(conn, casebook.views_changed(conn, settled) | learned.touched, actor, ctx)
+            learned = await finish_in_thread(self._write_receipt, segment, receipt, actor, ctx)
             for outcome in receipt.get("outcomes") or []:
                 self._count(str(outcome.get("outcome")))
             self.report.segments_sent += 1
@@ -182,6 +173,25 @@ class SyncClient:
             if learned.reopened:  # later segments would wait behind the gap: resend in order first
                 self._resend = True
                 return
+
+    def _seal(self) -> int:
+        return segments.seal_pending(
+            self.p.store,
+            device_id=self.p.identity.device_id,
+            device_key=self.p.keys.signing,
+            server_public_raw=self.p.server_keys.encryption,
+            clock=self.p.clock,
+        )
+
+    def _write_receipt(
+        self, segment: segments.SegmentRecord, receipt: dict[str, Any], actor: Actor, ctx: RuleContext
+    ) -> incarnation.Learned:
+        """A segment's receipt, its outcomes and the local views they change, in one transaction."""
+        with self.p.store.transaction() as conn:
+            settled = segments.record_receipt(conn, segment.first_seq, receipt, self.p.clock())
+            learned = incarnation.learn(conn, receipt)
+            casebook.rebase(conn, casebook.views_changed(conn, settled) | learned.touched, actor, ctx)
+        return learned
 
     async def _resume_after_fork(self, segment: segments.SegmentRecord, error: GridsyncError) -> bool:
         """The server holds other content under this segment's numbers: re-seal its ops and the
@@ -240,7 +250,7 @@ class SyncClient:
                 follows = page.more and page.cursor > cursor
                 if follows:
                     ahead = asyncio.ensure_future(self._fetch_page(page.cursor))
-                written = await _finish_in_thread(self._write_page, page, cursor, actor, ctx)
+                written = await finish_in_thread(self._write_page, page, cursor, actor, ctx)
                 for change in written.settled:
                     self._count(change.outcome)
                 self.report.cases_received += len(page.cases)
@@ -288,18 +298,6 @@ class SyncClient:
 class _Written:
     settled: list[outbox.Settled]
     reset: bool
-
-
-async def _finish_in_thread(fn: Callable[..., _T], *args: Any) -> _T:
-    """`fn(*args)` in a worker thread. If the caller is cancelled meanwhile, the call still runs to its
-    end (its transaction commits or rolls back whole) before the cancellation goes on: when a
-    cancelled round returns, nothing of it is still writing."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
 
 
 async def _drop(task: asyncio.Task[Any] | None) -> None:
