@@ -1,6 +1,9 @@
 """PostgreSQL rows (issue 12 section 5): reconcile with 1 and 2 processes, the night's backlog through
 `ingest`, online push through 1 and 2 `serve` processes — each over one PostgreSQL, each as a ratio to
-a baseline in the same run: the same op rows `COPY`ed into a plain table of the same database.
+a baseline in the same run: the same op rows `COPY`ed into a plain table of the same database. And
+issue 13's open loop (`bench.openloop`) against `serve` and `serve --workers 2` on PostgreSQL, beside
+the same arrivals POSTed as plain JSON to the baseline endpoint appending to a plain table of the same
+database with as many processes.
 
 The bench creates its own database (`gridsync_bench_<pid>_<hex>`, with PostGIS) on the server named
 by `GRIDSYNC_BENCH_PG` (default `postgresql://postgres@127.0.0.1:5432/test`, the test server) and
@@ -38,7 +41,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from bench import backlog, fleet, push, serving, throughput
+from bench import backlog, fleet, openloop, push, serving, throughput
 from bench.measure import percentile, run_child, workdir
 from shared import crypto
 from shared.envelope import read_header
@@ -306,6 +309,24 @@ def _opened_rows(blobs: list[bytes], m: fleet.Member, public: bytes) -> list[dic
     return writer.ops(push.OPS * len(blobs))
 
 
+# --- issue 13's open loop, 1 and 2 serve processes ---------------------------------------------------
+
+
+def open_loop() -> dict[str, Any]:
+    """`bench.openloop`'s ladder and its baseline, over a new database for each process count: the
+    ladder's fleet copied in from SQLite; the baseline's table in the same database."""
+    with workdir("pg-openloop") as work:
+        pristine, members, public = openloop.prepare(work)
+        runs = []
+        for workers in (1, 2):
+            with database() as url:
+                data = work / f"server-{workers}"
+                shutil.copytree(pristine, data)
+                _onto_postgresql(data, url)
+                runs.append(openloop.compare(data, url, workers, members, public, work))
+    return {"seconds_per_point": openloop.SECONDS, "peak_rate": openloop.PEAK, "runs": runs}
+
+
 def postgres(full: bool = False) -> dict[str, Any]:
     """Every PostgreSQL row; `full`: the 1M-op night too. Without a reachable PostgreSQL, no rows and
     the reason (the bench's other figures are kept)."""
@@ -319,6 +340,7 @@ def postgres(full: bool = False) -> dict[str, Any]:
         "reconcile": [reconcile(20_000, p) for p in (1, 2)],
         "backlog": [ingest(n, 2000) for n in nights],
         "push": [online(200, 2, p) for p in (1, 2)],
+        "openloop": open_loop(),
     }
 
 
@@ -327,7 +349,9 @@ def rows(results: dict[str, Any] | None) -> list[tuple[str, ...]]:
     if not results:
         return []
     if "unreachable" in results:
-        return [("PG rows not measured", results["unreachable"][:120], "", "", "", "")]
+        return [
+            ("PG rows not measured", results["unreachable"][:120], "no figure", "no baseline either", "—", "")
+        ]
 
     def cpu(s: dict[str, Any]) -> str:
         return f"CPU/op: server {s['server_cpu_us_per_op']:.0f} µs, PostgreSQL {s['pg_cpu_us_per_op']:.0f} µs"
@@ -351,4 +375,5 @@ def rows(results: dict[str, Any] | None) -> list[tuple[str, ...]]:
                       f"{s['devices']} devices × {s['segments'] // s['devices']} × 100 ops",
                       f"{s['ops_per_s']:,.0f} ops/s, p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms; {cpu(s)}",
                       base(s), f"{s['ratio']:.4f}", ""))  # fmt: skip
+    found += openloop.rows(results.get("openloop"), "PG 8.", "PostgreSQL")
     return found

@@ -65,13 +65,14 @@ def serve(data_dir: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Po
 
 
 @contextmanager
-def baseline(db_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """The plain baseline (`bench.baseline_server`) under uvicorn, one process."""
+def baseline(db: Path | str, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The plain baseline (`bench.baseline_server`) under uvicorn with `workers` processes, appending
+    to `db`: a SQLite file, or a PostgreSQL URL."""
     port = free_port()
-    env = {**os.environ, "BENCH_BASELINE_DB": str(db_path)}
+    env = {**os.environ, "BENCH_BASELINE_DB": str(db)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bench.baseline_server:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log"],
+         str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
