@@ -122,16 +122,30 @@ def _match(value: Any, pattern: re.Pattern[str], name: str) -> str:
     return value
 
 
-def _only(payload: dict[str, Any], allowed: set[str], kind: str) -> None:
-    extra = set(payload) - allowed
-    if extra:
-        raise _bad(f"{kind} payload has unknown fields: {sorted(extra)}")
+def _only(payload: dict[str, Any], allowed: frozenset[str], kind: str) -> None:
+    if payload.keys() <= allowed:  # the usual case, without building a set of the payload's names
+        return
+    raise _bad(f"{kind} payload has unknown fields: {sorted(payload.keys() - allowed)}")
+
+
+# Each kind's payload names (and a location's), built once: a set literal passed as an argument is
+# built again on every call, and ops are validated one by one on both sides.
+_LOCATION_NAMES = frozenset({"lat", "lon", "accuracy_m", "source"})
+_PAYLOAD_NAMES = {
+    "create": frozenset({"category", "description", "address", "location", "grid_code", "on_spot"}),
+    "edit": frozenset({"fields"}),
+    "transition": frozenset({"action", "reason", "department", "handler", "hours"}),
+    "note": frozenset({"note_id", "text"}),
+    "photo": frozenset({"photo_id", "sha256", "size", "stage", "key"}),
+    "link_duplicate": frozenset({"duplicate_of", "reason"}),
+    "resolve_conflict": frozenset({"conflict_id", "choice"}),
+}
 
 
 def validate_location(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _bad("location must be an object")
-    _only(value, {"lat", "lon", "accuracy_m", "source"}, "location")
+    _only(value, _LOCATION_NAMES, "location")
     if value.get("source") not in LOCATION_SOURCES:
         raise _bad("location.source must be gps, photo or manual")
     return {
@@ -158,7 +172,7 @@ def _validate_field(name: str, value: Any) -> Any:
 
 def _payload(kind: str, p: dict[str, Any]) -> dict[str, Any]:
     if kind == "create":
-        _only(p, {"category", "description", "address", "location", "grid_code", "on_spot"}, kind)
+        _only(p, _PAYLOAD_NAMES[kind], kind)
         out = {name: _validate_field(name, p[name]) for name in EDITABLE_FIELDS if name in p}
         if "category" not in out or "location" not in out:
             raise _bad("create needs category and location")
@@ -168,13 +182,13 @@ def _payload(kind: str, p: dict[str, Any]) -> dict[str, Any]:
         out["on_spot"] = on_spot
         return out
     if kind == "edit":
-        _only(p, {"fields"}, kind)
+        _only(p, _PAYLOAD_NAMES[kind], kind)
         fields = p.get("fields")
         if not isinstance(fields, dict) or not fields:
             raise _bad("edit needs a non-empty fields object")
         return {"fields": {name: _validate_field(name, value) for name, value in fields.items()}}
     if kind == "transition":
-        _only(p, {"action", "reason", "department", "handler", "hours"}, kind)
+        _only(p, _PAYLOAD_NAMES[kind], kind)
         if p.get("action") not in ACTIONS:
             raise _bad("unknown workflow action")
         out = {"action": p["action"], "reason": _text(p.get("reason", ""), "reason", MAX_TEXT)}
@@ -186,13 +200,13 @@ def _payload(kind: str, p: dict[str, Any]) -> dict[str, Any]:
             out["hours"] = _num(p["hours"], "hours", 0.5, 24 * 60)
         return out
     if kind == "note":
-        _only(p, {"note_id", "text"}, kind)
+        _only(p, _PAYLOAD_NAMES[kind], kind)
         return {
             "note_id": _match(p.get("note_id"), _HEX32, "note_id"),
             "text": _text(p.get("text"), "text", MAX_TEXT, required=True),
         }
     if kind == "photo":
-        _only(p, {"photo_id", "sha256", "size", "stage", "key"}, kind)
+        _only(p, _PAYLOAD_NAMES[kind], kind)
         if p.get("stage") not in STAGES:
             raise _bad("stage must be before, after or verification")
         return {
@@ -203,13 +217,13 @@ def _payload(kind: str, p: dict[str, Any]) -> dict[str, Any]:
             "key": _match(p.get("key"), _B64KEY, "key"),
         }
     if kind == "link_duplicate":
-        _only(p, {"duplicate_of", "reason"}, kind)
+        _only(p, _PAYLOAD_NAMES[kind], kind)
         return {
             "duplicate_of": _match(p.get("duplicate_of"), _HEX32, "duplicate_of"),
             "reason": _text(p.get("reason", ""), "reason", MAX_TEXT),
         }
     if kind == "resolve_conflict":
-        _only(p, {"conflict_id", "choice"}, kind)
+        _only(p, _PAYLOAD_NAMES[kind], kind)
         if p.get("choice") not in ("keep", "take"):
             raise _bad("choice must be keep or take")
         return {"conflict_id": _match(p.get("conflict_id"), _HEX32, "conflict_id"), "choice": p["choice"]}
@@ -220,7 +234,7 @@ def validate_op(obj: Any) -> Op:
     """A checked `Op` from a decoded JSON object, or GridsyncError(op.*)."""
     if not isinstance(obj, dict):
         raise GridsyncError("op.malformed", "an op must be an object")
-    if set(obj) != _OP_FIELDS:
+    if obj.keys() != _OP_FIELDS:
         raise GridsyncError("op.malformed", f"op fields must be exactly {sorted(_OP_FIELDS)}")
     kind = obj["kind"]
     if kind not in KINDS:
