@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from mobile.core.store import Store, dumps
-from shared.ops import Op, validate_op
+from shared.ops import Op, encode_ops, validate_op
 from shared.rules import APPLIED, DUPLICATE, HARD, REJECTED, SOFT
 
 UNSETTLED = ("pending", "sealed")
@@ -41,6 +41,14 @@ def decode(text: str) -> Op:
     return validate_op(json.loads(text))
 
 
+def op_text(op: Op) -> str:
+    """An op as the outbox stores it: its wire JSON, exactly as a segment carries it
+    (`shared.ops.encode_ops` of the op alone, without the brackets), so sealing splices the stored
+    texts without parsing or encoding them again. Rows stored before this form (keys sorted) are the
+    same JSON object and are spliced as they are."""
+    return encode_ops([op])[1:-1].decode()
+
+
 def _record(row: sqlite3.Row) -> OpRecord:
     outcome = json.loads(row["outcome"]) if row["outcome"] else None
     return OpRecord(row["seq"], decode(row["op"]), row["state"], outcome)
@@ -59,16 +67,18 @@ def append(conn: sqlite3.Connection, ops: Iterable[Op], now: int) -> None:
     for op in ops:
         conn.execute(
             "INSERT INTO outbox (seq, op_id, case_id, kind, op, state, created_at) VALUES (?,?,?,?,?,?,?)",
-            (op.seq, op.op_id, op.case_id, op.kind, dumps(op.to_dict()), "pending", now),
+            (op.seq, op.op_id, op.case_id, op.kind, op_text(op), "pending", now),
         )
         last = op.seq
     if last is not None:
         conn.execute("UPDATE identity SET next_seq = ? WHERE id = 1", (last + 1,))
 
 
-def pending(conn: sqlite3.Connection, limit: int) -> list[Op]:
-    rows = conn.execute("SELECT * FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,))
-    return [_record(r).op for r in rows]
+def pending_texts(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str]]:
+    """The first pending ops as (seq, stored text), in sequence order: what the next segment carries.
+    They were validated when made (`casework`); the server validates them again on arrival."""
+    rows = conn.execute("SELECT seq, op FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,))
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 class Settled(NamedTuple):

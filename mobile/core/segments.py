@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mobile.core import outbox
 from mobile.core.store import Store, dumps
 from shared.envelope import seal_segment, segment_hash
-from shared.ops import Op, encode_ops
 
 MAX_OPS = 500
 MAX_PLAIN = 1024 * 1024
@@ -57,18 +56,18 @@ def _record(row: sqlite3.Row) -> SegmentRecord:
     )
 
 
-def cut(ops: list[Op], max_plain: int) -> tuple[list[Op], bytes]:
-    """The first ops whose plaintext stays within about `max_plain` bytes (at least one), and that
-    plaintext: `encode_ops(batch)` byte for byte, each op encoded once (the ops' own texts,
-    comma-joined in brackets)."""
+def cut(texts: list[str], max_plain: int) -> tuple[int, bytes]:
+    """How many of the first ops go in one segment — as many as keep its plaintext within
+    `max_plain` bytes, at least one — and that plaintext: the ops' stored texts comma-joined in
+    brackets (`encode_ops` of those ops, byte for byte, for texts stored by `outbox.op_text`)."""
     size, parts = 1, list[bytes]()  # the brackets, less the comma the first op does not need
-    for op in ops:
-        part = encode_ops([op])[1:-1]
+    for text in texts:
+        part = text.encode()
         size += len(part) + 1  # its bytes plus a comma
         if parts and size > max_plain:
             break
         parts.append(part)
-    return ops[: len(parts)], b"[" + b",".join(parts) + b"]"
+    return len(parts), b"[" + b",".join(parts) + b"]"
 
 
 def seal_pending(
@@ -86,12 +85,13 @@ def seal_pending(
     sealed = 0
     while True:
         with store.transaction() as conn:
-            ops = outbox.pending(conn, max_ops)
-            if not ops:
+            pending = outbox.pending_texts(conn, max_ops)
+            if not pending:
                 return sealed
-            batch, payload = cut(ops, max_plain)
+            count, payload = cut([text for _, text in pending], max_plain)
+            batch = pending[:count]
             prev = bytes(conn.execute("SELECT chain_hash FROM identity WHERE id = 1").fetchone()[0])
-            first, last = batch[0].seq, batch[-1].seq
+            first, last = batch[0][0], batch[-1][0]
             blob = seal_segment(
                 device_id=device_id,
                 first_seq=first,
@@ -266,7 +266,7 @@ def reseal_after_fork(conn: sqlite3.Connection, first_seq: int, resume: dict[str
         op["seq"] = next_seq + index
         conn.execute(
             "UPDATE outbox SET seq = ?, op = ?, state = 'pending', segment = NULL WHERE seq = ?",
-            (next_seq + index, dumps(op), -seq),
+            (next_seq + index, json.dumps(op, ensure_ascii=False, separators=(",", ":")), -seq),
         )
     conn.execute(
         "UPDATE identity SET next_seq = ?, chain_hash = ? WHERE id = 1", (next_seq + len(rows), prev_hash)
