@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sync_server.store import incarnation
 from sync_server.store.cells import cell_key
+from sync_server.store.op_log import pack_id
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[tuple[int, str, Migration]] = []
@@ -261,6 +262,58 @@ _SCHEMA_V12 = (
     "WHERE department IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS cases_feed_handler ON cases(handler, change_seq) WHERE handler IS NOT NULL",
 )
+
+
+@migration(15, "the op log in fewer bytes")
+def _compact_op_log(db: sqlite3.Connection) -> None:
+    """The op log is kept forever, one row per op: its row was ~158 bytes and its feed index's entry
+    ~52 (issue 13). Op and case ids are stored as their 16 bytes, the actor and the device as small
+    numbers (`op_log_names`; `device_id` stays as text beside `device_no`), `applied_at` as its
+    difference from `received_at` (see `store.op_log`); `op_log_feed` is keyed by the device's number.
+    `op_log_text` reads rows back as they were. The table is copied once, in id order."""
+    db.create_function(
+        "gridsync_pack_id", 1, lambda v: pack_id(v) if isinstance(v, str) else v, deterministic=True
+    )
+    for statement in _SCHEMA_V15.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_SCHEMA_V15 = """
+CREATE TABLE op_log_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+INSERT OR IGNORE INTO op_log_names (name) SELECT device_id FROM op_log UNION SELECT actor FROM op_log;
+CREATE TABLE op_log_v15 (
+    id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, device_no INTEGER NOT NULL, seq INTEGER NOT NULL,
+    op_id BLOB NOT NULL, actor_no INTEGER NOT NULL, case_id BLOB NOT NULL, kind TEXT NOT NULL,
+    outcome TEXT NOT NULL, code TEXT, version INTEGER, detail TEXT NOT NULL, change_seq INTEGER NOT NULL,
+    received_at INTEGER NOT NULL, waited INTEGER NOT NULL DEFAULT 0, flags TEXT NOT NULL DEFAULT '');
+INSERT INTO op_log_v15 (id, device_id, device_no, seq, op_id, actor_no, case_id, kind, outcome, code, version,
+    detail, change_seq, received_at, waited, flags)
+    SELECT l.id, l.device_id, d.id, l.seq, gridsync_pack_id(l.op_id), a.id, gridsync_pack_id(l.case_id), l.kind,
+    l.outcome, l.code, l.version, l.detail, l.change_seq, l.received_at, l.applied_at - l.received_at, l.flags
+    FROM op_log AS l JOIN op_log_names AS d ON d.name = l.device_id JOIN op_log_names AS a ON a.name = l.actor
+    ORDER BY l.id;
+DROP TABLE op_log;
+ALTER TABLE op_log_v15 RENAME TO op_log;
+CREATE INDEX op_log_feed ON op_log(device_no, change_seq);
+CREATE VIEW op_log_text AS SELECT l.id AS id, l.device_id AS device_id, l.seq AS seq,
+    CASE WHEN typeof(l.op_id) = 'blob' THEN lower(hex(l.op_id)) ELSE l.op_id END AS op_id, a.name AS actor,
+    CASE WHEN typeof(l.case_id) = 'blob' THEN lower(hex(l.case_id)) ELSE l.case_id END AS case_id,
+    l.kind AS kind, l.outcome AS outcome, l.code AS code, l.version AS version, l.detail AS detail,
+    l.change_seq AS change_seq, l.received_at AS received_at, l.received_at + l.waited AS applied_at,
+    l.flags AS flags
+    FROM op_log AS l JOIN op_log_names AS a ON a.id = l.actor_no
+"""
+
+
+@migration(16, "the duplicate index without case ids")
+def _narrow_near(db: sqlite3.Connection) -> None:
+    """`cases_near` held each case's id and category beside what the duplicate rule filters on: 85
+    of its ~100 bytes per case went to columns read only for the few cases that pass the filter.
+    Those two now come from the case's row, read for the passing entries only (SQLite seeks the row
+    when a column the index lacks is first needed); the filter still reads index entries alone."""
+    db.execute("DROP INDEX cases_near")
+    db.execute("CREATE INDEX cases_near ON cases(near, reported_at, status, lat, lon)")
 
 
 def current_version(db: sqlite3.Connection) -> int:

@@ -40,6 +40,14 @@ from sync_server.store.base import (
 )
 from sync_server.store.case_text import unpack
 from sync_server.store.migrations import migrate
+from sync_server.store.op_log import (
+    AUDIT_COLUMNS,
+    OF_DEVICE,
+    OUTCOME_COLUMNS,
+    audit_row,
+    outcome_row,
+    pack_id,
+)
 from sync_server.store.sqlite_tx import SqliteTransaction, dump_json, load_case
 
 BUSY_TIMEOUT_MS = 30_000
@@ -49,11 +57,7 @@ DEFAULT_CACHE_KIB = 64 * 1024
 _DEVICE_COLUMNS = (
     "device_id, worker_id, signing_key, encryption_key, name, enrolled_at, revoked_at, last_seq, last_hash"
 )
-_OUTCOME_COLUMNS = (
-    "device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, applied_at"
-)
 _API_KEY_COLUMNS = "key_id, secret_hash, name, rate_per_minute, issued_at, issued_by, revoked_at, revoked_by"
-_AUDIT_COLUMNS = "op_id, actor, device_id, case_id, kind, outcome, code, received_at, applied_at, flags"
 
 
 def _worker(row: Any) -> WorkerRecord:
@@ -64,10 +68,6 @@ def _device(row: Any) -> DeviceRecord:
     return DeviceRecord(
         row[0], row[1], bytes(row[2]), bytes(row[3]), row[4], row[5], row[6], row[7], bytes(row[8])
     )
-
-
-def _outcome(row: Any) -> OutcomeRow:
-    return OutcomeRow(*row)
 
 
 class _ThreadConnection:
@@ -391,19 +391,19 @@ class SqliteStore:
 
     def device_outcomes(self, device_id: str, cursor: int, limit: int) -> list[OutcomeChange]:
         rows = self._all_rows(
-            f"SELECT {_OUTCOME_COLUMNS} FROM op_log WHERE device_id = ? AND change_seq > ? "
+            f"SELECT {OUTCOME_COLUMNS} FROM op_log WHERE {OF_DEVICE} AND change_seq > ? "
             "ORDER BY change_seq LIMIT ?",
             (device_id, cursor, limit),
         )
-        return [OutcomeChange(int(r[8]), _outcome(r).to_dict()) for r in rows]
+        return [OutcomeChange(int(r[8]), outcome_row(r).to_dict()) for r in rows]
 
     def outcomes_of(self, device_id: str, first_seq: int, last_seq: int) -> list[OutcomeRow]:
         rows = self._all_rows(
-            f"SELECT {_OUTCOME_COLUMNS} FROM op_log WHERE device_id = ? AND seq BETWEEN ? AND ? AND seq > 0 "
+            f"SELECT {OUTCOME_COLUMNS} FROM op_log WHERE {OF_DEVICE} AND seq BETWEEN ? AND ? AND seq > 0 "
             "ORDER BY seq",
             (device_id, first_seq, last_seq),
         )
-        return [_outcome(r) for r in rows]
+        return [outcome_row(r) for r in rows]
 
     def catalogue_doc(self, name: str) -> Any | None:
         row = self._one("SELECT doc FROM catalogue_docs WHERE name = ?", (name,))
@@ -464,13 +464,13 @@ class SqliteStore:
         return [AdminAction(r[3], r[4], json.loads(r[5]), json.loads(r[6]), r[1], r[2], r[0]) for r in rows]
 
     def audit_rows(self, case_id: str | None = None) -> list[AuditRow]:
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM op_log"
+        sql = f"SELECT {AUDIT_COLUMNS} FROM op_log AS l JOIN op_log_names AS a ON a.id = l.actor_no"
         rows = (
-            self._all_rows(sql + " WHERE case_id = ? ORDER BY id", (case_id,))
+            self._all_rows(sql + " WHERE l.case_id = ? ORDER BY l.id", (pack_id(case_id),))
             if case_id
-            else self._all_rows(sql + " ORDER BY id")
+            else self._all_rows(sql + " ORDER BY l.id")
         )
-        return [AuditRow(*r) for r in rows]
+        return [audit_row(r) for r in rows]
 
 
 def _scope_keys(scope: ChangeScope, cursor: int) -> tuple[str, tuple[Any, ...]]:

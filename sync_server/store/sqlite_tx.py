@@ -32,6 +32,7 @@ from sync_server.store.base import (
 )
 from sync_server.store.case_text import pack, unpack
 from sync_server.store.cells import cell_key, neighbourhood
+from sync_server.store.op_log import OF_DEVICE, name_numbers, pack_id, text_id
 
 CASE_COLUMNS = (
     "case_id, case_no, status, category, grid_code, department, handler, reporter, lat, lon, "
@@ -46,8 +47,8 @@ _UPSERT_CASE = (
     "version = excluded.version, change_seq = excluded.change_seq, near = excluded.near, doc = excluded.doc"
 )
 _INSERT_OP = (
-    "INSERT INTO op_log (device_id, seq, op_id, actor, case_id, kind, outcome, code, version, detail, change_seq, "
-    "received_at, applied_at, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO op_log (device_id, device_no, seq, op_id, actor_no, case_id, kind, outcome, code, version, detail, "
+    "change_seq, received_at, waited, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(str(s) for s in Status if s not in ENDED)
 _DEGREE_LAT_M = 111_195.0  # metres per degree of latitude (a radius in degrees, with a 2% margin)
@@ -149,7 +150,7 @@ class SqliteTransaction:
             return digest, decode_tree(stored)
         outcomes = self.db.execute(
             "SELECT op_id, seq, case_id, outcome, code, version, detail, flags FROM op_log "
-            "INDEXED BY op_log_feed WHERE device_id = ? AND change_seq BETWEEN ? AND ? ORDER BY seq",
+            f"INDEXED BY op_log_feed WHERE {OF_DEVICE} AND change_seq BETWEEN ? AND ? ORDER BY seq",
             (device_id, first_change, last_change),
         ).fetchall()
         receipt: dict[str, Any] = {
@@ -157,7 +158,7 @@ class SqliteTransaction:
             "first_seq": first_seq,
             "last_seq": last_seq,
             "status": "applied",
-            "outcomes": [Outcome(*o[:7]).to_dict() for o in outcomes],  # columns in `Outcome` field order
+            "outcomes": [Outcome(text_id(o[0]), o[1], text_id(o[2]), *o[3:7]).to_dict() for o in outcomes],
         }
         if outcomes and outcomes[0][7] == "late":  # applied into numbers a forced apply skipped
             receipt["late"] = True
@@ -211,10 +212,10 @@ class SqliteTransaction:
     def duplicate_candidates(
         self, points: Sequence[tuple[str, float, float]], radius_m: float, since: int
     ) -> list[Nearby]:
-        """One query for a whole segment's creates, on the covering `cases_near` index: per point,
-        its neighbourhood keys (`store.cells`), then a flat-earth distance test with a 2% margin
-        (lat-only where the flat earth is not good enough), so no JSON document is read and few rows
-        come back."""
+        """One query for a whole segment's creates, on the `cases_near` index: per point, its
+        neighbourhood keys (`store.cells`), then a flat-earth distance test with a 2% margin
+        (lat-only where the flat earth is not good enough) on index entries alone; only the cases
+        that pass are read for their id and category (never their JSON document), and few come back."""
         asked = []
         for index, (category, lat, lon) in enumerate(points):
             lon_scale = math.cos(math.radians(lat)) * 0.98 if abs(lat) < 80 else 0.0
@@ -256,7 +257,18 @@ class SqliteTransaction:
             self.db.executemany("INSERT OR IGNORE INTO photo_refs (sha256, case_id) VALUES (?, ?)", refs)
 
     def record_ops(self, rows: Sequence[OpLogRow]) -> None:
-        self.db.executemany(_INSERT_OP, rows)
+        if not rows:
+            return
+        number = name_numbers(self.db, {r.device_id for r in rows} | {r.actor for r in rows})
+        self.db.executemany(
+            _INSERT_OP,
+            [
+                (r.device_id, number[r.device_id], r.seq, pack_id(r.op_id), number[r.actor], pack_id(r.case_id),
+                 r.kind, r.outcome, r.code, r.version, r.detail, r.change_seq, r.received_at,
+                 r.applied_at - r.received_at, r.flags)
+                for r in rows
+            ],
+        )  # fmt: skip
 
     def cases_due_before(self, now: int) -> list[Case]:
         rows = self.db.execute(

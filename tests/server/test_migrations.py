@@ -6,8 +6,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from shared.rules import apply_op
 from sync_server.store import migrations
+from sync_server.store.base import Nearby
 from sync_server.store.sqlite import SqliteStore
+from sync_server.store.sqlite_tx import CASE_COLUMNS, case_row
+from tests.server.test_op_log import ROWS, as_audit, as_outcome
+from tests.shared.factories import DEV_1, DEV_2, WORKER, OpMaker, ctx, new_id
 
 
 def _at_version(path: Path, version: int) -> None:
@@ -79,3 +84,75 @@ def test_a_migration_numbered_below_one_already_run_still_runs(tmp_path: Path) -
         m[0] for m in saved
     )
     db.close()
+
+
+def test_migration_15_keeps_every_op_log_row_and_receipt_as_it_was(tmp_path: Path) -> None:
+    """The op log is copied into its packed form (`store.op_log`): rows written before read the same
+    through every read, a receipt read back from them is the same, and new rows follow them."""
+    path = tmp_path / "gridsync.db"
+    _at_version(path, 12)  # every migration before 15
+    db = sqlite3.connect(path)
+    db.executemany(
+        "INSERT INTO op_log (device_id, seq, op_id, actor, case_id, kind, outcome, code, version, detail, "
+        "change_seq, received_at, applied_at, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ROWS,
+    )
+    db.execute(
+        "INSERT INTO applied_segments (device_id, first_seq, last_seq, hash, first_change, last_change) "
+        "VALUES (?, 1, 4, ?, 101, 104)",
+        (DEV_1, b"\x02" * 32),
+    )
+    db.commit()
+    db.close()
+
+    store = SqliteStore(path)
+    try:
+        assert store.audit_rows() == [as_audit(r) for r in ROWS]
+        assert store.audit_rows(ROWS[0].case_id) == [
+            as_audit(r) for r in ROWS if r.case_id == ROWS[0].case_id
+        ]
+        assert store.outcomes_of(DEV_1, 1, 4) == [as_outcome(r) for r in ROWS[:4]]
+        assert [c.outcome for c in store.device_outcomes(DEV_1, 0, 10)] == [
+            as_outcome(r).to_dict() for r in ROWS[:4]
+        ]
+        with store.transaction() as tx:
+            found = tx.applied_segment(DEV_1, 1)
+            tx.record_ops([ROWS[5]._replace(seq=2, change_seq=107)])
+        assert found is not None and found[0] == b"\x02" * 32
+        assert found[1]["outcomes"] == [as_outcome(r).to_dict() for r in ROWS[:4]]
+        db = sqlite3.connect(path)
+        text = db.execute("SELECT * FROM op_log_text ORDER BY id").fetchall()
+        feed = [r[2] for r in db.execute("PRAGMA index_info('op_log_feed')")]
+        db.close()
+        assert text[:-1] == [(i, *r) for i, r in enumerate(ROWS, start=1)]
+        assert text[-1][:3] == (len(ROWS) + 1, DEV_2, 2)
+        assert feed == ["device_no", "change_seq"]
+    finally:
+        store.close()
+
+
+def test_migration_16_narrows_the_duplicate_index_and_candidates_are_found_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "gridsync.db"
+    _at_version(path, 15)
+    maker = OpMaker(DEV_1, WORKER.worker_id)
+    _, case = apply_op(None, maker.create(new_id()), WORKER, ctx())
+    assert case is not None and case.location is not None
+    db = sqlite3.connect(path)
+    db.execute(f"INSERT INTO cases ({CASE_COLUMNS}) VALUES ({', '.join('?' * 19)})", case_row(case, 1))
+    db.commit()
+    db.close()
+
+    store = SqliteStore(path)
+    try:
+        with store.transaction() as tx:
+            found = tx.duplicate_candidates([(case.category, case.location.lat, case.location.lon)], 50, 0)
+        db = sqlite3.connect(path)
+        columns = [r[2] for r in db.execute("PRAGMA index_info('cases_near')")]
+        db.close()
+    finally:
+        store.close()
+    assert columns == ["near", "reported_at", "status", "lat", "lon"]
+    loc = case.location
+    assert found == [
+        Nearby(0, case.case_id, case.category, str(case.status), loc.lat, loc.lon, case.reported_at)
+    ]

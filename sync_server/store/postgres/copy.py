@@ -37,8 +37,13 @@ from sync_server.store.postgres.store import PgStore
 
 # SQLite-only columns: its own index detail, not data (PostgreSQL indexes `cases.place` instead).
 SQLITE_ONLY_COLUMNS = {("cases", "near")}
-# Not copied: each store's own schema history; and the PostgreSQL-only mark of the cluster copy.
-NOT_COPIED_TABLES = {"migrations"}
+# Not copied: each store's own schema history; the numbers SQLite keeps the op log's actors and
+# devices under (`store.op_log`: `op_log_text` reads the names back); and the PostgreSQL-only mark
+# of the cluster copy.
+NOT_COPIED_TABLES = {"migrations", "op_log_names"}
+# Tables SQLite keeps in a packed form, read through the view that gives their rows as PostgreSQL
+# holds them (`store.op_log`).
+SOURCE_VIEWS = {"op_log": "op_log_text"}
 PG_ONLY_META = ("cluster_identity",)
 # Tables whose ids come from a sequence in PostgreSQL (moved past the copied ids).
 SERIAL_TABLES = ("op_log", "quarantine", "admin_audit", "public_texts")
@@ -95,7 +100,10 @@ def _sqlite_tables(src: sqlite3.Connection) -> dict[str, list[str]]:
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         )
     ]
-    return {name: [r[1] for r in src.execute(f'PRAGMA table_info("{name}")')] for name in names}
+    return {
+        name: [r[1] for r in src.execute(f'PRAGMA table_info("{SOURCE_VIEWS.get(name, name)}")')]
+        for name in names
+    }
 
 
 def _pg_tables(db: psycopg.Connection[Any]) -> dict[str, list[str]]:
@@ -137,7 +145,7 @@ def _quoted(cols: list[str]) -> str:
 
 
 def _sqlite_rows(src: sqlite3.Connection, table: str, cols: list[str]) -> Iterator[tuple[Any, ...]]:
-    rows = src.execute(f'SELECT {_quoted(cols)} FROM "{table}"')
+    rows = src.execute(f'SELECT {_quoted(cols)} FROM "{SOURCE_VIEWS.get(table, table)}"')
     if table != "cases" or "doc" not in cols:
         return iter(rows)
     # SQLite keeps a case's document packed (`case_text`); PostgreSQL holds its JSON text

@@ -1,0 +1,77 @@
+"""How the SQLite store keeps its op log on disk (store migration 15): one row per op, kept forever, so
+each byte of a row is paid a million times a night.
+
+- `op_id` and `case_id` are 32 lowercase hex digits (`uuid4().hex`): stored as their 16 bytes
+  (`pack_id`); any other text is stored as it is. The two forms never compare equal (a BLOB is never
+  a TEXT in SQLite), so a lookup by the packed form finds exactly the rows of that id.
+- The actor (a worker id) is a small number in `op_log_names`; so is the device, as `device_no`,
+  the key of the changes feed's index `op_log_feed` (device_no, change_seq). `device_id` itself stays
+  in the row as text: tools read `op_log` by it straight from the file.
+- `applied_at` is kept as `waited`, its difference from `received_at`: nothing when the op was
+  applied the second it arrived (SQLite stores the integers 0 and 1 in no bytes).
+
+The view `op_log_text` reads every row back in the columns and values of the op log as it was
+(and as PostgreSQL keeps it); `migrate-store` copies from it. `op_log_names` only grows: a name's
+number never changes.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Collection
+from typing import Any
+
+from sync_server.store.base import AuditRow, OutcomeRow
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+# The columns of an `OutcomeRow`, as stored (`outcome_row` reads them back).
+OUTCOME_COLUMNS = (
+    "device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, "
+    "received_at + waited"
+)
+# The columns of an `AuditRow`, as stored; `a` is the actor's `op_log_names` row.
+AUDIT_COLUMNS = (
+    "l.op_id, a.name, l.device_id, l.case_id, l.kind, l.outcome, l.code, l.received_at, "
+    "l.received_at + l.waited, l.flags"
+)
+# The rows of one device: its number is looked up once, then `op_log_feed` is walked.
+OF_DEVICE = "device_no = (SELECT id FROM op_log_names WHERE name = ?)"
+
+
+def pack_id(text: str) -> str | bytes:
+    """The stored form of an op or case id: 16 bytes for 32 lowercase hex digits, else the text."""
+    return bytes.fromhex(text) if len(text) == 32 and _HEX32.fullmatch(text) else text
+
+
+def text_id(stored: str | bytes) -> str:
+    """The id as it was given to `pack_id`."""
+    return stored.hex() if isinstance(stored, bytes) else stored
+
+
+def name_numbers(db: sqlite3.Connection, names: Collection[str]) -> dict[str, int]:
+    """Each name's number in `op_log_names`, numbering the new ones. Looked up in the caller's
+    transaction every time, never cached: a number handed out in a transaction that then rolls
+    back is handed out again to another name."""
+    wanted = sorted(names)
+    marks = ", ".join("?" * len(wanted))
+    found = dict(db.execute(f"SELECT name, id FROM op_log_names WHERE name IN ({marks})", wanted).fetchall())
+    if len(found) < len(wanted):
+        db.executemany(
+            "INSERT OR IGNORE INTO op_log_names (name) VALUES (?)", [(n,) for n in wanted if n not in found]
+        )
+        found = dict(
+            db.execute(f"SELECT name, id FROM op_log_names WHERE name IN ({marks})", wanted).fetchall()
+        )
+    return found
+
+
+def outcome_row(row: Any) -> OutcomeRow:
+    """An `OutcomeRow` from the stored `OUTCOME_COLUMNS`."""
+    return OutcomeRow(row[0], row[1], text_id(row[2]), text_id(row[3]), *row[4:])
+
+
+def audit_row(row: Any) -> AuditRow:
+    """An `AuditRow` from the stored `AUDIT_COLUMNS`."""
+    return AuditRow(text_id(row[0]), row[1], row[2], text_id(row[3]), *row[4:])
