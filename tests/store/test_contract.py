@@ -15,7 +15,7 @@ import pytest
 from shared.model import Case, Location
 from sync_server.changes import collect_changes
 from sync_server.store import Store, open_store
-from sync_server.store.base import WorkerRecord
+from sync_server.store.base import AuditRow, OpLogRow, OutcomeRow, WorkerRecord
 from tests.store import world
 
 NOW = world.MONDAY_10AM
@@ -185,6 +185,31 @@ def test_duplicate_candidates_are_asked_by_category_place_and_radius(store: Stor
     assert not {key for key in by_point if key[1] in ("far00000", "old00000", "rejected")}
     assert (1, "near0000") not in by_point and (0, "othercat") not in by_point
     assert "far00000" in {row.case_id[:8] for row in wider}
+
+
+# --- the op log --------------------------------------------------------------------------------------
+
+
+def test_the_op_log_gives_back_every_value_written_whatever_its_ids_look_like(store: Store) -> None:
+    device = uuid.uuid4().hex
+    rows = [
+        OpLogRow(device, 1, "ab" * 16, "w.one", "cd" * 16, "create", "applied", None, 1, "", 11, NOW, NOW),
+        OpLogRow(device, 2, "op-2", "w.two", "CD" * 16, "note", "rejected", "case.not_allowed", None,
+                 "not hers", 12, NOW, NOW + 5, "forced"),
+        OpLogRow("open311.k1", 0, "ef" * 16, "open311", "cd" * 16, "resolve_conflict", "applied", None, 2, "",
+                 13, NOW + 9, NOW + 9, "review"),
+    ]  # fmt: skip
+    with store.transaction() as tx:
+        tx.record_ops(rows)
+    outcomes = [OutcomeRow(*r[:3], r.case_id, *r[6:13]) for r in rows]
+    audit = [AuditRow(r.op_id, r.actor, r.device_id, r.case_id, *r[5:8], r.received_at, r.applied_at, r.flags)
+             for r in rows]  # fmt: skip
+    assert store.outcomes_of(device, 1, 2) == outcomes[:2]
+    assert [(c.change_seq, c.outcome) for c in store.device_outcomes(device, 0, 10)] == [
+        (11, outcomes[0].to_dict()), (12, outcomes[1].to_dict())
+    ]  # fmt: skip
+    assert store.audit_rows("cd" * 16) == [audit[0], audit[2]] and store.audit_rows("CD" * 16) == [audit[1]]
+    assert [row for row in store.audit_rows() if row.op_id in {"ab" * 16, "op-2", "ef" * 16}] == audit
 
 
 # --- photos: offsets by compare-and-set ------------------------------------------------------------
