@@ -49,11 +49,16 @@ _DICTIONARY_1 = (
 )
 
 
+# A compressor primed with the dictionary, never used itself: each document is deflated by a copy of
+# it, byte for byte what a new one gives, without loading the dictionary again (~1.3 of ~12 µs).
+_PRIMED_1 = zlib.compressobj(
+    _LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY_1
+)
+
+
 def pack(text: str) -> bytes:
     """The stored form of a document's JSON text (format 1)."""
-    deflate = zlib.compressobj(
-        _LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY_1
-    )
+    deflate = _PRIMED_1.copy()
     return _FORMAT_1 + deflate.compress(text.encode()) + deflate.flush()
 
 

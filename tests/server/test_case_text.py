@@ -5,6 +5,7 @@ written before (plain JSON text) must read as they are."""
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from shared.model import Case, case_to_dict
 from shared.rules import apply_op
 from sync_server.store import open_store
 from sync_server.store.base import ChangeScope
-from sync_server.store.case_text import pack, unpack
+from sync_server.store.case_text import _DICTIONARY_1, pack, unpack
 from sync_server.store.sqlite_tx import encode_tree
 from tests.shared.factories import DEV_1, WORKER, OpMaker, ctx, new_id
 
@@ -27,6 +28,15 @@ def test_a_packed_text_unpacks_to_the_same_text_character_for_character(text: st
     packed = pack(text)
     assert isinstance(packed, bytes) and unpack(packed) == text
     assert unpack(text) == text  # a row written before: its text as it is
+
+
+@settings(max_examples=100)
+@given(st.lists(_TEXT, min_size=1, max_size=4))
+def test_each_pack_is_what_a_new_compressor_gives_whatever_came_before(texts: list[str]) -> None:
+    """`pack` deflates with a copy of one primed compressor: no document's bytes depend on another's."""
+    for text in texts:
+        fresh = zlib.compressobj(6, zlib.DEFLATED, -12, 6, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY_1)
+        assert pack(text) == b"\x01" + fresh.compress(text.encode()) + fresh.flush()
 
 
 def _a_case() -> Case:
