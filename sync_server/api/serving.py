@@ -139,4 +139,7 @@ def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
         "h11_max_incomplete_event_size": config.max_header_bytes,
         "forwarded_allow_ips": config.forwarded_allow_ips,
         "proxy_headers": True,
+        # `RequestLog` writes each request's line (route, status, ms, device); uvicorn's own access
+        # line would log every request a second time.
+        "access_log": False,
     }

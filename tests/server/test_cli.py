@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -89,14 +90,17 @@ def test_admin_commands_manage_workers_codes_and_devices(
     assert main([*d, "admin", "revoke", "ab" * 16]) == 2
 
 
-def _start(data: Path, *extra: str) -> tuple[str, subprocess.Popen[str]]:
+def _start(data: Path, *extra: str, both: bool = False) -> tuple[str, subprocess.Popen[str]]:
+    """`serve` over a new data directory; its log is its standard error (with `both`: and its
+    standard output, in one stream)."""
     assert _cli(data, "pw", "init", "--demo").returncode == 0
     assert _cli(data, "pw", "admin", "add-worker", "zhang.wei", "--name", "张伟", "--role", "worker", "--grids",
                 "441502001001001").returncode == 0  # fmt: skip
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "sync_server.cli", "serve", "--port", str(port), *extra],
-        env=_env(data, "pw"), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=_env(data, "pw"), cwd=REPO, stdout=subprocess.PIPE if both else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if both else subprocess.PIPE, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -113,11 +117,11 @@ def _stop(process: subprocess.Popen[str]) -> str:
     """SIGTERM, as a service manager stops it; the server's log."""
     process.terminate()
     try:
-        _, log = process.communicate(timeout=20)
+        out, err = process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
         raise
-    return log
+    return err if err is not None else out
 
 
 @pytest.fixture
@@ -165,6 +169,20 @@ def test_serve_with_two_workers_serves_phones_and_stops_cleanly(tmp_path: Path) 
     assert process.returncode == 0, log
     assert log.count("Started server process") == 2, log  # two workers, each its own process
     assert "Traceback" not in log, log
+
+
+def test_serve_logs_each_request_once_as_json(tmp_path: Path) -> None:
+    """One line a request, the JSON one (route, status, ms, device): not uvicorn's access line too
+    (which went to standard output, so a log of both streams had every request twice)."""
+    url, process = _start(tmp_path / "logs", both=True)
+    try:
+        for _ in range(3):
+            assert httpx.get(f"{url}/open311/v2/services.json").status_code == 200
+    finally:
+        log = _stop(process)
+    lines = [line for line in log.splitlines() if "/open311/v2/services.json" in line]
+    assert len(lines) == 3, log
+    assert all(json.loads(line)["path"] == "/open311/v2/services.json" for line in lines), log
 
 
 @pytest.mark.parametrize("config_overrides", [{"apply_mode": "queue"}])
