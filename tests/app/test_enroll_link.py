@@ -61,6 +61,35 @@ def test_an_app_opened_by_a_scanned_enrollment_link_enrolls_and_pins_the_servers
     assert app.settings.last_server == server.url
 
 
+def test_the_client_echoing_the_link_it_opened_with_leaves_the_enrollment_alone(
+    tmp_path: Path, server: Server, clock: Clock
+) -> None:
+    """The route the app was opened at may come back as a route change (during the enrollment or
+    after it): that is the same link, not a second scan — the enroll screen is not rebuilt, and a
+    phone just enrolled by it is not told it is already enrolled."""
+    code = server.add_worker("zhang.wei", grids=(GRID_A,))
+    link = enroll_link(server.url, code, server.services.keys.public.signing_key_id)
+    route = "/?" + link.split("?", 1)[1]
+    app = AppSession(tmp_path / "phone", device_locales=["en"], clock=clock, transport=server.transport)
+    toasts: list[str] = []
+
+    async def scenario() -> None:
+        shell = shell_at(route, app, tmp_path)
+        shell.toast = lambda text, error=False: toasts.append(text)  # type: ignore[method-assign]
+        shell.start()
+        view = shell._view
+        await shell._route_changed(type("E", (), {"route": route})())  # type: ignore[arg-type]
+        await until(lambda: app.enrolled and not app.background.busy)
+        await shell._route_changed(type("E", (), {"route": route})())  # type: ignore[arg-type]
+        assert shell._view is view and isinstance(shell.screen, EnrollScreen)
+        assert any(t.startswith("Welcome, Zhang.Wei") for t in texts(shell._column))
+        shell.stop()
+        await app.aclose()
+
+    asyncio.run(scenario())
+    assert toasts == []
+
+
 def test_a_link_naming_another_servers_key_does_not_enroll_and_says_why(
     tmp_path: Path, server: Server, clock: Clock
 ) -> None:

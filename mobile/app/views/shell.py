@@ -72,6 +72,7 @@ class Shell:
         self.device_name = device_name
         self.route = ""
         self._echoes: list[str] = []
+        self._links: set[str] = set()  # enrollment links opened in this session
         self.screen: Screen | None = None
         self._column: ft.Column | None = None
         self._view: ft.View | None = None
@@ -108,7 +109,10 @@ class Shell:
             return
         link = enroll_link_in_route(e.route)
         if link is not None:  # a QR code scanned while the app was open
-            self.open_link(link)
+            # The same link again is the client echoing the route the app was opened at (or a
+            # second look at the same code): it is being, or has been, handled.
+            if link not in self._links:
+                self.open_link(link)
             return
         # A route that leads to the screen already shown ("/" while enrolling) must not rebuild it:
         # that would drop what is being typed before its change event has arrived.
@@ -121,11 +125,13 @@ class Shell:
     def open_link(self, link: str) -> None:
         """An enrollment link opened the app: enroll with it, unless this phone already is (a second
         enrollment would replace its keys; signing out in Settings comes first)."""
+        self._links.add(link)
         if self.session.enrolled:
             self.show("/home")
             self.toast(self.session.tr.t("enroll.already"), error=True)
             return
-        self.show("/enroll")
+        if self.route != "/enroll":  # already there: rebuilding it would drop what it shows
+            self.show("/enroll")
         screen = self.screen
         if screen is not None:
             with contextlib.suppress(RuntimeError):
