@@ -183,6 +183,10 @@ class SyncClient:
             clock=self.p.clock,
         )
 
+    def _reseal(self, first_seq: int, resume: dict[str, Any] | None) -> int:
+        with self.p.store.transaction() as conn:
+            return segments.reseal_after_fork(conn, first_seq, resume)
+
     def _write_receipt(
         self, segment: segments.SegmentRecord, receipt: dict[str, Any], actor: Actor, ctx: RuleContext
     ) -> incarnation.Learned:
@@ -199,18 +203,10 @@ class SyncClient:
         times a round, so a server that keeps saying so cannot hold the round forever)."""
         if self._forks >= MAX_FORKS_PER_ROUND:
             return False
-        with self.p.store.transaction() as conn:
-            moved = segments.reseal_after_fork(conn, segment.first_seq, error.context)
-        if not moved:
+        if not await finish_in_thread(self._reseal, segment.first_seq, error.context):
             return False
         self._forks += 1
-        segments.seal_pending(
-            self.p.store,
-            device_id=self.p.identity.device_id,
-            device_key=self.p.keys.signing,
-            server_public_raw=self.p.server_keys.encryption,
-            clock=self.p.clock,
-        )
+        await finish_in_thread(self._seal)
         await self._push(segments.unsent(self.p.store))
         return True
 
