@@ -21,14 +21,18 @@ from typing import Any
 from sync_server.store import DATABASE_FILE
 from sync_server.store.case_text import unpack
 
-# The op rows: one `op_log` row per op since store migration 2; `outcomes` + `audit` before it.
+# The op rows: one `op_log` row per op since store migration 2, read through the view `op_log_text`
+# since migration 15 (the row holds ids packed, names by number); `outcomes` + `audit` before 2.
+_OPS_V15 = "SELECT device_id, seq, op_id, outcome, code, version FROM op_log_text"
 _OPS_V2 = "SELECT device_id, seq, op_id, outcome, code, version FROM op_log"
 _OPS_V1 = "SELECT device_id, seq, op_id, outcome, code, version FROM outcomes"
 
 
 def _ops_query(db: sqlite3.Connection) -> str:
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'op_log'").fetchone()
-    return _OPS_V2 if found else _OPS_V1
+    names = {
+        r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE name IN ('op_log', 'op_log_text')")
+    }
+    return _OPS_V15 if "op_log_text" in names else _OPS_V2 if "op_log" in names else _OPS_V1
 
 
 def _digest_queries(db: sqlite3.Connection) -> tuple[str, ...]:

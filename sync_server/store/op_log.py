@@ -5,8 +5,8 @@ each byte of a row is paid a million times a night.
   (`pack_id`); any other text is stored as it is. The two forms never compare equal (a BLOB is never
   a TEXT in SQLite), so a lookup by the packed form finds exactly the rows of that id.
 - The actor (a worker id) is a small number in `op_log_names`; so is the device, as `device_no`,
-  the key of the changes feed's index `op_log_feed` (device_no, change_seq). `device_id` itself stays
-  in the row as text: tools read `op_log` by it straight from the file.
+  the key of the changes feed's index `op_log_feed` (device_no, change_seq). Since migration 17 the
+  row holds no text of either: a tool reading the file reads `op_log_text`.
 - `applied_at` is kept as `waited`, its difference from `received_at`: nothing when the op was
   applied the second it arrived (SQLite stores the integers 0 and 1 in no bytes).
 
@@ -28,12 +28,12 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 # The columns of an `OutcomeRow`, as stored (`outcome_row` reads them back).
 OUTCOME_COLUMNS = (
-    "device_id, seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, "
+    "(SELECT name FROM op_log_names WHERE id = device_no), seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, "
     "received_at + waited"
 )
 # The columns of an `AuditRow`, as stored; `a` is the actor's `op_log_names` row.
 AUDIT_COLUMNS = (
-    "l.op_id, a.name, l.device_id, l.case_id, l.kind, l.outcome, l.code, l.received_at, "
+    "l.op_id, a.name, (SELECT name FROM op_log_names WHERE id = l.device_no), l.case_id, l.kind, l.outcome, l.code, l.received_at, "
     "l.received_at + l.waited, l.flags"
 )
 # The rows of one device: its number is looked up once, then `op_log_feed` is walked.

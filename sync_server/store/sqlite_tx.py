@@ -47,8 +47,8 @@ _UPSERT_CASE = (
     "version = excluded.version, change_seq = excluded.change_seq, near = excluded.near, doc = excluded.doc"
 )
 _INSERT_OP = (
-    "INSERT INTO op_log (device_id, device_no, seq, op_id, actor_no, case_id, kind, outcome, code, version, detail, "
-    "change_seq, received_at, waited, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO op_log (device_no, seq, op_id, actor_no, case_id, kind, outcome, code, version, detail, "
+    "change_seq, received_at, waited, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(str(s) for s in Status if s not in ENDED)
 _DEGREE_LAT_M = 111_195.0  # metres per degree of latitude (a radius in degrees, with a 2% margin)
@@ -263,7 +263,7 @@ class SqliteTransaction:
         self.db.executemany(
             _INSERT_OP,
             [
-                (r.device_id, number[r.device_id], r.seq, pack_id(r.op_id), number[r.actor], pack_id(r.case_id),
+                (number[r.device_id], r.seq, pack_id(r.op_id), number[r.actor], pack_id(r.case_id),
                  r.kind, r.outcome, r.code, r.version, r.detail, r.change_seq, r.received_at,
                  r.applied_at - r.received_at, r.flags)
                 for r in rows

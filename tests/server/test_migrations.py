@@ -9,6 +9,7 @@ from typing import Any
 from shared.rules import apply_op
 from sync_server.store import migrations
 from sync_server.store.base import Nearby
+from sync_server.store.op_log import pack_id
 from sync_server.store.sqlite import SqliteStore
 from sync_server.store.sqlite_tx import CASE_COLUMNS, case_row
 from tests.server.test_op_log import ROWS, as_audit, as_outcome
@@ -156,3 +157,48 @@ def test_migration_16_narrows_the_duplicate_index_and_candidates_are_found_as_be
     assert found == [
         Nearby(0, case.case_id, case.category, str(case.status), loc.lat, loc.lon, case.reported_at)
     ]
+
+
+def test_migration_17_drops_the_device_text_from_every_op_log_row_and_reads_the_same(tmp_path: Path) -> None:
+    """The op log's rows lose their device id as text (the device is `device_no`): every read and
+    `op_log_text` give back what was written before the migration, and new rows follow."""
+    path = tmp_path / "gridsync.db"
+    _at_version(path, 16)
+    db = sqlite3.connect(path, isolation_level=None)
+    names = {r.device_id for r in ROWS} | {r.actor for r in ROWS}
+    db.executemany("INSERT INTO op_log_names (name) VALUES (?)", [(n,) for n in sorted(names)])
+    number = dict(db.execute("SELECT name, id FROM op_log_names").fetchall())
+    db.executemany(
+        "INSERT INTO op_log (device_id, device_no, seq, op_id, actor_no, case_id, kind, outcome, code, version, "
+        "detail, change_seq, received_at, waited, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r.device_id, number[r.device_id], r.seq, pack_id(r.op_id), number[r.actor],
+             pack_id(r.case_id), r.kind, r.outcome, r.code, r.version, r.detail, r.change_seq,
+             r.received_at, r.applied_at - r.received_at, r.flags)
+            for r in ROWS
+        ],
+    )  # fmt: skip
+    written = db.execute("SELECT * FROM op_log_text ORDER BY id").fetchall()
+    db.close()
+
+    store = SqliteStore(path)
+    try:
+        assert store.audit_rows() == [as_audit(r) for r in ROWS]
+        assert store.outcomes_of(DEV_1, 1, 4) == [as_outcome(r) for r in ROWS[:4]]
+        assert [c.outcome for c in store.device_outcomes(DEV_1, 0, 10)] == [
+            as_outcome(r).to_dict() for r in ROWS[:4]
+        ]
+        with store.transaction() as tx:
+            tx.record_ops([ROWS[5]._replace(seq=2, change_seq=107)])
+        db = sqlite3.connect(path)
+        columns = [r[1] for r in db.execute("PRAGMA table_info('op_log')")]
+        text = db.execute("SELECT * FROM op_log_text ORDER BY id").fetchall()
+        feed = [r[2] for r in db.execute("PRAGMA index_info('op_log_feed')")]
+        db.close()
+    finally:
+        store.close()
+    assert "device_id" not in columns and "device_no" in columns
+    assert written == [(i, *r) for i, r in enumerate(ROWS, start=1)]
+    assert text[:-1] == written
+    assert text[-1][:3] == (len(ROWS) + 1, DEV_2, 2)
+    assert feed == ["device_no", "change_seq"]
