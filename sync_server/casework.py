@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from shared.geo import haversine_m
 from shared.model import Actor, Case
 from shared.ops import Op
 from shared.rules import (
@@ -35,7 +36,8 @@ from shared.rules import (
 from sync_server.store.base import Nearby, OpLogRow, Transaction
 from sync_server.store.cells import cell_key, neighbourhood
 
-MAX_SUGGESTIONS = 20
+#: possible duplicates offered on a new case, the nearest first
+MAX_SUGGESTIONS = 5
 _MOVES_A_CASE = ("create", "edit", "resolve_conflict")  # may change a case's category or place
 
 
@@ -70,7 +72,9 @@ class DuplicateFinder:
     Candidates come from the store — one query for every create of the segment, by category,
     place and radius (`Transaction.duplicate_candidates`) — and from the cases this segment
     created or moved, as they stand now. The rule itself is `shared.rules.is_possible_duplicate` (`could_duplicate` on the
-    stored values), in one place. At most `MAX_SUGGESTIONS`, the lowest case ids first.
+    stored values), in one place. At most `MAX_SUGGESTIONS`, the nearest first (equal distances by
+    case id): a supervisor is offered the few reports most likely to be the same problem, and a
+    busy corner (a dozen reports of one overflowing bin) does not copy a dozen ids into every case.
     """
 
     def __init__(self, tx: Transaction, ops: Sequence[Op], now: int) -> None:
@@ -105,30 +109,24 @@ class DuplicateFinder:
         if not found:
             return []
         lat, lon, category, reported_at = new.location.lat, new.location.lon, new.category, new.reported_at
-        chosen: list[str] = []
-        for case_id in sorted(found):
+        chosen: list[tuple[float, str]] = []
+        for case_id in found:
             current = cases.get(case_id)  # loaded or changed by this segment: as it stands now
             if current is not None:
-                possible = is_possible_duplicate(new, current)
+                if not is_possible_duplicate(new, current):
+                    continue
+                assert current.location is not None  # a possible duplicate has a place
+                there = (current.location.lat, current.location.lon)
             else:
                 row = found[case_id]
                 assert row is not None  # only stored rows can be absent from `cases`
-                possible = case_id != new.case_id and could_duplicate(
-                    category,
-                    lat,
-                    lon,
-                    reported_at,
-                    row.category,
-                    row.status,
-                    row.lat,
-                    row.lon,
-                    row.reported_at,
-                )
-            if possible:
-                chosen.append(case_id)
-                if len(chosen) == MAX_SUGGESTIONS:
-                    break
-        return chosen
+                stored = (row.category, row.status, row.lat, row.lon, row.reported_at)
+                if case_id == new.case_id or not could_duplicate(category, lat, lon, reported_at, *stored):
+                    continue
+                there = (row.lat, row.lon)
+            chosen.append((haversine_m(lat, lon, *there), case_id))
+        chosen.sort()
+        return [case_id for _, case_id in chosen[:MAX_SUGGESTIONS]]
 
 
 def foreign_photos(tx: Transaction, ops: Sequence[Op], actor: Actor, device_id: str) -> set[str]:

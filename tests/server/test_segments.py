@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from tests.server.conftest import MONDAY_10AM
-from tests.server.device import SPOT_B, hex32
+from tests.server.device import SPOT_A, SPOT_B, hex32
 
 
 def test_a_segment_is_applied_with_one_outcome_per_op(worker: Any, services: Any) -> None:
@@ -85,6 +85,26 @@ def test_a_second_report_nearby_is_suggested_as_a_possible_duplicate(
     other_category = hex32()
     worker.push_ops([worker.create(other_category, category="0102")])
     assert services.store.case(other_category).possible_duplicates == []
+
+
+def test_a_new_report_is_offered_the_five_nearest_possible_duplicates_nearest_first(
+    worker: Any, enrolled: Any, services: Any
+) -> None:
+    """Seven earlier reports lie within the radius, stored and in the new one's own segment: a
+    supervisor is offered the five nearest, nearest first, not the first ids found."""
+    metres_north = [21, 3, 15, 9, 18, 6, 12]  # 1 m of latitude ≈ 1 / 111,195 degree
+    ids = [hex32() for _ in metres_north]
+
+    def near(m: int) -> dict[str, Any]:
+        return {**SPOT_A, "lat": cast(float, SPOT_A["lat"]) + (m if m % 2 else -m) / 111_195}
+
+    for case_id, m in zip(ids[:4], metres_north[:4], strict=True):
+        worker.push_ops([worker.create(case_id, spot=near(m))])
+    new = hex32()
+    later = [worker.create(c, spot=near(m)) for c, m in zip(ids[4:], metres_north[4:], strict=True)]
+    worker.push_ops([*later, worker.create(new)])
+    by_distance = [c for _, c in sorted(zip(metres_north, ids, strict=True))]
+    assert services.store.case(new).possible_duplicates == by_distance[:5]
 
 
 def test_a_report_outside_the_workers_grids_is_rejected(worker: Any) -> None:
