@@ -2,7 +2,10 @@
 
 Sizes: the night's backlog runs at 100k and 300k ops by default; `BENCH_FULL=1` adds the 1M-op night.
 `python -m bench reconcile phone` runs only the named parts; `postgres` needs PostgreSQL at
-127.0.0.1:5432 (or GRIDSYNC_BENCH_PG) and makes and drops a database of its own.
+127.0.0.1:5432 (or GRIDSYNC_BENCH_PG) and makes and drops a database of its own. `peer` measures
+issue 13's peer (PouchDB 9 → express-pouchdb on LevelDB; needs node and npm, `bench/pouchpeer.py`):
+the client and catch-up goals are judged against it when it ran, else against the issue's figures
+(`bench/peer.py`). `python -m bench peer client catchup` gives every figure those goals need.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "reconcile": _reconcile,
     "backlog": _backlog,
     "push": _push,
+    "peer": lambda: peer.measure(FULL),
     "catchup": _catchup,
     "client": _client,
     "openloop": _openloop,
@@ -104,7 +108,7 @@ def _table(results: dict[str, Any]) -> Table:
         for s in c["sizes"]:
             table.add_row("4. catch-up (fresh phone)", f"{s['cases']:,} cases", f"{s['seconds']:.1f} s "
                           f"({s['cases_per_s']:,.0f}/s)", f"{s['baseline_seconds']:.2f} s SELECT+json.loads",
-                          f"{s['ratio']:.3f}", peer.catchup_goal(s["cases"], s["seconds"]))  # fmt: skip
+                          f"{s['ratio']:.3f}", peer.catchup_goal(s["cases"], s["seconds"], results.get("peer")))  # fmt: skip
         for s in c["sizes"]:
             w = s.get("worker")
             if w:
@@ -115,7 +119,7 @@ def _table(results: dict[str, Any]) -> Table:
     if cl:
         for s in cl["sizes"]:
             size = f"{s['devices']} phones × {s['ops_per_device']} ops"
-            goals = peer.client_goals(s)
+            goals = peer.client_goals(s, results.get("peer"))
             table.add_row("6. phone CPU per pushed op", size, f"{s['client_cpu_us_per_op']:.0f} µs",
                           f"{s['baseline_client_cpu_us_per_op']:.0f} µs plain JSON POST", f"{s['cpu_ratio']:.2f}",
                           goals.get("client_cpu", "≤ peer's"))  # fmt: skip
@@ -141,6 +145,8 @@ def _table(results: dict[str, Any]) -> Table:
                           " B (JSON bodies); down: none (the baseline pulls nothing)",
                           f"{s['wire_up_bytes_per_op'] / s['baseline_wire_up_bytes_per_op']:.2f} (up); "
                           "down —", "")  # fmt: skip
+    for row in peer.rows(results.get("peer")):
+        table.add_row(*row)
     for row in openloop.rows(results.get("openloop")):
         table.add_row(*row)
     ph = results.get("phone")
@@ -172,6 +178,7 @@ def main(argv: list[str]) -> int:
             results[name] = PARTS[name]()
             console.log(f"{name} done in {time.perf_counter() - t:.0f} s")
     results["seconds"] = time.perf_counter() - started
+    results.setdefault("peer", peer.not_run())  # the figures the goals were judged against
     console.print(_table(results))
     prof = results.get("reconcile", {}).get("profile")
     if prof:
