@@ -316,12 +316,13 @@ def _narrow_near(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX cases_near ON cases(near, reported_at, status, lat, lon)")
 
 
-@migration(17, "the op log without the device's name in every row")
-def _op_log_by_device_number(db: sqlite3.Connection) -> None:
+@migration(17, "the op log with no names as text")
+def _op_log_by_number(db: sqlite3.Connection) -> None:
     """Each `op_log` row kept its device's id as text (~33 bytes, a third of the row) beside
-    `device_no`, the same device by number (`op_log_names`). The text goes: `op_log_text` gives it
-    back by a join, as it gives the actor, and every read of the store already joins or looks the
-    number up. The table is copied once, in id order, so its pages are full."""
+    `device_no`, the same device by number, and its op's kind and outcome as words ("create",
+    "applied": ~13 bytes). All three are now numbers in `op_log_names`, as the actor already was:
+    `op_log_text` gives the words back by joins, and every read of the store names them there. The
+    table is copied once, in id order, so its pages are full."""
     for statement in _SCHEMA_V17.split(";\n"):
         if statement.strip():
             db.execute(statement)
@@ -329,25 +330,29 @@ def _op_log_by_device_number(db: sqlite3.Connection) -> None:
 
 _SCHEMA_V17 = """
 DROP VIEW op_log_text;
+INSERT OR IGNORE INTO op_log_names (name) SELECT DISTINCT kind FROM op_log UNION SELECT DISTINCT outcome FROM op_log;
 CREATE TABLE op_log_v17 (
     id INTEGER PRIMARY KEY, device_no INTEGER NOT NULL, seq INTEGER NOT NULL,
-    op_id BLOB NOT NULL, actor_no INTEGER NOT NULL, case_id BLOB NOT NULL, kind TEXT NOT NULL,
-    outcome TEXT NOT NULL, code TEXT, version INTEGER, detail TEXT NOT NULL, change_seq INTEGER NOT NULL,
+    op_id BLOB NOT NULL, actor_no INTEGER NOT NULL, case_id BLOB NOT NULL, kind_no INTEGER NOT NULL,
+    outcome_no INTEGER NOT NULL, code TEXT, version INTEGER, detail TEXT NOT NULL, change_seq INTEGER NOT NULL,
     received_at INTEGER NOT NULL, waited INTEGER NOT NULL DEFAULT 0, flags TEXT NOT NULL DEFAULT '');
-INSERT INTO op_log_v17 (id, device_no, seq, op_id, actor_no, case_id, kind, outcome, code, version, detail,
+INSERT INTO op_log_v17 (id, device_no, seq, op_id, actor_no, case_id, kind_no, outcome_no, code, version, detail,
     change_seq, received_at, waited, flags)
-    SELECT id, device_no, seq, op_id, actor_no, case_id, kind, outcome, code, version, detail, change_seq,
-    received_at, waited, flags FROM op_log ORDER BY id;
+    SELECT l.id, l.device_no, l.seq, l.op_id, l.actor_no, l.case_id, k.id, o.id, l.code, l.version, l.detail,
+    l.change_seq, l.received_at, l.waited, l.flags
+    FROM op_log AS l JOIN op_log_names AS k ON k.name = l.kind JOIN op_log_names AS o ON o.name = l.outcome
+    ORDER BY l.id;
 DROP TABLE op_log;
 ALTER TABLE op_log_v17 RENAME TO op_log;
 CREATE INDEX op_log_feed ON op_log(device_no, change_seq);
 CREATE VIEW op_log_text AS SELECT l.id AS id, d.name AS device_id, l.seq AS seq,
     CASE WHEN typeof(l.op_id) = 'blob' THEN lower(hex(l.op_id)) ELSE l.op_id END AS op_id, a.name AS actor,
     CASE WHEN typeof(l.case_id) = 'blob' THEN lower(hex(l.case_id)) ELSE l.case_id END AS case_id,
-    l.kind AS kind, l.outcome AS outcome, l.code AS code, l.version AS version, l.detail AS detail,
+    k.name AS kind, o.name AS outcome, l.code AS code, l.version AS version, l.detail AS detail,
     l.change_seq AS change_seq, l.received_at AS received_at, l.received_at + l.waited AS applied_at,
     l.flags AS flags
     FROM op_log AS l JOIN op_log_names AS d ON d.id = l.device_no JOIN op_log_names AS a ON a.id = l.actor_no
+    JOIN op_log_names AS k ON k.id = l.kind_no JOIN op_log_names AS o ON o.id = l.outcome_no
 """
 
 

@@ -5,8 +5,9 @@ each byte of a row is paid a million times a night.
   (`pack_id`); any other text is stored as it is. The two forms never compare equal (a BLOB is never
   a TEXT in SQLite), so a lookup by the packed form finds exactly the rows of that id.
 - The actor (a worker id) is a small number in `op_log_names`; so is the device, as `device_no`,
-  the key of the changes feed's index `op_log_feed` (device_no, change_seq). Since migration 17 the
-  row holds no text of either: a tool reading the file reads `op_log_text`.
+  the key of the changes feed's index `op_log_feed` (device_no, change_seq), and, since migration 17,
+  the op's kind and outcome (`kind_no`, `outcome_no`): the row holds none of these words as text.
+  A tool reading the file reads `op_log_text`.
 - `applied_at` is kept as `waited`, its difference from `received_at`: nothing when the op was
   applied the second it arrived (SQLite stores the integers 0 and 1 in no bytes).
 
@@ -26,16 +27,24 @@ from sync_server.store.base import AuditRow, OutcomeRow
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
+
+def _name(number: str) -> str:
+    """SQL for the name in `op_log_names` of the number in column `number`."""
+    return f"(SELECT name FROM op_log_names WHERE id = {number})"
+
+
 # The columns of an `OutcomeRow`, as stored (`outcome_row` reads them back).
 OUTCOME_COLUMNS = (
-    "(SELECT name FROM op_log_names WHERE id = device_no), seq, op_id, case_id, outcome, code, version, detail, change_seq, received_at, "
-    "received_at + waited"
+    f"{_name('device_no')}, seq, op_id, case_id, {_name('outcome_no')}, code, version, detail, change_seq, "
+    "received_at, received_at + waited"
 )
 # The columns of an `AuditRow`, as stored; `a` is the actor's `op_log_names` row.
 AUDIT_COLUMNS = (
-    "l.op_id, a.name, (SELECT name FROM op_log_names WHERE id = l.device_no), l.case_id, l.kind, l.outcome, l.code, l.received_at, "
-    "l.received_at + l.waited, l.flags"
+    f"l.op_id, a.name, {_name('l.device_no')}, l.case_id, {_name('l.kind_no')}, {_name('l.outcome_no')}, "
+    "l.code, l.received_at, l.received_at + l.waited, l.flags"
 )
+# The columns of an outcome in a receipt (`Outcome`'s fields, then the flags), as stored.
+RECEIPT_COLUMNS = f"op_id, seq, case_id, {_name('outcome_no')}, code, version, detail, flags"
 # The rows of one device: its number is looked up once, then `op_log_feed` is walked.
 OF_DEVICE = "device_no = (SELECT id FROM op_log_names WHERE name = ?)"
 

@@ -32,7 +32,7 @@ from sync_server.store.base import (
 )
 from sync_server.store.case_text import pack, unpack
 from sync_server.store.cells import cell_key, neighbourhood
-from sync_server.store.op_log import OF_DEVICE, name_numbers, pack_id, text_id
+from sync_server.store.op_log import OF_DEVICE, RECEIPT_COLUMNS, name_numbers, pack_id, text_id
 
 CASE_COLUMNS = (
     "case_id, case_no, status, category, grid_code, department, handler, reporter, lat, lon, "
@@ -47,7 +47,7 @@ _UPSERT_CASE = (
     "version = excluded.version, change_seq = excluded.change_seq, near = excluded.near, doc = excluded.doc"
 )
 _INSERT_OP = (
-    "INSERT INTO op_log (device_no, seq, op_id, actor_no, case_id, kind, outcome, code, version, detail, "
+    "INSERT INTO op_log (device_no, seq, op_id, actor_no, case_id, kind_no, outcome_no, code, version, detail, "
     "change_seq, received_at, waited, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _OPEN_STATUSES = tuple(str(s) for s in Status if s not in ENDED)
@@ -149,7 +149,7 @@ class SqliteTransaction:
         if stored is not None:  # stored before store migration 3
             return digest, decode_tree(stored)
         outcomes = self.db.execute(
-            "SELECT op_id, seq, case_id, outcome, code, version, detail, flags FROM op_log "
+            f"SELECT {RECEIPT_COLUMNS} FROM op_log "
             f"INDEXED BY op_log_feed WHERE {OF_DEVICE} AND change_seq BETWEEN ? AND ? ORDER BY seq",
             (device_id, first_change, last_change),
         ).fetchall()
@@ -259,12 +259,12 @@ class SqliteTransaction:
     def record_ops(self, rows: Sequence[OpLogRow]) -> None:
         if not rows:
             return
-        number = name_numbers(self.db, {r.device_id for r in rows} | {r.actor for r in rows})
+        number = name_numbers(self.db, {n for r in rows for n in (r.device_id, r.actor, r.kind, r.outcome)})
         self.db.executemany(
             _INSERT_OP,
             [
                 (number[r.device_id], r.seq, pack_id(r.op_id), number[r.actor], pack_id(r.case_id),
-                 r.kind, r.outcome, r.code, r.version, r.detail, r.change_seq, r.received_at,
+                 number[r.kind], number[r.outcome], r.code, r.version, r.detail, r.change_seq, r.received_at,
                  r.applied_at - r.received_at, r.flags)
                 for r in rows
             ],

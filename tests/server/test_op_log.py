@@ -1,5 +1,5 @@
-"""The SQLite store keeps its op log packed (`store.op_log`): ids in 16 bytes, actors and devices by
-number, the apply time as a difference. Every read gives back the values written, whatever the ids
+"""The SQLite store keeps its op log packed (`store.op_log`): ids in 16 bytes, actors, devices, kinds
+and outcomes by number, the apply time as a difference. Every read gives back the values written, whatever the ids
 look like; `op_log_text` reads the rows as they were."""
 
 from __future__ import annotations
@@ -69,23 +69,25 @@ def test_every_read_of_the_op_log_gives_back_the_values_written(store: SqliteSto
     assert text == [(i, *r) for i, r in enumerate(ROWS, start=1)]
 
 
-def test_hex_ids_are_stored_in_16_bytes_and_people_and_devices_by_number(store: SqliteStore) -> None:
+def test_hex_ids_are_stored_in_16_bytes_and_people_devices_kinds_and_outcomes_by_number(
+    store: SqliteStore,
+) -> None:
     with store.transaction() as tx:
         tx.record_ops(ROWS)
     db = sqlite3.connect(store.path)
     stored = db.execute(
-        "SELECT typeof(op_id), length(op_id), typeof(case_id), length(case_id), typeof(actor_no), waited "
-        "FROM op_log ORDER BY id"
+        "SELECT typeof(op_id), length(op_id), typeof(case_id), length(case_id), typeof(actor_no), waited, "
+        "typeof(kind_no), typeof(outcome_no) FROM op_log ORDER BY id"
     ).fetchall()
     names = db.execute("SELECT COUNT(*) FROM op_log_names").fetchone()[0]
     db.close()
-    assert stored[0] == ("blob", 16, "blob", 16, "integer", 0)
+    assert stored[0] == ("blob", 16, "blob", 16, "integer", 0, "integer", "integer")
     assert (
         stored[1][5] == 7
         and stored[2][:4] == ("text", 3, "text", 6)
         and stored[3][:4] == ("text", 32, "text", 32)
     )
-    assert names == 7  # three devices and four actors, each once
+    assert names == 14  # three devices, four actors, four kinds and three outcomes, each once
 
 
 def test_a_name_numbered_in_a_transaction_that_rolled_back_never_reads_as_another(store: SqliteStore) -> None:
