@@ -54,6 +54,8 @@ BUSY_TIMEOUT_MS = 30_000
 # A connection's page cache. The ingest's one writer keeps 64 MiB; `serve` opens one connection per
 # API thread and passes a smaller share (`sqlite_cache_kib`), so threads × cache bounds its memory.
 DEFAULT_CACHE_KIB = 64 * 1024
+#: the page size of a new store's file
+PAGE_SIZE = 8192
 _DEVICE_COLUMNS = (
     "device_id, worker_id, signing_key, encryption_key, name, enrolled_at, revoked_at, last_seq, last_hash"
 )
@@ -110,6 +112,10 @@ class SqliteStore:
             db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
             )
+            # A new file's pages are 8 KiB (a store made before keeps its size: SQLite sets it only
+            # on an empty file). A `cases` row is 600-900 bytes: a 4 KiB page left a larger share
+            # unused at its end (an 8 KiB page: ~2% fewer bytes per op in the bench, issue 13).
+            db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")

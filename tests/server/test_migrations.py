@@ -202,3 +202,23 @@ def test_migration_17_drops_the_device_text_from_every_op_log_row_and_reads_the_
     assert text[:-1] == written
     assert text[-1][:3] == (len(ROWS) + 1, DEV_2, 2)
     assert feed == ["device_no", "change_seq"]
+
+
+def test_a_new_store_has_8_kib_pages_and_an_older_file_keeps_its_own(tmp_path: Path) -> None:
+    """SQLite sets a page size only on an empty file: a store made by an older release (4 KiB pages)
+    opens, migrates and writes as before, with its pages as they were."""
+    SqliteStore(tmp_path / "new.db").close()
+    older = tmp_path / "older.db"
+    _at_version(older, 12)  # made with SQLite's default page size, as before
+    store = SqliteStore(older)
+    try:
+        with store.transaction() as tx:
+            tx.record_ops(ROWS)
+        assert store.audit_rows() == [as_audit(r) for r in ROWS]
+    finally:
+        store.close()
+    sizes = [
+        sqlite3.connect(tmp_path / name).execute("PRAGMA page_size").fetchone()[0]
+        for name in ("new.db", "older.db")
+    ]
+    assert sizes == [8192, 4096]
