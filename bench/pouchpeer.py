@@ -28,6 +28,9 @@ documents, not ops — 100 documents at their second revision for 200 ops (the f
 never leaves the device; its id travels in the revision history) — and the server changes nothing,
 so the second pull finds her own documents already there and transfers none (gridsync's second pull
 brings back her cases as the server filed them). Figures are per op (devices × ops), as gridsync's.
+The filtered pulls are most of the round's cost: the server reads and filters its whole changes feed
+for each device (50 × 200: ~1,300-1,700 µs of server CPU per op for the round, ~80-120 for the push
+alone), so `bench.peer` also measures the push alone (`steps=("push",)`), the stricter peer.
 
 `catchup(cases)` (`pouch/catchup.js`): the server's database loaded before it starts (`bulkDocs`
 straight into its LevelDB, 1,000 a batch) with `cases` case documents made as `bench/catchup.py`
@@ -35,6 +38,8 @@ makes its cases (`fleet.Writer(..., seed=13)` creates of `fleet.fleet(100, seed=
 first member's grids), then a fresh device replicates the whole database (unfiltered: a supervisor
 sees the city) with PouchDB's default options. Timed: that replication, from the device. The peer's
 documents hold only what a report says; gridsync's cases also carry their timeline and versions.
+
+By hand: `python -m bench.pouchpeer 50 200` (a round), `... 50 200 push` (the push alone).
 """
 
 from __future__ import annotations
@@ -223,7 +228,12 @@ def _plan(devices: int, ops: int, url: str, phones: Path, steps: tuple[str, ...]
     }
 
 
-def _client_once(devices: int, ops: int, steps: tuple[str, ...]) -> dict[str, Any]:
+ROUND = ("pull", "push", "pull")
+
+
+def client(devices: int = 50, ops: int = 200, steps: tuple[str, ...] = ROUND) -> dict[str, Any]:
+    """The peer's push figures for `devices` × `ops`, one fresh run (see the module docstring).
+    `steps`: the round, of "pull" (filtered to her grids), "push" and "pull_all" (unfiltered)."""
     with workdir("pouch-client") as work:
         data, phones = work / "server", work / "phones"
         phones.mkdir()
@@ -279,15 +289,8 @@ def _client_once(devices: int, ops: int, steps: tuple[str, ...]) -> dict[str, An
     }
 
 
-ROUND = ("pull", "push", "pull")
 MEDIAN_KEYS = ("client_cpu_us_per_op", "wall_s", "ops_per_s", "server_cpu_us_per_op", "server_bytes_per_op",
                "server_bytes_per_op_reopened", "phone_bytes_per_op")  # fmt: skip
-
-
-def client(devices: int = 50, ops: int = 200, steps: tuple[str, ...] = ROUND) -> dict[str, Any]:
-    """The peer's push figures for `devices` × `ops`, one fresh run (see the module docstring).
-    `steps`: the round, of "pull" (filtered to her grids), "push" and "pull_all" (unfiltered)."""
-    return _client_once(devices, ops, steps)
 
 
 def median(runs: list[dict[str, Any]]) -> dict[str, Any]:

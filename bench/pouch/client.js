@@ -5,15 +5,17 @@
 //   node client.js PLAN.json
 //
 // PLAN: {"url": "http://127.0.0.1:PORT/cases", "dir": DIR, "ops": 200, "now": SECONDS,
+//        "steps": ["pull", "push", "pull"],
 //        "devices": [{"worker_id", "grids": [code, code], "grid_code", "points": [[lat, lon], ...]}]}
 // `points[k]` is the location of the k-th report (the device's first grid, as bench/client.py).
 //
 // Offline, each device makes `ops` ops: even ops report a case (a new document), odd ops add a
 // note to the case just reported (the document read and written again: a second revision).
 // Then it prints {"ready": true} and waits for a line on stdin; then every device runs its round
-// at once, timed (wall and this process's CPU: process.cpuUsage, every thread):
-//   pull (replicate from the server, filtered to her grids by the `grid/mine` design-doc filter),
-//   push (replicate to the server), pull again (the same filtered replication).
+// at once, timed (wall and this process's CPU: process.cpuUsage, every thread), its `steps`:
+//   "pull" (replicate from the server, filtered to her grids by the `grid/mine` design-doc filter),
+//   "push" (replicate to the server), "pull_all" (replicate from it unfiltered). gridsync's round
+//   is pull, push, pull.
 // Then it closes every local database and prints one JSON line of figures.
 
 const fs = require('fs');
