@@ -487,22 +487,47 @@ def could_duplicate(
 ) -> bool:  # fmt: skip
     """`is_possible_duplicate` on plain values, for a server judging stored rows without building cases:
     `other` (category, status, place, time) could be a duplicate of a new case (category, place, time)."""
+    return (
+        duplicate_distance_m(
+            category,
+            lat,
+            lon,
+            reported_at,
+            other_category,
+            other_status,
+            other_lat,
+            other_lon,
+            other_reported_at,
+        )
+        is not None
+    )
+
+
+def duplicate_distance_m(
+    category: str, lat: float, lon: float, reported_at: int,
+    other_category: str, other_status: str, other_lat: float, other_lon: float, other_reported_at: int,
+) -> float | None:  # fmt: skip
+    """How far `other` lies from a new case, in metres, when it could be a duplicate of it
+    (`could_duplicate`); None when it could not. The distance orders suggestions, nearest first: it
+    is the haversine's, or, where the flat-earth distance is surely inside the radius, that one
+    (within 0.01 % of the haversine at these distances)."""
     if category != other_category:
-        return False
+        return None
     if other_status not in _STATUSES:
         Status(other_status)  # an unknown status is a ValueError, as it always was
     if other_status in _NEVER_DUPLICATED:
-        return False
+        return None
     if abs(reported_at - other_reported_at) > DUPLICATE_WINDOW_S:
-        return False
+        return None
     d_lat = lat - other_lat
     if abs(d_lat) > _MAX_D_LAT_DEG:
-        return False
+        return None
     d_lon = lon - other_lon
     if abs(d_lon) < 1.0 and abs(lat) < 80.0:  # away from the antimeridian and the poles
         flat = d_lat * d_lat + (d_lon * math.cos(math.radians((lat + other_lat) / 2))) ** 2
         if flat > _SURELY_FAR_DEG2:
-            return False
+            return None
         if flat < _SURELY_NEAR_DEG2:
-            return True
-    return haversine_m(lat, lon, other_lat, other_lon) <= DUPLICATE_RADIUS_M
+            return math.sqrt(flat) * _M_PER_DEG
+    metres = haversine_m(lat, lon, other_lat, other_lon)
+    return metres if metres <= DUPLICATE_RADIUS_M else None

@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from shared.geo import haversine_m
 from shared.model import Actor, Case
 from shared.ops import Op
 from shared.rules import (
@@ -30,8 +29,7 @@ from shared.rules import (
     RuleContext,
     apply_op,
     can_see,
-    could_duplicate,
-    is_possible_duplicate,
+    duplicate_distance_m,
 )
 from sync_server.store.base import Nearby, OpLogRow, Transaction
 from sync_server.store.cells import cell_key, neighbourhood
@@ -71,8 +69,8 @@ class DuplicateFinder:
 
     Candidates come from the store — one query for every create of the segment, by category,
     place and radius (`Transaction.duplicate_candidates`) — and from the cases this segment
-    created or moved, as they stand now. The rule itself is `shared.rules.is_possible_duplicate` (`could_duplicate` on the
-    stored values), in one place. At most `MAX_SUGGESTIONS`, the nearest first (equal distances by
+    created or moved, as they stand now. The rule itself is `shared.rules.is_possible_duplicate`, in one place
+    (`duplicate_distance_m` on the values, which also gives the distance). At most `MAX_SUGGESTIONS`, the nearest first (equal distances by
     case id): a supervisor is offered the few reports most likely to be the same problem, and a
     busy corner (a dozen reports of one overflowing bin) does not copy a dozen ids into every case.
     """
@@ -111,20 +109,33 @@ class DuplicateFinder:
         lat, lon, category, reported_at = new.location.lat, new.location.lon, new.category, new.reported_at
         chosen: list[tuple[float, str]] = []
         for case_id in found:
+            if case_id == new.case_id:
+                continue
             current = cases.get(case_id)  # loaded or changed by this segment: as it stands now
             if current is not None:
-                if not is_possible_duplicate(new, current):
+                if current.location is None:
                     continue
-                assert current.location is not None  # a possible duplicate has a place
-                there = (current.location.lat, current.location.lon)
+                there = current.location
+                distance = duplicate_distance_m(
+                    category, lat, lon, reported_at,
+                    current.category, current.status, there.lat, there.lon, current.reported_at,
+                )  # fmt: skip
             else:
                 row = found[case_id]
                 assert row is not None  # only stored rows can be absent from `cases`
-                stored = (row.category, row.status, row.lat, row.lon, row.reported_at)
-                if case_id == new.case_id or not could_duplicate(category, lat, lon, reported_at, *stored):
-                    continue
-                there = (row.lat, row.lon)
-            chosen.append((haversine_m(lat, lon, *there), case_id))
+                distance = duplicate_distance_m(
+                    category,
+                    lat,
+                    lon,
+                    reported_at,
+                    row.category,
+                    row.status,
+                    row.lat,
+                    row.lon,
+                    row.reported_at,
+                )
+            if distance is not None:
+                chosen.append((distance, case_id))
         chosen.sort()
         return [case_id for _, case_id in chosen[:MAX_SUGGESTIONS]]
 

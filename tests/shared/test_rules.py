@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import copy
+import math
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.geo import haversine_m
 from shared.model import Status, case_to_dict
-from shared.rules import APPLIED, DUPLICATE, HARD, REJECTED, SOFT, apply_op, is_possible_duplicate
+from shared.rules import (
+    APPLIED,
+    DUPLICATE,
+    DUPLICATE_RADIUS_M,
+    HARD,
+    REJECTED,
+    SOFT,
+    apply_op,
+    could_duplicate,
+    duplicate_distance_m,
+    is_possible_duplicate,
+)
 from tests.shared.factories import (
     ADMIN,
     DEV_1,
@@ -327,3 +343,25 @@ def test_possible_duplicates_are_same_category_within_fifty_metres_and_a_day():
     later = copy.deepcopy(b)
     later.reported_at += 2 * 86400
     assert not is_possible_duplicate(a, later)
+
+
+@given(
+    lat=st.floats(-79.0, 79.0),
+    lon=st.floats(-179.0, 179.0),
+    d_lat_m=st.floats(-60.0, 60.0),
+    d_lon_m=st.floats(-60.0, 60.0),
+)
+def test_a_possible_duplicate_has_its_distance_and_no_other_case_has_one(
+    lat: float, lon: float, d_lat_m: float, d_lon_m: float
+) -> None:
+    """`duplicate_distance_m` orders suggestions: it answers exactly when the rule says "possible
+    duplicate", and its metres are the haversine's to within 0.01 %."""
+    other_lat = lat + d_lat_m / 111_195
+    other_lon = lon + d_lon_m / (111_195 * math.cos(math.radians(lat)))
+    args = ("0101", lat, lon, 1000, "0101", "reported", other_lat, other_lon, 1000)
+    distance = duplicate_distance_m(*args)
+    assert (distance is not None) == could_duplicate(*args)
+    metres = haversine_m(lat, lon, other_lat, other_lon)
+    assert (distance is not None) == (metres <= DUPLICATE_RADIUS_M)
+    if distance is not None:
+        assert abs(distance - metres) <= 1e-4 * max(metres, 1.0)
