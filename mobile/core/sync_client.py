@@ -29,6 +29,7 @@ from shared.model import Actor
 from shared.rules import RuleContext
 
 PAGE = 1000  # the server's largest page: fewer round trips on a catch-up
+AHEAD = 1  # pages fetched and waiting to be written, besides the one in hand and the one being written
 MAX_BOX_PLAIN = 128 * 1024 * 1024
 PREFETCH_PHOTOS = 8
 MAX_FORKS_PER_ROUND = 3
@@ -232,34 +233,51 @@ class SyncClient:
     # --- changes ----------------------------------------------------------------------------------
 
     async def _pull(self) -> None:
-        """Pull pages until the feed has no more. While a page is written (in a worker thread, one
-        transaction with its cursor), the next page is already being fetched: the server's work and
-        the wire overlap the phone's writing. A page is never written before the one before it, and
-        nothing is written ahead of its cursor; a fetched page the round does not need is dropped."""
+        """Pull pages until the feed has no more. Fetching runs ahead of writing, in its own task
+        (`_fetch_pages`): each page is asked for as soon as the one before it has arrived, at most
+        `AHEAD` pages waiting to be written, so the server prepares the next page while the phone
+        receives one and writes another. Each page is written in a worker thread, one transaction
+        with its cursor, in order; nothing is written ahead of its cursor; pages fetched ahead that
+        the round no longer needs are dropped, and an error fetching one ends the round only after
+        every page fetched before it is written."""
         ctx, actor = self.p.context(), self.p.identity.actor()
         cursor = int(self.p.store.state("cursor") or 0)
-        ahead: asyncio.Task[_Page] | None = asyncio.ensure_future(self._fetch_page(cursor))
+        while True:  # once more from cursor 0 when the server's store turns out to be a new incarnation
+            fetched: asyncio.Queue[tuple[int, _Page] | Exception] = asyncio.Queue(maxsize=AHEAD)
+            fetcher = asyncio.ensure_future(self._fetch_pages(cursor, fetched))
+            try:
+                while True:
+                    item = await fetched.get()
+                    if isinstance(item, Exception):
+                        raise item
+                    asked_at, page = item
+                    written = await finish_in_thread(self._write_page, page, asked_at, actor, ctx)
+                    for change in written.settled:
+                        self._count(change.outcome)
+                    self.report.cases_received += len(page.cases)
+                    if written.reset:
+                        # A page of a new incarnation was counted from a cursor of the old one: its
+                        # cases are true copies, but its cursor is not ours. Start again from zero.
+                        cursor = 0
+                        break
+                    cursor = page.cursor
+                    if not _follows(page, asked_at):
+                        return
+            finally:
+                await _drop(fetcher)
+
+    async def _fetch_pages(self, cursor: int, out: asyncio.Queue[tuple[int, _Page] | Exception]) -> None:
+        """Fetch page after page from `cursor` into `out` (each with the cursor it was asked at),
+        until one says there is no more; an error is put in `out` in the place of its page."""
         try:
-            while ahead is not None:
-                page = await ahead
-                ahead = None
-                follows = page.more and page.cursor > cursor
-                if follows:
-                    ahead = asyncio.ensure_future(self._fetch_page(page.cursor))
-                written = await finish_in_thread(self._write_page, page, cursor, actor, ctx)
-                for change in written.settled:
-                    self._count(change.outcome)
-                self.report.cases_received += len(page.cases)
-                if written.reset:
-                    # A page of a new incarnation was counted from a cursor of the old one: its
-                    # cases are true copies, but its cursor is not ours. Start again from zero.
-                    await _drop(ahead)
-                    cursor = 0
-                    ahead = asyncio.ensure_future(self._fetch_page(cursor))
-                    continue
+            while True:
+                page = await self._fetch_page(cursor)
+                await out.put((cursor, page))
+                if not _follows(page, cursor):
+                    return
                 cursor = page.cursor
-        finally:
-            await _drop(ahead)
+        except Exception as exc:  # handed to the writer, which raises it in its turn
+            await out.put(exc)
 
     async def _fetch_page(self, cursor: int) -> _Page:
         self._tell("pulling", f"cursor {cursor}")
@@ -294,6 +312,11 @@ class SyncClient:
 class _Written:
     settled: list[outbox.Settled]
     reset: bool
+
+
+def _follows(page: _Page, asked_at: int) -> bool:
+    """Whether a page fetched at `asked_at` has a next one: it says so, and its cursor moved on."""
+    return page.more and page.cursor > asked_at
 
 
 async def _drop(task: asyncio.Task[Any] | None) -> None:

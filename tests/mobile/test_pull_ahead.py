@@ -1,5 +1,5 @@
-"""A pull fetches the next page of changes while it writes the current one (in a worker thread), so the
-server's work and the wire overlap the phone's writing. Pages are still written in order, each with its
+"""A pull fetches pages ahead of writing them (each written in a worker thread), so the server's work and
+the wire overlap the phone's writing. Pages are still written in order, each with its
 cursor in one transaction; a round cancelled while a page is written returns only once that write has
 ended whole; a page fetched ahead that fails to arrive loses nothing written before it."""
 
@@ -70,6 +70,40 @@ def test_the_next_page_is_asked_for_while_the_current_one_is_written(
     held = {r[0] for r in sup.store.all("SELECT case_id FROM server_cases")}
     assert held == set(ids)
     assert int(sup.store.state("cursor") or 0) > 0
+
+
+def test_fetching_runs_ahead_of_writing_the_third_page_is_asked_for_during_the_first_write(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server prepares the next page while the phone still writes an earlier one: each page is
+    asked for as soon as the one before it has arrived, not once the page before that is written."""
+    ids = _cases(server, tmp_path, 5)
+    monkeypatch.setattr(sync_client, "PAGE", 2)
+    sup, watching = _supervisor(server, tmp_path)
+    third_sent = threading.Event()
+    inner = watching.handle_async_request
+
+    async def noting(request: httpx.Request) -> httpx.Response:
+        response = await inner(request)
+        if len(watching.cursors) >= 3:
+            third_sent.set()
+        return response
+
+    monkeypatch.setattr(watching, "handle_async_request", noting)
+    put = casebook.put_server_cases
+    ahead: list[bool] = []
+
+    def slow_put(conn: Any, cases: Any) -> Any:
+        if not ahead:  # the first page: hold its write until the third page has been asked for
+            ahead.append(third_sent.wait(timeout=5))
+        return put(conn, cases)
+
+    monkeypatch.setattr(casebook, "put_server_cases", slow_put)
+    report = run(sup.sync())
+    assert report.ok and report.cases_received == 5
+    assert ahead == [True], "the third page was not asked for while the first was written"
+    assert watching.cursors == sorted(watching.cursors) and len(watching.cursors) == 3
+    assert {r[0] for r in sup.store.all("SELECT case_id FROM server_cases")} == set(ids)
 
 
 def test_a_round_cancelled_during_a_page_write_returns_after_the_write_ends_whole(
