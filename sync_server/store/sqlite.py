@@ -56,6 +56,8 @@ BUSY_TIMEOUT_MS = 30_000
 DEFAULT_CACHE_KIB = 64 * 1024
 #: the page size of a new store's file
 PAGE_SIZE = 8192
+#: how much WAL a connection lets grow before it checkpoints (see `_db`)
+WAL_CHECKPOINT_BYTES = 256 * 1024 * 1024
 _DEVICE_COLUMNS = (
     "device_id, worker_id, signing_key, encryption_key, name, enrolled_at, revoked_at, last_seq, last_hash"
 )
@@ -127,8 +129,10 @@ class SqliteStore:
             # ingest rewrites the same hot pages (indexes, counters, a device's cases) many times
             # between them, and a checkpoint copies each page once however often it was rewritten
             # (the 1M-op bench night spent 15.5 s committing with checkpoints every 64 MiB, 12.3 s
-            # every 256 MiB). The file is cut back to 64 MiB once a checkpoint has emptied it.
-            db.execute("PRAGMA wal_autocheckpoint=65536")
+            # every 256 MiB). The file is cut back to 64 MiB once a checkpoint has emptied it. SQLite
+            # counts in pages: 256 MiB is 32,768 pages of a new store, 65,536 of an older one.
+            page_size = int(db.execute("PRAGMA page_size").fetchone()[0])
+            db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_BYTES // page_size}")
             db.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
             # the points a segment's creates ask about (see SqliteTransaction.duplicate_candidates)
             db.execute(

@@ -206,8 +206,11 @@ def test_migration_17_drops_the_device_text_from_every_op_log_row_and_reads_the_
 
 def test_a_new_store_has_8_kib_pages_and_an_older_file_keeps_its_own(tmp_path: Path) -> None:
     """SQLite sets a page size only on an empty file: a store made by an older release (4 KiB pages)
-    opens, migrates and writes as before, with its pages as they were."""
-    SqliteStore(tmp_path / "new.db").close()
+    opens, migrates and writes as before, with its pages as they were. Either way its WAL is
+    checkpointed after the same number of bytes (SQLite counts the limit in pages)."""
+    new = SqliteStore(tmp_path / "new.db")
+    checkpoints = [new._db().execute("PRAGMA wal_autocheckpoint").fetchone()[0]]
+    new.close()
     older = tmp_path / "older.db"
     _at_version(older, 12)  # made with SQLite's default page size, as before
     store = SqliteStore(older)
@@ -215,8 +218,10 @@ def test_a_new_store_has_8_kib_pages_and_an_older_file_keeps_its_own(tmp_path: P
         with store.transaction() as tx:
             tx.record_ops(ROWS)
         assert store.audit_rows() == [as_audit(r) for r in ROWS]
+        checkpoints.append(store._db().execute("PRAGMA wal_autocheckpoint").fetchone()[0])
     finally:
         store.close()
+    assert [c * s for c, s in zip(checkpoints, (8192, 4096), strict=True)] == [256 * 1024 * 1024] * 2
     sizes = [
         sqlite3.connect(tmp_path / name).execute("PRAGMA page_size").fetchone()[0]
         for name in ("new.db", "older.db")
