@@ -9,7 +9,8 @@ again) and the push alone — each figure the median of its runs; and a fresh de
 round first (the same work as gridsync's round), then the push alone (a cheaper peer, so the
 stricter test). When the peer was not measured (the part was not run, or node, npm or the install
 is missing: the reason is printed), the goals are judged against the figures issue 13 reported —
-measured on another machine, about 1.5× faster than the bench's — and the text says so.
+measured on another machine, in a round of its own that the issue does not describe (they match
+neither round measured here) — and the text says so.
 """
 
 from __future__ import annotations
