@@ -98,20 +98,24 @@ async def pull_changes(
     if limit > services.config.changes_limit_max:
         raise GridsyncError("request.malformed", f"limit is at most {services.config.changes_limit_max}")
 
-    def work() -> dict[str, Any]:
-        return collect_changes(
+    def work(may_wait: bool) -> tuple[dict[str, Any], bytes | None]:
+        """The page, and sealed unless it is empty and the request waits for one: one hop to a
+        worker thread for both (each hop costs the event loop a thread wake-up and a callback)."""
+        page = collect_changes(
             services.store, req.device.device_id, req.worker.actor(), cursor, limit, req.now,
             retention_s=services.config.segment_retention_s,
         )  # fmt: skip
+        if may_wait and not (page["cases"] or page["outcomes"] or page["more"]):
+            return page, None
+        return page, sealed_changes(page, req.device, services.keys, req.now)
 
-    page = await run_in_threadpool(work)
-    if wait:
+    page, sealed = await run_in_threadpool(work, bool(wait))
+    if sealed is None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         # Changes this device may not see move the counter too: wait on, past them.
-        while not (page["cases"] or page["outcomes"] or page["more"]):
+        while sealed is None:
             if not await bell_of(request).wait_past(page["cursor"], deadline - loop.time()):
                 return Response(status_code=204)
-            page = await run_in_threadpool(work)
-    sealed = await run_in_threadpool(sealed_changes, page, req.device, services.keys, req.now)
+            page, sealed = await run_in_threadpool(work, True)
     return Response(sealed, media_type="application/octet-stream")
