@@ -13,10 +13,12 @@ from shared.errors import GridsyncError
 from sync_server.api.contract import documented
 from sync_server.api.schemas import Receipt
 from sync_server.api.signing import (
+    Received,
     Signed,
     no_body,
     push_per_address,
     push_per_device,
+    received,
     segment_body,
     services_of,
     signed,
@@ -34,7 +36,7 @@ SEGMENT_REFUSALS = (
     "segment.chain_broken", "segment.fork", "op.malformed", "op.unknown_kind", "op.bad_field", "op.sequence",
 )  # fmt: skip
 #: A push is rate limited per client address (before its body is read) and per device (once signed).
-signed_push = signed(segment_body, per_address=push_per_address, per_device=push_per_device)
+received_push = received(segment_body, per_address=push_per_address, per_device=push_per_device)
 #: A page of changes holds at most this many entries; `changes_limit_max` in the config may lower it.
 MAX_CHANGES_LIMIT = 1000
 
@@ -44,11 +46,14 @@ MAX_CHANGES_LIMIT = 1000
     **documented(*SEGMENT_REFUSALS, signed=True, answer=Receipt,
                  binary_body="One sealed segment (shared/envelope.py), at most `max_segment_bytes`."),
 )  # fmt: skip
-async def push_segment(request: Request, req: Annotated[Signed, Depends(signed_push)]) -> JSONResponse:
+async def push_segment(
+    request: Request, unverified: Annotated[Received, Depends(received_push)]
+) -> JSONResponse:
     services = services_of(request)
     queue = services.config.apply_mode == "queue"
 
     def work() -> tuple[dict[str, Any], int]:
+        req = unverified.verified()  # first: signature, nonce, the device's rate limit
         receipt = services.reconciler.apply_segment(
             req.body, req.now, services.clock(), signed_by=req.device.device_id, queue=queue
         )

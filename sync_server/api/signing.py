@@ -16,6 +16,7 @@ the signature in one hop to a worker thread instead of two.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -158,11 +159,6 @@ def _verify(services: Services, request: Request, body: bytes, known: DeviceReco
     return Signed(device, worker, body, now)
 
 
-def _enrolled_and_verified(services: Services, request: Request, device_id: str, body: bytes) -> Signed:
-    """`_enrolled` then `_verify` in one hop to a worker thread, for a route that takes no body."""
-    return _verify(services, request, body, _enrolled(services, device_id))
-
-
 def _claimed_device(request: Request, now: int, window_s: int) -> str:
     """The device id the headers claim, once they are all there and the timestamp is fresh (the
     signature itself needs the body and is checked after it)."""
@@ -186,15 +182,60 @@ def _enrolled(services: Services, device_id: str) -> DeviceRecord:
     return device
 
 
-def _admitted(request: Request, checked: Signed, per_device: Limit | None) -> Signed:
-    """A verified request: named in the request log, then charged to its device's rate limit."""
-    request.state.device = checked.device.device_id
-    if per_device is not None:
-        rate_limit(request, per_device, checked.device.device_id)
-    return checked
-
-
 Limit = Callable[[ratelimit.Rules], ratelimit.Rule]
+
+
+@dataclass(frozen=True)
+class Received:
+    """A signed request whose headers are checked and whose body is read, its signature not yet
+    verified. `verified()` does the rest — for a route without a body the device check as well —
+    and is blocking: it runs in a worker thread, as the first thing done with the request."""
+
+    services: Services
+    request: Request
+    device_id: str
+    body: bytes
+    per_device: Limit | None
+    enrolled_here: bool  # the device is checked by `verified` (a route without a body)
+
+    def verified(self) -> Signed:
+        """The checked request, its device named in the request log and charged its rate limit."""
+        known = _enrolled(self.services, self.device_id) if self.enrolled_here else None
+        checked = _verify(self.services, self.request, self.body, known)
+        self.request.state.device = checked.device.device_id
+        if self.per_device is not None:
+            rate_limit(self.request, self.per_device, checked.device.device_id)
+        return checked
+
+
+@asynccontextmanager
+async def _receiving(
+    request: Request, max_bytes: int, per_address: Limit | None, per_device: Limit | None
+) -> AsyncIterator[Received]:
+    services = services_of(request)
+    config = services.config
+    if per_address is not None:
+        rate_limit(request, per_address, client_address(request))
+    check_length(request, max_bytes)
+    device_id = _claimed_device(request, services.clock(), config.replay_window_s)
+    if max_bytes == 0:
+        # No body: it is read first (refused at its first byte, so nothing waits on an unchecked
+        # device), and the device and the signature are checked in one hop instead of two.
+        body = await read_body(request, 0)
+        yield Received(services, request, device_id, body, per_device, enrolled_here=True)
+        return
+    await run_in_threadpool(_enrolled, services, device_id)
+    declared = request.headers.get("content-length")
+    size = min(max_bytes, int(declared)) if declared is not None else max_bytes
+    budget: BodyBudget = request.app.state.body_budget
+    if size:
+        budget.admit(device_id, size)
+    try:
+        body = await read_body(request, max_bytes)
+        yield Received(services, request, device_id, body, per_device, enrolled_here=False)
+    finally:
+        if size:
+            budget.release(device_id, size)
 
 
 def signed(
@@ -206,34 +247,24 @@ def signed(
     memory while the route works on it)."""
 
     async def dependency(request: Request) -> AsyncIterator[Signed]:
-        services = services_of(request)
-        config = services.config
-        if per_address is not None:
-            rate_limit(request, per_address, client_address(request))
-        max_bytes = limit(config)
-        check_length(request, max_bytes)
-        device_id = _claimed_device(request, services.clock(), config.replay_window_s)
-        if max_bytes == 0:
-            # A route that takes no body: its (empty) body is read first — at most nothing, so
-            # nothing unbounded waits on an unchecked device — and both checks run in one hop to a
-            # worker thread instead of two (each hop is a thread wake-up and a loop callback).
-            body = await read_body(request, 0)
-            checked = await run_in_threadpool(_enrolled_and_verified, services, request, device_id, body)
-            yield _admitted(request, checked, per_device)
-            return
-        await run_in_threadpool(_enrolled, services, device_id)
-        declared = request.headers.get("content-length")
-        size = min(max_bytes, int(declared)) if declared is not None else max_bytes
-        budget: BodyBudget = request.app.state.body_budget
-        if size:
-            budget.admit(device_id, size)
-        try:
-            body = await read_body(request, max_bytes)
-            checked = await run_in_threadpool(_verify, services, request, body)
-            yield _admitted(request, checked, per_device)
-        finally:
-            if size:
-                budget.release(device_id, size)
+        max_bytes = limit(services_of(request).config)
+        async with _receiving(request, max_bytes, per_address, per_device) as received:
+            yield await run_in_threadpool(received.verified)
+
+    return dependency
+
+
+def received(
+    limit: Callable[[ServerConfig], int], *, per_address: Limit | None = None, per_device: Limit | None = None
+) -> Callable[[Request], AsyncIterator[Received]]:
+    """`signed`, but the route verifies the request itself: its first act, in the hop to a worker
+    thread that does its work, must be `verified()` (a hop less per request: each is a thread
+    wake-up and a loop callback)."""
+
+    async def dependency(request: Request) -> AsyncIterator[Received]:
+        max_bytes = limit(services_of(request).config)
+        async with _receiving(request, max_bytes, per_address, per_device) as received:
+            yield received
 
     return dependency
 
