@@ -21,7 +21,6 @@ from sync_server.api.signing import (
     received,
     segment_body,
     services_of,
-    signed,
 )
 from sync_server.change_bell import MAX_WAIT_S, ChangeBell
 from sync_server.changes import collect_changes, sealed_changes
@@ -86,7 +85,7 @@ def bell_of(request: Request) -> ChangeBell:
 )
 async def pull_changes(
     request: Request,
-    req: Annotated[Signed, Depends(signed(no_body))],
+    unverified: Annotated[Received, Depends(received(no_body))],
     cursor: Annotated[int, Query(ge=0, le=MAX_SQL_INTEGER)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_CHANGES_LIMIT)] = 500,
     wait: Annotated[
@@ -100,12 +99,9 @@ async def pull_changes(
     ] = 0,
 ) -> Response:
     services = services_of(request)
-    if limit > services.config.changes_limit_max:
-        raise GridsyncError("request.malformed", f"limit is at most {services.config.changes_limit_max}")
 
-    def work(may_wait: bool) -> tuple[dict[str, Any], bytes | None]:
-        """The page, and sealed unless it is empty and the request waits for one: one hop to a
-        worker thread for both (each hop costs the event loop a thread wake-up and a callback)."""
+    def page_of(req: Signed, may_wait: bool) -> tuple[dict[str, Any], bytes | None]:
+        """The page, sealed unless it is empty and the request waits for one."""
         page = collect_changes(
             services.store, req.device.device_id, req.worker.actor(), cursor, limit, req.now,
             retention_s=services.config.segment_retention_s,
@@ -114,7 +110,15 @@ async def pull_changes(
             return page, None
         return page, sealed_changes(page, req.device, services.keys, req.now)
 
-    page, sealed = await run_in_threadpool(work, bool(wait))
+    def first() -> tuple[Signed, dict[str, Any], bytes | None]:
+        # One hop to a worker thread verifies the request, reads the page and seals it (each hop
+        # costs the event loop a thread wake-up and a callback); the request is verified first.
+        req = unverified.verified()
+        if limit > services.config.changes_limit_max:
+            raise GridsyncError("request.malformed", f"limit is at most {services.config.changes_limit_max}")
+        return (req, *page_of(req, bool(wait)))
+
+    req, page, sealed = await run_in_threadpool(first)
     if sealed is None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -122,5 +126,5 @@ async def pull_changes(
         while sealed is None:
             if not await bell_of(request).wait_past(page["cursor"], deadline - loop.time()):
                 return Response(status_code=204)
-            page, sealed = await run_in_threadpool(work, True)
+            page, sealed = await run_in_threadpool(page_of, req, True)
     return Response(sealed, media_type="application/octet-stream")

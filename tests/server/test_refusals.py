@@ -156,3 +156,21 @@ def test_an_unknown_route_answers_the_error_shape(client: Any) -> None:
 def test_a_bad_query_is_request_malformed(worker: Any) -> None:
     response = worker.get("/v1/changes", "cursor=-1")
     assert (response.status_code, _code(response)) == (400, "request.malformed")
+
+
+def test_a_pull_with_a_bad_query_is_refused_before_its_signature_is_checked(worker: Any, client: Any) -> None:
+    """The query's bounds are checked before the signature (verified with the page's work, in one
+    hop): a malformed pull spends no nonce, and a forged one is told `request.malformed` as well."""
+    nonce = new_nonce()
+    bad = client.get(
+        "/v1/changes?limit=0", headers=worker.headers("GET", "/v1/changes", "limit=0", nonce=nonce)
+    )
+    assert (bad.status_code, _code(bad)) == (400, "request.malformed")
+    good = client.get(
+        "/v1/changes?limit=9", headers=worker.headers("GET", "/v1/changes", "limit=9", nonce=nonce)
+    )
+    assert good.status_code == 200, good.text
+    forged = worker.headers("GET", "/v1/changes", "limit=0")
+    forged["X-Gridsync-Signature"] = crypto.b64e(bytes(64))
+    response = client.get("/v1/changes?limit=0", headers=forged)
+    assert (response.status_code, _code(response)) == (400, "request.malformed")
