@@ -84,21 +84,39 @@ class Reconciler:
 
     # --- the entry point ------------------------------------------------------------------------
     def apply_segment(
-        self, blob: bytes, received_at: int, now: int, *, signed_by: str | None = None, queue: bool = False
+        self,
+        blob: bytes,
+        received_at: int,
+        now: int,
+        *,
+        signed_by: str | None = None,
+        queue: bool = False,
+        known: DeviceRecord | None = None,
     ) -> dict[str, Any]:
         """Reconcile one sealed segment, or (queue=True) spool it for the overnight ingest. The
-        receipt also tells the device where the server stands for it (`changes.server_position`)."""
+        receipt also tells the device where the server stands for it (`changes.server_position`).
+        `known`: the signing device's record as the request's check read it, in this thread, just
+        before (not read again; its checks here still apply)."""
         try:
-            receipt = self._apply_segment(blob, received_at, now, signed_by=signed_by, queue=queue)
+            receipt = self._apply_segment(
+                blob, received_at, now, signed_by=signed_by, queue=queue, known=known
+            )
         except GridsyncError as exc:
             self.tally.count({"status": exc.code})
             raise
         return {**receipt, **server_position(self.store, receipt["device_id"])}
 
     def _apply_segment(
-        self, blob: bytes, received_at: int, now: int, *, signed_by: str | None, queue: bool
+        self,
+        blob: bytes,
+        received_at: int,
+        now: int,
+        *,
+        signed_by: str | None,
+        queue: bool,
+        known: DeviceRecord | None,
     ) -> dict[str, Any]:
-        device = self._device_of(blob, signed_by)
+        device = self._device_of(blob, signed_by, known)
         if queue:
             header = verify_segment(blob, device.signing_key, self.config.limits)
             with self.store.transaction() as tx:  # the wait of a held segment runs from now
@@ -137,11 +155,15 @@ class Reconciler:
             self.drain_backlog(device.device_id, now)
         return receipt
 
-    def _device_of(self, blob: bytes, signed_by: str | None) -> DeviceRecord:
-        return self._device(read_header(blob, self.config.limits).device_id, signed_by)
+    def _device_of(
+        self, blob: bytes, signed_by: str | None, known: DeviceRecord | None = None
+    ) -> DeviceRecord:
+        return self._device(read_header(blob, self.config.limits).device_id, signed_by, known)
 
-    def _device(self, device_id: str, signed_by: str | None) -> DeviceRecord:
-        device = self.store.device(device_id)
+    def _device(
+        self, device_id: str, signed_by: str | None, known: DeviceRecord | None = None
+    ) -> DeviceRecord:
+        device = known if known is not None and known.device_id == device_id else self.store.device(device_id)
         if device is None:
             raise GridsyncError("device.unknown", device_id)
         if device.revoked_at is not None:

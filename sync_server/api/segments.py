@@ -54,7 +54,7 @@ async def push_segment(
     def work() -> tuple[dict[str, Any], int]:
         req = unverified.verified()  # first: signature, nonce, the device's rate limit
         receipt = services.reconciler.apply_segment(
-            req.body, req.now, services.clock(), signed_by=req.device.device_id, queue=queue
+            req.body, req.now, services.clock(), signed_by=req.device.device_id, queue=queue, known=req.device
         )
         return receipt, services.store.change_seq()
 
