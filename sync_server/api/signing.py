@@ -8,9 +8,9 @@ lie or send chunked) and against the process's `BodyBudget` (someone who knows a
 otherwise make the server hold many large bodies at once), and the signature checked
 (`shared.auth.check_request`, which needs the body's hash); only a correctly signed request may
 spend a nonce or be charged to its device's rate limit, and only then does the request log name the
-device (`request.state.device`). A route that takes no body reads its (empty) body first — it
-refuses at the first byte, so nothing waits on an unchecked device — and then checks the device and
-the signature in one hop to a worker thread instead of two.
+device (`request.state.device`). A request that declares no body, to a route that takes none, has
+its empty body at once: it checks the device and the signature in one hop to a worker thread
+instead of two.
 """
 
 from __future__ import annotations
@@ -218,9 +218,10 @@ async def _receiving(
         rate_limit(request, per_address, client_address(request))
     check_length(request, max_bytes)
     device_id = _claimed_device(request, services.clock(), config.replay_window_s)
-    if max_bytes == 0:
-        # No body: it is read first (refused at its first byte, so nothing waits on an unchecked
-        # device), and the device and the signature are checked in one hop instead of two.
+    if max_bytes == 0 and "transfer-encoding" not in request.headers:
+        # No body, and none declared (a declared length was checked above): the empty body is there
+        # at once, so the device and the signature are checked in one hop instead of two. A chunked
+        # body takes the path below: the device first, then the body, refused at its first byte.
         body = await read_body(request, 0)
         yield Received(services, request, device_id, body, per_device, enrolled_here=True)
         return

@@ -72,6 +72,18 @@ def test_a_body_on_a_route_that_takes_none_is_refused_from_its_headers(world: wi
     assert (status, json.loads(body)["error"]["code"]) == (413, "request.too_large")
 
 
+def test_a_strangers_chunked_body_on_a_route_that_takes_none_is_refused_from_its_headers(
+    world: wire.Served,
+) -> None:
+    headers = wire.forged_headers("0" * 32, 0)  # no device has this id
+    del headers["Content-Length"]
+    headers["Transfer-Encoding"] = "chunked"  # a body of unknown length follows (here: never)
+    with wire.connect(world.port) as sock:
+        sock.sendall(wire.head("GET", "/v1/changes", headers))
+        status, _, body = wire.read_response(sock, PROMPT_S)
+    assert (status, json.loads(body)["error"]["code"]) == (401, "device.unknown")
+
+
 def test_a_known_device_with_a_forged_signature_is_refused_after_its_body(world: wire.Served) -> None:
     """What the headers cannot prove (the signature) is checked once the body is in: refused, and the
     request log does not name the device it claimed to be."""
