@@ -283,6 +283,17 @@ STRINGS: Final[dict[str, tuple[str, str]]] = {
         "Conflict on “{field}”: kept {kept}, other value {proposed}",
     ),
     "case.keep": ("保留现值", "Keep current"),
+    "case.duplicates": ("可能重复", "Possible duplicates"),
+    "case.duplicates_hint": (
+        "服务器发现以下案件可能是同一问题（同类、50 米内、一天内），最近的在前。",
+        "The server found these may be the same problem (same category, within 50 m, within a day), nearest first.",
+    ),
+    "case.duplicate_distance": ("相距 {metres} 米", "{metres} m away"),
+    "case.link_duplicate": ("本案为其重复", "This case duplicates it"),
+    "case.confirm.link_duplicate": (
+        "本案将标记为重复案件并结束处理。确定？",
+        "This case will be marked a duplicate and its handling ends. Link it?",
+    ),
     "case.confirm.close": (
         "批准结案后，案件即告结束，各方都会看到“已结案”。确定批准？",
         "Approving closes the case for everyone. Approve the closure?",

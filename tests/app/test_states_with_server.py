@@ -13,6 +13,7 @@ from mobile.app.state.enroll import EnrollState
 from mobile.app.state.home import HomeState
 from mobile.app.state.session import AppSession
 from mobile.app.state.sync import SyncState
+from mobile.core.location import Fix
 from mobile.core.views import SyncReport
 from tests.mobile.conftest import GRID_A, Clock, Server, fix_in, jpeg
 
@@ -99,6 +100,41 @@ def test_a_supervisor_files_through_the_case_state_and_a_worker_cannot(
     assert boss.case(case_id).case.status == "dispatched"  # type: ignore[union-attr]
     rows = HomeState(boss, tr).rows()
     assert [(r.status_label, r.pending) for r in rows] == [("Dispatched", True)]
+
+
+def test_a_supervisor_is_offered_the_nearby_report_and_links_the_later_one_as_its_duplicate(
+    tmp_path: Path, server: Server, clock: Clock
+) -> None:
+    """The server's possible duplicates reach the supervisor's case screen, nearest first, with how far
+    they lie; linking saves the move, and the server files the later report as a duplicate."""
+    worker = server.device(tmp_path / "w", "zhang.wei", grids=(GRID_A,))
+    centre = fix_in(GRID_A, clock())
+    first = worker.report(category="0101", location=centre, description="井盖破损")
+    asyncio.run(worker.sync())
+    north = Fix(centre.lat + 12 / 111_195, centre.lon, 8.0, clock(), "gps")  # ~12 m north
+    second = worker.report(category="0101", location=north, description="井盖又破了")
+    asyncio.run(worker.sync())
+    assert server.case(second).possible_duplicates == [first]
+    boss = server.device(tmp_path / "s", "wang.fang", role="supervisor", all_grids=True)
+    asyncio.run(boss.sync())
+    tr = Translator("en")
+    assert CaseState(worker, tr, second).duplicate_suggestions() == []  # a worker links nothing
+    assert CaseState(boss, tr, first).duplicate_suggestions() == []  # the first has none
+    state = CaseState(boss, tr, second)
+    [offered] = state.duplicate_suggestions()
+    assert offered.case_id == first and offered.distance_m is not None and 11 < offered.distance_m < 13
+    assert (
+        offered.title.endswith("· Reported")
+        and "12 m away" in offered.detail
+        and "井盖破损" in offered.detail
+    )
+    assert state.link_duplicate(first)
+    assert state.message == "Saved: Link as duplicate"
+    assert boss.case(second).case.status == "duplicate"  # type: ignore[union-attr]
+    assert state.duplicate_suggestions() == []  # a duplicate is linked once
+    asyncio.run(boss.sync())
+    filed = server.case(second)
+    assert filed.status == "duplicate" and filed.duplicate_of == first
 
 
 async def one_background_round(app: AppSession) -> SyncReport:

@@ -14,8 +14,9 @@ from mobile.app.state.problems import problem_text
 from mobile.core.errors import NetworkError
 from mobile.core.views import CaseView
 from shared.errors import GridsyncError
-from shared.model import STAGES, Conflict, Note, Photo
-from shared.workflow import TRANSITIONS
+from shared.geo import haversine_m
+from shared.model import STAGES, Conflict, Note, Photo, Status
+from shared.workflow import LINK_DUPLICATE, TRANSITIONS
 
 if TYPE_CHECKING:
     from mobile.core.device import Device
@@ -46,6 +47,20 @@ class ActionSpec:
             or self.photo_stage is not None
             or bool(self.confirm)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """A case the server found may be the same problem (same category, within 50 m, within a day)."""
+
+    case_id: str
+    title: str  # its number (or id) and status, in words
+    detail: str  # how far, and what it says
+    distance_m: float | None
+
+
+#: a case in one of these states is never linked to (the server's rule 7 skips them too)
+_NOT_ORIGINALS = frozenset({Status.REJECTED, Status.VOIDED, Status.DUPLICATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +171,47 @@ class CaseState:
         if v is None or not self.device.identity or not self.device.identity.is_supervisor:
             return []
         return v.case.open_conflicts()
+
+    def duplicate_suggestions(self) -> list[Suggestion]:
+        """For a supervisor who may still link this case as a duplicate: the possible duplicates the
+        server found when it was reported (nearest first), those this phone holds and that can still
+        be the original — each with how far it lies and what it says."""
+        v = self.view()
+        identity = self.device.identity
+        if v is None or identity is None or not identity.is_supervisor:
+            return []
+        if Status(v.case.status) not in LINK_DUPLICATE.sources:
+            return []
+        here, out = v.case.location, []
+        for case_id in v.case.possible_duplicates:
+            other = self.device.case(case_id)
+            if other is None or Status(other.case.status) in _NOT_ORIGINALS:
+                continue
+            o = other.case
+            there = o.location
+            metres = (
+                None
+                if here is None or there is None
+                else haversine_m(here.lat, here.lon, there.lat, there.lon)
+            )
+            title = f"{o.case_no or o.case_id[:8]} · {self.tr.status(str(o.status))}"
+            said = (
+                [self.tr.t("case.duplicate_distance", metres=f"{metres:.0f}")] if metres is not None else []
+            )
+            said += [self.tr.when(o.reported_at or o.captured_at), o.description]
+            out.append(Suggestion(case_id, title, " · ".join(x for x in said if x), metres))
+        return out
+
+    def link_duplicate(self, original_id: str) -> bool:
+        """Mark this case a duplicate of `original_id` (saved now, sent at the next sync)."""
+        self.message = self.error = None
+        try:
+            self.device.link_duplicate(self.case_id, original_id)
+        except GridsyncError as exc:
+            self.error = self.tr.error(exc.code)
+            return False
+        self.message = self.tr.t("case.done", action=self.tr.action("link_duplicate"))
+        return True
 
     # --- acting -----------------------------------------------------------------------------------
     def actions(self) -> list[ActionSpec]:

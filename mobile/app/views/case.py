@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import flet as ft
 
-from mobile.app.state.case_detail import ActionSpec, CaseState
+from mobile.app.state.case_detail import ActionSpec, CaseState, Suggestion
 from mobile.app.views import widgets
 from mobile.app.views.screen import Frame, Screen
 from shared.errors import GridsyncError
@@ -71,6 +71,9 @@ class CaseScreen(Screen):
         conflicts = s.open_conflicts()
         if conflicts:
             out.append(self._conflicts(conflicts))
+        suggestions = s.duplicate_suggestions()
+        if suggestions:
+            out.append(self._duplicates(suggestions))
         if s.can_edit_public_text():
             out.append(
                 widgets.section(
@@ -128,6 +131,37 @@ class CaseScreen(Screen):
                 )
             )
         return widgets.section(self.t("action.resolve"), *rows)
+
+    def _duplicates(self, suggestions: list[Suggestion]) -> ft.Control:
+        rows: list[ft.Control] = [ft.Text(self.t("case.duplicates_hint"), size=15)]
+        for sg in suggestions:
+            rows.append(ft.Text(sg.title, size=16, weight=ft.FontWeight.BOLD, color=widgets.INK))
+            rows.append(ft.Text(sg.detail, size=15))
+            rows.append(
+                widgets.small_button(
+                    self.t("case.link_duplicate"), lambda e, i=sg.case_id: self._link(i), icon=ft.Icons.LINK
+                )
+            )
+        return widgets.section(self.t("case.duplicates"), *rows)
+
+    def _link(self, original_id: str) -> None:
+        """Asked first: a case linked as a duplicate ends its handling."""
+
+        def link(e: ft.Event) -> None:
+            self.page.pop_dialog()
+            self.state.link_duplicate(original_id)
+            self.redraw()
+
+        self.page.show_dialog(
+            ft.AlertDialog(
+                title=ft.Text(self.t("action.link_duplicate")),
+                content=ft.Text(self.t("case.confirm.link_duplicate"), size=16),
+                actions=[
+                    widgets.dialog_button(self.t("app.cancel"), lambda e: self.page.pop_dialog()),
+                    widgets.dialog_button(self.t("action.link_duplicate"), link, primary=True),
+                ],
+            )
+        )
 
     def _photos(self) -> ft.Control:
         parts: list[ft.Control] = []
