@@ -71,10 +71,8 @@ def test_the_supervisor_links_the_later_report_as_a_duplicate_of_the_nearby_one(
     supervisor.tap_until("Enroll", "Welcome, 王芳", exact=True)
     supervisor.start_work("Start work")
     sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))
-    supervisor.tab("Approvals")
-    supervisor.see("To file (2)")
-    # Playwright finds none of the queue cards' words on this page (they are not in Flutter's
-    # semantics tree here): the case is opened by its address, as a link to it would open it.
+    # Playwright finds none of the approval queue cards' words (they are not in Flutter's semantics
+    # tree there): the case is opened by its address, as a link to it would open it.
     open_at(supervisor, f"{app_server.url}/case/{second}")
     supervisor.see("Possible duplicates")
     supervisor.see(f"{first_number} · Reported")  # the earlier report, offered by its number
