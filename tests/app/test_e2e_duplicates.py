@@ -43,7 +43,7 @@ def test_the_supervisor_links_the_later_report_as_a_duplicate_of_the_nearby_one(
 ) -> None:
     secrets, folder = MemorySecretStore(), tmp_path / "worker"
 
-    async def worker_reports_twice() -> tuple[str, str, str]:
+    async def worker_reports_twice() -> tuple[str, str, str, str]:
         code, _ = city.enroll_code("zhang.wei")
         device = Device.open(folder, secrets)
         try:
@@ -55,13 +55,13 @@ def test_the_supervisor_links_the_later_report_as_a_duplicate_of_the_nearby_one(
                 category="0103", location=_fix(lat + 12 / M_PER_DEG, lon), description="路灯又灭了"
             )
             assert (await device.sync()).ok
-            view = device.case(first)
-            assert view is not None and view.case.case_no
-            return first, second, view.case.case_no
+            numbers = [device.case(c) for c in (first, second)]
+            assert all(v is not None and v.case.case_no for v in numbers)
+            return first, second, numbers[0].case.case_no, numbers[1].case.case_no  # type: ignore[union-attr]
         finally:
             device.close()
 
-    first, second, first_number = run_async(worker_reports_twice())
+    first, second, first_number, second_number = run_async(worker_reports_twice())
 
     supervisor = Phone(browser, app_server.url, locale="en-US", lat=GRID_2[0], lon=GRID_2[1])
     _, link = city.enroll_code("wang.fang")
@@ -71,9 +71,8 @@ def test_the_supervisor_links_the_later_report_as_a_duplicate_of_the_nearby_one(
     supervisor.tap_until("Enroll", "Welcome, 王芳", exact=True)
     supervisor.start_work("Start work")
     sync_now(supervisor, "Sync", "Sync now", re.compile("Synced"))
-    # Playwright finds none of the approval queue cards' words (they are not in Flutter's semantics
-    # tree there): the case is opened by its address, as a link to it would open it.
-    open_at(supervisor, f"{app_server.url}/case/{second}")
+    supervisor.tab("Approvals")
+    supervisor.tap_text(second_number)  # its card in the queue, found by its words
     supervisor.see("Possible duplicates")
     supervisor.see(f"{first_number} · Reported")  # the earlier report, offered by its number
     supervisor.see(re.compile("12 m away"))
