@@ -175,18 +175,7 @@ def _server(data: Path, work: Path) -> Iterator[tuple[str, subprocess.Popen[byte
                                 stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the peer's server exited: {_tail(log.read_text('utf-8', 'replace'))}")
-            try:
-                if httpx.get(url + "/cases", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the peer's server did not come up")
-            time.sleep(0.05)
+        serving.wait_up(url, proc, "/cases", log=log)
         yield url + "/cases", proc
     finally:
         _stop(proc)

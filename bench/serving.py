@@ -32,16 +32,30 @@ def free_port() -> int:
         return port
 
 
-def _wait_up(url: str, proc: subprocess.Popen[bytes], path: str = "/health", timeout: float = 60) -> None:
+def wait_up(
+    url: str,
+    proc: subprocess.Popen[bytes],
+    path: str = "/health",
+    timeout: float = 60,
+    log: Path | None = None,
+) -> None:
+    """Wait until `url + path` answers 200; RuntimeError if `proc` exits first (with the last lines
+    of `log`, where it writes) or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
+            said = (
+                ""
+                if log is None
+                else ": " + " | ".join(log.read_text("utf-8", "replace").strip().splitlines()[-5:])
+            )
+            raise RuntimeError(f"server exited with {proc.returncode}{said}")
         try:
             if httpx.get(url + path, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
-            time.sleep(0.05)
+            pass
+        time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up")
 
 
@@ -57,7 +71,7 @@ def serve(data_dir: Path, workers: int = 1) -> Iterator[tuple[str, subprocess.Po
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_up(url, proc)
+        wait_up(url, proc)
         yield url, proc
     finally:
         proc.terminate()
@@ -77,7 +91,7 @@ def baseline(db: Path | str, workers: int = 1) -> Iterator[tuple[str, subprocess
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_up(url, proc, "/health")
+        wait_up(url, proc, "/health")
         yield url, proc
     finally:
         proc.terminate()

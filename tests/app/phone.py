@@ -47,10 +47,15 @@ class Phone:
         )
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
-        self.page.goto(url + path)
+        self.open(url + path)
+        Phone.open_phones.append(self)
+
+    def open(self, url: str) -> None:
+        """Load the app at `url` (a route, a query, as a link would) and switch Flutter's semantics
+        on, so the page's words and buttons can be found."""
+        self.page.goto(url)
         self.page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=60_000)
         self.page.evaluate("document.querySelector('flt-semantics-placeholder').click()")
-        Phone.open_phones.append(self)
 
     def close(self) -> None:
         if self in Phone.open_phones:

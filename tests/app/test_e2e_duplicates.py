@@ -26,14 +26,6 @@ GRID_2 = (22.7875, 115.363425)  # the middle of 441502001001002 (zhang.wei's sec
 M_PER_DEG = 111_195.0
 
 
-def open_at(phone: Phone, url: str) -> None:
-    """Open the app at an address, as a link to it would (the app restores the route), and switch
-    Flutter's semantics on again as `Phone` does: the page is a new one."""
-    phone.page.goto(url)
-    phone.page.wait_for_selector("flt-semantics-placeholder", state="attached", timeout=60_000)
-    phone.page.evaluate("document.querySelector('flt-semantics-placeholder').click()")
-
-
 def _fix(lat: float, lon: float) -> Fix:
     return Fix(lat, lon, 6.0, int(time.time()), "gps")
 
@@ -82,7 +74,7 @@ def test_the_supervisor_links_the_later_report_as_a_duplicate_of_the_nearby_one(
     supervisor.see("This case will be marked a duplicate and its handling ends. Link it?")  # asked first
     supervisor.page.get_by_role("button", name="Link as duplicate").last.click()
     supervisor.see("Saved: Link as duplicate")
-    open_at(supervisor, f"{app_server.url}/sync")
+    supervisor.open(f"{app_server.url}/sync")
     supervisor.tap("Sync now")
     supervisor.see("Everything is uploaded.")  # the link is on the server
     supervisor.close()
