@@ -48,7 +48,8 @@ def _catchup() -> dict[str, Any]:
 
 
 def _client() -> dict[str, Any]:
-    return {"sizes": [client.client(50, 200), *([client.client(200, 100)] if FULL else [])]}
+    sizes = [(50, 200), *([(200, 100)] if FULL else [])]
+    return {"sizes": [client.client(d, o, push_alone=alone) for d, o in sizes for alone in (False, True)]}
 
 
 def _openloop() -> dict[str, Any]:
@@ -118,7 +119,10 @@ def _table(results: dict[str, Any]) -> Table:
     cl = results.get("client")
     if cl:
         for s in cl["sizes"]:
-            size = f"{s['devices']} phones × {s['ops_per_device']} ops"
+            alone = s.get("round") == "push"
+            size = f"{s['devices']} phones × {s['ops_per_device']} ops" + (
+                ", push alone" if alone else ", round"
+            )
             goals = peer.client_goals(s, results.get("peer"))
             table.add_row("6. phone CPU per pushed op", size, f"{s['client_cpu_us_per_op']:.0f} µs",
                           f"{s['baseline_client_cpu_us_per_op']:.0f} µs plain JSON POST", f"{s['cpu_ratio']:.2f}",
@@ -130,8 +134,11 @@ def _table(results: dict[str, Any]) -> Table:
                           f"{s['baseline_server_cpu_us_per_op']:.0f} µs plain JSON POST",
                           f"{s['server_cpu_us_per_op'] / max(s['baseline_server_cpu_us_per_op'], 1e-9):.1f}",
                           goals.get("server_cpu", "≤ ½ peer's"))  # fmt: skip
+            if alone:  # the bytes are the round's: the same ops stored
+                continue
             table.add_row("7. server bytes per op", size, f"{s['server_bytes_per_op_checkpointed']:,.0f} B "
-                          f"(with WAL {s['server_bytes_per_op_with_wal']:,.0f} B)",
+                          f"(with WAL {s['server_bytes_per_op_with_wal']:,.0f} B; compacted "
+                          f"{s['server_bytes_per_op_compacted']:,.0f} B)",
                           f"{s['baseline_bytes_per_op']:,.0f} B plain JSON rows",
                           f"{s['server_bytes_per_op_checkpointed'] / s['baseline_bytes_per_op']:.2f}",
                           goals.get("bytes", "≤ 1.5× peer's"))  # fmt: skip

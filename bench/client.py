@@ -5,7 +5,13 @@ gridsync: `devices` real phones (`mobile.core.device.Device`, each with its own 
 client) in this process, enrolled over HTTP in one `gridsync-server serve` process on 127.0.0.1;
 each phone saves `ops` ops (a report, then a note on it, …) offline; then every phone runs one sync
 round at once. Timed: that round (CPU of this process = the phones' CPU; the server's CPU read from
-/proc). The round is what a phone does: pull, push its segments, pull again.
+/proc). The round is what a phone does: seal, push its segments, then pull what changed (its own
+cases come back with what the server made of them). With `push_alone`, the phones run the same
+round without its pull and photo prefetch (`PushAlone`): the work the peer's push alone does.
+
+The server's bytes are measured three ways, each after the run less before it: the database file
+with its WAL as left, the file after a truncating checkpoint, and a compacted copy (`VACUUM INTO`,
+which leaves the live file as it is) — the last the counterpart of LevelDB once it has compacted.
 
 Baseline, same run: the same op documents (read from the phones' outboxes) POSTed as plain JSON,
 500 a request (the phone's segment size), by as many concurrent clients, each with its own
@@ -18,17 +24,22 @@ import asyncio
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 
 from bench import fleet, serving
 from bench.measure import workdir
+from mobile.core import device as device_module
 from mobile.core.device import Device
 from mobile.core.location import Fix
 from mobile.core.secrets import MemorySecretStore
 from mobile.core.segments import MAX_OPS
+from mobile.core.sync_client import SyncClient
 from sync_server.enrollment import create_code
 from sync_server.store import open_store
 
@@ -80,6 +91,28 @@ def _make_ops(device: Device, member: fleet.Member, ops: int) -> None:
             device.add_note(case_id, "已联系市政所，明早处理。")
 
 
+class PushAlone(SyncClient):
+    """The phone's own round, line for line, without its pull and its photo prefetch: seal, upload
+    photos, push the segments and write their receipts. Not a phone's behaviour (a phone always
+    pulls after it pushes): the bench's counterpart of the peer's push alone."""
+
+    async def _pull(self) -> None:
+        return None
+
+    async def _prefetch(self) -> None:
+        return None
+
+
+@contextmanager
+def _rounds(push_alone: bool) -> Iterator[None]:
+    """Phones' rounds as `Device.sync` runs them; without the pull when `push_alone`."""
+    if not push_alone:
+        yield
+        return
+    with mock.patch.object(device_module, "SyncClient", PushAlone):
+        yield
+
+
 async def _sync_all(phones: list[Device]) -> None:
     reports = await asyncio.gather(*(p.sync() for p in phones))
     for report, phone in zip(reports, phones, strict=True):
@@ -106,7 +139,7 @@ def _measure(run: Any) -> tuple[float, float]:
     return time.process_time() - cpu, time.perf_counter() - wall
 
 
-def client(devices: int = 50, ops: int = 200) -> dict[str, Any]:
+def client(devices: int = 50, ops: int = 200, push_alone: bool = False) -> dict[str, Any]:
     with workdir("client") as work:
         city, members = fleet.fleet(devices, seed=17)
         data = work / "server"
@@ -122,6 +155,7 @@ def client(devices: int = 50, ops: int = 200) -> dict[str, Any]:
             phones = asyncio.run(_enroll(url, work, codes))
             devices_ = [p for p, _ in phones]
             before_server = serving.checkpointed_bytes(db)  # an idle server: the checkpoint completes
+            before_compacted = serving.compacted_bytes(db)
             before_phone = [serving.checkpointed_bytes(p.store.folder / "gridsync.db") for p in devices_]
             for device, m in zip(devices_, members, strict=True):
                 _make_ops(device, m, ops)
@@ -129,7 +163,8 @@ def client(devices: int = 50, ops: int = 200) -> dict[str, Any]:
             for _, t in phones:
                 t.up = t.down = 0
             server_cpu = serving.cpu_seconds(proc.pid)
-            cpu, wall = _measure(_sync_all(devices_))
+            with _rounds(push_alone):
+                cpu, wall = _measure(_sync_all(devices_))
             server_cpu = serving.cpu_seconds(proc.pid) - server_cpu
             up = sum(t.up for _, t in phones)
             down = sum(t.down for _, t in phones)
@@ -139,6 +174,7 @@ def client(devices: int = 50, ops: int = 200) -> dict[str, Any]:
                 device.close()
         total = devices * ops
         server_checkpointed = serving.checkpointed_bytes(db)
+        server_compacted = serving.compacted_bytes(db)
         server_tables = serving.bytes_by_table(db)
         phone_checkpointed = sum(
             serving.checkpointed_bytes(d.store.folder / "gridsync.db") for d in devices_
@@ -157,6 +193,7 @@ def client(devices: int = 50, ops: int = 200) -> dict[str, Any]:
         "devices": devices,
         "ops_per_device": ops,
         "ops": total,
+        "round": "push" if push_alone else "round",
         "client_cpu_us_per_op": cpu / total * 1e6,
         "wall_s": wall,
         "ops_per_s": total / wall,
@@ -170,6 +207,7 @@ def client(devices: int = 50, ops: int = 200) -> dict[str, Any]:
         "op_json_bytes": op_json,
         "server_bytes_per_op_with_wal": (after_server["db"] + after_server["wal"] - before_server) / total,
         "server_bytes_per_op_checkpointed": (server_checkpointed - before_server) / total,
+        "server_bytes_per_op_compacted": (server_compacted - before_compacted) / total,
         "baseline_bytes_per_op": base_bytes / total,
         "phone_bytes_per_op_with_wal": sum(
             a["db"] + a["wal"] - b for a, b in zip(after_phone, before_phone, strict=True)
@@ -186,4 +224,5 @@ def client(devices: int = 50, ops: int = 200) -> dict[str, Any]:
 if __name__ == "__main__":
     import sys
 
-    print(json.dumps(client(*map(int, sys.argv[1:3])), indent=2))
+    devices, ops = (int(a) for a in sys.argv[1:3])
+    print(json.dumps(client(devices, ops, push_alone="push" in sys.argv[3:]), indent=2))

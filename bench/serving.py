@@ -141,6 +141,24 @@ def checkpointed_bytes(db: Path) -> int:
     return db.stat().st_size
 
 
+def compacted_bytes(db: Path) -> int:
+    """The size of a compacted copy of the database (`VACUUM INTO` a scratch file beside it, then
+    removed): every page full, no free pages. The live file is not changed."""
+    import sqlite3
+
+    copy = db.with_name(db.name + ".compacted")
+    copy.unlink(missing_ok=True)
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute("VACUUM INTO ?", (str(copy),))
+    finally:
+        conn.close()
+    try:
+        return copy.stat().st_size
+    finally:
+        copy.unlink()
+
+
 def bytes_by_table(db: Path) -> dict[str, int]:
     """Bytes of pages each table and index holds (SQLite's `dbstat`), largest first."""
     import sqlite3
