@@ -207,11 +207,12 @@ def open311_router(source: Open311Source, settings: Open311Settings | None = Non
     ) -> Response:
         try:
             check(fmt, jurisdiction_id)
-            if service_request_id is not None:  # the spec: this overrides every other parameter
-                found = [c for c in map(source.get_case, parse_ids(service_request_id)) if c is not None]
-                return requests_answer(request, fmt, found, lang)
+            # Every parameter is checked, so a malformed one is a 400 whatever else is asked.
             query = parse_query(service_code, status, start_date, end_date, bbox, page, page_size,
                                 now=source.clock(), utc_offset_minutes=settings.utc_offset_minutes)  # fmt: skip
+            if service_request_id is not None:  # the spec: the ids override every other parameter
+                found = [c for c in map(source.get_case, parse_ids(service_request_id)) if c is not None]
+                return requests_answer(request, fmt, found, lang)
         except GridsyncError as error:
             return refuse(request, error, fmt)
         return requests_answer(request, fmt, source.public_cases(query), lang)

@@ -358,6 +358,16 @@ def test_requests_endpoint_with_ids_ignores_the_other_parameters(open311_get: Ge
     assert [r["service_request_id"] for r in response.json()] == ["old", "today"]
 
 
+@pytest.mark.parametrize(
+    "params", [{"status": ""}, {"page_size": "48436902"}, {"end_date": "»ºd,"}, {"bbox": "1,2,3"}]
+)
+def test_ids_do_not_let_a_malformed_parameter_through(open311_get: Get, params: dict[str, str]) -> None:
+    """Ignored is not unchecked: a bad value beside the ids is a bad request (found by the schema fuzz)."""
+    response = open311_get("/open311/v2/requests.json", params={"service_request_id": "old", **params})
+    assert response.status_code == 400
+    assert response.json()[0]["description"].startswith("request.malformed: ")
+
+
 @pytest.mark.parametrize("params", [{"bbox": "1,2,3"}, {"start_date": "not-a-date"}, {"status": "resolved"}])
 def test_bad_query_is_a_400_in_georeport_error_form(open311_get: Get, params: dict[str, str]) -> None:
     response = open311_get("/open311/v2/requests.json", params=params)
