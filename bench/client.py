@@ -46,7 +46,8 @@ from sync_server.store import open_store
 
 class CountingTransport(httpx.AsyncBaseTransport):
     """Real HTTP, counting the bytes each way: request line, headers and body up; status line,
-    headers and body down (HTTP/1.1 framing as sent, give or take the chunk markers)."""
+    headers and body down, as they crossed the wire (a gzip-compressed body counted compressed;
+    the client above undoes it), HTTP/1.1 framing give or take the chunk markers."""
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
@@ -57,7 +58,8 @@ class CountingTransport(httpx.AsyncBaseTransport):
         self.up += len(request.method) + len(request.url.raw_path) + 11 + len(request.content)
         self.up += sum(len(k) + len(v) + 4 for k, v in request.headers.raw) + 2
         response = await self.inner.handle_async_request(request)
-        body = await response.aread()
+        body = b"".join([chunk async for chunk in response.aiter_raw()])  # as sent: gzip stays gzip
+        await response.aclose()
         self.down += 17 + sum(len(k) + len(v) + 4 for k, v in response.headers.raw) + 2 + len(body)
         return httpx.Response(response.status_code, headers=response.headers, content=body,
                               extensions=response.extensions)  # fmt: skip

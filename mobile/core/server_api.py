@@ -200,7 +200,8 @@ class ServerApi:
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send. A connection that could not be made is retried a few times with exponential backoff
         and jitter: nothing left the phone, so nothing is sent twice. A request cut after it left is
-        not retried here; the next round asks the server where things stand (photo status, segment
+        not retried here, nor an answer that arrived damaged (its content-encoding cannot be
+        undone); the next round asks the server where things stand (photo status, segment
         receipts) and continues from there."""
         attempt = 0
         while True:
@@ -213,6 +214,8 @@ class ServerApi:
                 raise NetworkError(f"the server did not answer in time ({type(exc).__name__})") from exc
             except httpx.TransportError as exc:
                 raise NetworkError(f"the connection to the server broke: {exc!s}"[:300]) from exc
+            except httpx.DecodingError as exc:  # a compressed answer damaged on the way
+                raise NetworkError(f"the server's answer arrived damaged: {exc!s}"[:300]) from exc
             await asyncio.sleep(self.retry_delay * 2**attempt * random.uniform(0.5, 1.5))
             attempt += 1
 

@@ -10,7 +10,8 @@ random draw picks at most one fault:
 - `replay_old`: an earlier request of this phone, byte for byte, reaches the server again first
   (a retransmission arriving late, out of order).
 - `truncate_request`: the body is cut in half on the way (Content-Length adjusted to match).
-- `truncate_response`: the answer's body is cut in half on the way back.
+- `truncate_response`: the answer's body is cut in half on the way back (as it crossed the wire: a
+  gzip-compressed receipt arrives as half a gzip stream).
 
 `enabled = False` makes it a plain pass-through: the faults stop, and the phones must converge.
 """
@@ -45,9 +46,23 @@ class FaultyTransport(httpx.AsyncBaseTransport):
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
-        content = await response.aread()
-        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in ("content-length",)]
-        return httpx.Response(response.status_code, headers=headers, content=content, request=request)
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])  # as it crossed: gzip stays gzip
+        await response.aclose()
+        return self._answer(response, raw, request)
+
+    @staticmethod
+    def _answer(response: httpx.Response, raw: bytes, request: httpx.Request) -> httpx.Response:
+        """The answer as the wire carries it (the client above undoes any content-encoding)."""
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"]
+        return httpx.Response(
+            response.status_code, headers=headers, stream=httpx.ByteStream(raw), request=request
+        )
+
+    @staticmethod
+    def _raw(response: httpx.Response) -> bytes:
+        stream = response.stream
+        assert isinstance(stream, httpx.ByteStream)
+        return b"".join(stream)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
@@ -73,10 +88,9 @@ class FaultyTransport(httpx.AsyncBaseTransport):
             response = self.rng.choice((response, again))
         if fault == "drop_response":
             raise httpx.ReadError("injected: response lost", request=request)
-        if fault == "truncate_response" and response.content:
-            cut = response.content[: len(response.content) // 2]
-            headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"]
-            return httpx.Response(response.status_code, headers=headers, content=cut, request=request)
+        raw = self._raw(response)
+        if fault == "truncate_response" and raw:
+            return self._answer(response, raw[: len(raw) // 2], request)  # a gzip body, cut, too
         return response
 
     async def aclose(self) -> None:
