@@ -455,6 +455,7 @@ class Device:
             with self.store.transaction() as conn:
                 self.store.set_state(conn, "clock_offset", clock_offset)
         self.store.log_sync(report.started_at, report.finished_at, report.ok, report.to_dict())
+        self.store.checkpoint()  # the round's writes into the database, the log truncated
 
     def export_handover(self, path: Path) -> Path:
         """Seal what is pending and write every unsettled segment and unsent photo into one file."""
