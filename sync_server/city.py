@@ -9,7 +9,7 @@ have imported new grids).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.catalogue import (
@@ -27,6 +27,7 @@ from shared.catalogue import (
 from shared.geo import GridIndex, grid_of
 from shared.rules import RuleContext
 from shared.worktime import WorkCalendar, calendar_from_dict, calendar_to_dict
+from sync_server.json_answer import answer_json
 from sync_server.store.base import CatalogueReader, Store
 
 DOC_CATEGORIES = "categories"
@@ -37,10 +38,15 @@ DOC_CALENDAR = "calendar"
 
 @dataclass(frozen=True)
 class City:
+    """One version of the city's catalogue (`version`: the store's catalogue version it was read at)."""
+
     catalogue: Catalogue
     calendar: WorkCalendar
     index: GridIndex
     version: int
+    # `catalogue_json`'s bytes once made, and the lock that makes them once
+    _json: list[bytes] = field(default_factory=list, init=False, repr=False, compare=False)
+    _json_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def categories(self) -> dict[str, Category]:
@@ -66,6 +72,17 @@ class City:
             "grids": grids_to_geojson(self.catalogue.grids.values()),
             "calendar": calendar_to_dict(self.calendar),
         }
+
+    def catalogue_json(self) -> bytes:
+        """`to_dict()` as the API's JSON (`answer_json`: the bytes FastAPI would make of it), encoded
+        once per `City` (the first caller encodes, callers at the same moment wait for it) and kept.
+        A `City` is one catalogue version and `CityCache` builds a new one when the store's version
+        moves, so these bytes change exactly when the catalogue does. Thousands of grid polygons
+        make an MB, ~0.5 s of CPU through FastAPI's encoder: too dear to spend on every phone."""
+        with self._json_lock:
+            if not self._json:
+                self._json.append(answer_json(self.to_dict()))
+            return self._json[0]
 
 
 def load_city(store: CatalogueReader) -> City:
@@ -98,8 +115,10 @@ class CityCache:
         version = reader.catalogue_version()
         city = self._city
         if city is None or city.version != version:
-            with self._lock:
-                city = self._city = load_city(reader)
+            with self._lock:  # threads that find it stale together load it once
+                city = self._city
+                if city is None or city.version != version:
+                    city = self._city = load_city(reader)
         return city
 
 

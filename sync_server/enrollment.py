@@ -2,7 +2,8 @@
 
 A code is shown once (text and QR) and stored only as a hash; it works once, before it expires.
 Enrolling registers the phone's own public keys and answers with everything the phone must pin
-or cache: the server's keys, the worker record and the city's catalogue.
+or cache: the server's keys, the worker record and the city's catalogue (as JSON bytes, the city
+spliced in from its once-made encoding: `City.catalogue_json`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import hashlib
 import re
 import secrets
 import uuid
-from typing import Any
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -23,6 +23,7 @@ from shared.ledger import DevicePosition
 from shared.model import Role
 from sync_server.city import City
 from sync_server.config import ServerConfig
+from sync_server.json_answer import answer_json
 from sync_server.keys import PublicKeys
 from sync_server.store.base import DeviceRecord, EnrollmentCode, Store, WorkerRecord
 
@@ -104,8 +105,10 @@ def enroll_device(
     encryption_key: str,
     device_name: str,
     now: int,
-) -> dict[str, Any]:
-    """Register a device for the code's worker; the code is spent in the same transaction."""
+) -> bytes:
+    """Register a device for the code's worker; the code is spent in the same transaction. Answers
+    with the JSON object of `device_id`, `worker`, `server`, `catalogue` and `apply_mode`, byte for
+    byte what FastAPI makes of that dict, but encoding only what is this phone's own."""
     signing_raw = _public_key(signing_key, Ed25519PublicKey)
     encryption_raw = _public_key(encryption_key, X25519PublicKey)
     name = device_name.strip()[:MAX_DEVICE_NAME] or "device"
@@ -121,13 +124,11 @@ def enroll_device(
         )  # fmt: skip
     worker = store.worker(worker_id)
     assert worker is not None
-    return {
-        "device_id": device_id,
-        "worker": worker.to_dict(),
-        "server": keys.to_dict(),
-        "catalogue": city.to_dict(),
-        "apply_mode": config.apply_mode,
-    }
+    head = {"device_id": device_id, "worker": worker.to_dict(), "server": keys.to_dict()}
+    tail = {"apply_mode": config.apply_mode}
+    return b"".join(
+        (answer_json(head)[:-1], b',"catalogue":', city.catalogue_json(), b",", answer_json(tail)[1:])
+    )  # the city is an MB: joined as bytes, never re-encoded or copied as text
 
 
 def revoke_device(store: Store, device_id: str, now: int) -> bool:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -34,7 +32,9 @@ class EnrollRequest(BaseModel):
     **documented("request.too_large", "enroll.bad_code", "enroll.bad_key", answer=Enrollment,
                  json_body=EnrollRequest),
 )  # fmt: skip
-async def enroll(request: Request) -> dict[str, Any]:
+async def enroll(request: Request) -> Response:
+    """The answer is made in a worker thread as bytes (`enroll_device`): returned as a dict, FastAPI
+    would walk and encode the city's thousands of grids on the event loop for every phone."""
     services = services_of(request)
     rate_limit(request, enroll_per_address, client_address(request))  # guessing codes is slow work
     body = await read_body(request, MAX_ENROLL_BODY)
@@ -47,7 +47,7 @@ async def enroll(request: Request) -> dict[str, Any]:
         ) from None
     now = services.clock()
 
-    def work() -> dict[str, Any]:
+    def work() -> bytes:
         return enroll_device(
             services.store,
             services.config,
@@ -60,7 +60,7 @@ async def enroll(request: Request) -> dict[str, Any]:
             now=now,
         )
 
-    return await run_in_threadpool(work)
+    return Response(await run_in_threadpool(work), media_type="application/json")
 
 
 def _first_error(exc: ValidationError) -> str:

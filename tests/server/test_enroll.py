@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
 from shared import crypto
+from shared.catalogue import grids_to_geojson
+from sync_server.api.app import build_app
+from sync_server.city import City, import_grids
 from sync_server.enrollment import create_code
+from tests.server.asgi import asgi_client
 from tests.server.device import GRID_A, TestDevice
 
 
@@ -71,3 +82,71 @@ def test_a_malformed_enroll_body_is_request_malformed_not_a_422(client: Any) -> 
     error = response.json()["error"]
     assert error["code"] == "request.malformed"
     assert set(error) == {"code", "message", "message_zh", "detail"}
+
+
+def test_the_enrollment_answer_is_byte_for_byte_what_fastapi_made_of_the_answer_dict(
+    client: Any, services: Any, clock: Any
+) -> None:
+    code = create_code(services.store, "zhang.wei", clock.now, 3600)
+    response = client.post("/v1/enroll", json=TestDevice(client, clock).enroll_body(code))
+    assert response.status_code == 200
+    answer = {  # as the route returned it before the answer was made as bytes
+        "device_id": response.json()["device_id"],
+        "worker": services.store.worker("zhang.wei").to_dict(),
+        "server": services.keys.public.to_dict(),
+        "catalogue": services.cities.get().to_dict(),
+        "apply_mode": services.config.apply_mode,
+    }
+    fastapi_made = JSONResponse(jsonable_encoder(answer))
+    assert response.content == fastapi_made.body
+    assert response.headers["content-type"] == fastapi_made.headers["content-type"]
+    assert response.headers["content-length"] == fastapi_made.headers["content-length"]
+
+
+def test_a_city_is_encoded_once_for_every_phone_enrolling_in_it_and_again_when_it_changes(
+    client: Any, services: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[int] = []
+    to_dict = City.to_dict
+
+    def counted(city: City) -> dict[str, Any]:
+        encoded.append(city.version)
+        return to_dict(city)
+
+    monkeypatch.setattr(City, "to_dict", counted)
+    for worker_id in ("zhang.wei", "li.na", "chen.sup"):
+        TestDevice(client, clock).enroll(create_code(services.store, worker_id, clock.now, 3600))
+    assert len(encoded) == 1
+    import_grids(services.store, grids_to_geojson([services.cities.get().catalogue.grids[GRID_A]]))
+    body = TestDevice(client, clock).enroll(create_code(services.store, "wang.h", clock.now, 3600))
+    assert [f["properties"]["code"] for f in body["catalogue"]["grids"]["features"]] == [GRID_A]
+    assert len(encoded) == 2 and encoded[1] > encoded[0]
+
+
+def test_the_event_loop_never_encodes_an_enrollment_answer(
+    services: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one thread encodes an MB of city, every other request of the process waits if that
+    thread is the event loop's. Every JSON encoding is recorded with its thread."""
+    loop_threads: set[int] = set()
+    catalogue_encoded_on: list[int] = []
+    encode = json.JSONEncoder.encode
+
+    def recorded(encoder: json.JSONEncoder, value: Any) -> str:
+        text: str = encode(encoder, value)
+        if '"FeatureCollection"' in text:
+            catalogue_encoded_on.append(threading.get_ident())
+        return text
+
+    app = build_app(services)
+
+    async def on_the_loop(scope: Any, receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+        loop_threads.add(threading.get_ident())
+        await app(scope, receive, send)
+
+    monkeypatch.setattr(json.JSONEncoder, "encode", recorded)
+    with asgi_client(on_the_loop) as client:
+        body = TestDevice(client, clock).enroll(create_code(services.store, "zhang.wei", clock.now, 3600))
+    assert body["catalogue"]["grids"]["features"]
+    assert catalogue_encoded_on, "the catalogue was encoded somewhere"
+    assert not loop_threads & set(catalogue_encoded_on)
