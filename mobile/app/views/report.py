@@ -383,5 +383,5 @@ class ReportScreen(Screen):
         case_id = self.state.saved_case_id
         self.show_missing = False
         last = self.device.last_sync()
+        self.shell.go(f"/case/{case_id}")  # first: a new screen ends the toast shown before it
         self.shell.toast(self.state.saved_message(online=last is not None and last.reached_server))
-        self.shell.go(f"/case/{case_id}")

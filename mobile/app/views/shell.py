@@ -37,6 +37,12 @@ TABS: dict[str, tuple[str, Any, Any]] = {
 }
 #: lifecycle states after which the app may be killed without warning: keep the keys now
 LEAVING = ("inactive", "hide", "pause", "detach")
+#: how long a toast shows (Flet's SnackBar default)
+TOAST_MS = 4000
+#: how long the page keeps a toast no client has ended: the client ends it first (its clock starts
+#: once the toast has slid in); a client that went away (a reload) never says so, and one that
+#: connects again is sent the page as it stands, so a toast still open there would be shown again
+TOAST_KEPT_S = TOAST_MS / 1000 + 2
 
 
 def tabs_for(role: str) -> list[str]:
@@ -78,6 +84,7 @@ class Shell:
         self._view: ft.View | None = None
         self._screens: dict[str, Screen] = {}
         self._unlisten: Callable[[], None] | None = None
+        self._toast: ft.SnackBar | None = None
 
     # --- routing ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -159,7 +166,11 @@ class Shell:
         return self._screens[route]
 
     def show(self, route: str) -> None:
-        self.route = self._resolve(route)
+        """Draw a route's screen. Another screen than the one shown ends the toast on it."""
+        resolved = self._resolve(route)
+        if resolved != self.route:
+            self.end_toast()
+        self.route = resolved
         self.screen = self.screen_for(self.route)
         views = []
         if self.route.startswith("/case/"):
@@ -300,12 +311,35 @@ class Shell:
             self.page.run_task(column.scroll_to, scroll_key=key, duration=300)
 
     def toast(self, text: str, *, error: bool = False) -> None:
+        """A short message over the bottom of the screen shown now (show the next screen first, then
+        the toast that goes with it). One at a time: a new one ends the one before. It ends after
+        `TOAST_MS`, or when another screen is shown; the page holds it open no longer than
+        `TOAST_KEPT_S`, so a client that connects again never brings an old one back."""
+        self.end_toast()
         bar = ft.SnackBar(
             ft.Text(text, size=16, color=ft.Colors.WHITE),
             bgcolor=widgets.WARN if error else ft.Colors.GREEN_900,
+            duration=ft.Duration(milliseconds=TOAST_MS),
         )
+        self._toast = bar
         with contextlib.suppress(Exception):
             self.page.show_dialog(bar)
+        with contextlib.suppress(RuntimeError):  # no loop: nothing to run the expiry on
+            self.page.run_task(self._toast_kept, bar)
+
+    def end_toast(self) -> None:
+        """Close the toast shown, if it is still open (the client hides it at once)."""
+        bar, self._toast = self._toast, None
+        if bar is None or not bar.open:
+            return
+        bar.open = False
+        with contextlib.suppress(Exception):  # already taken off the page: nothing to update
+            bar.update()
+
+    async def _toast_kept(self, bar: ft.SnackBar) -> None:
+        await asyncio.sleep(TOAST_KEPT_S)
+        if self._toast is bar:
+            self.end_toast()
 
     def _safe_update(self) -> None:
         with contextlib.suppress(Exception):  # a page whose client went away
