@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -14,6 +11,7 @@ from shared.catalogue import grids_to_geojson
 from sync_server.api.app import build_app
 from sync_server.city import City, import_grids
 from sync_server.enrollment import create_code
+from tests.server import encodings
 from tests.server.asgi import asgi_client
 from tests.server.device import GRID_A, TestDevice
 
@@ -127,26 +125,10 @@ def test_the_event_loop_never_encodes_an_enrollment_answer(
     services: Any, clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While one thread encodes an MB of city, every other request of the process waits if that
-    thread is the event loop's. Every JSON encoding is recorded with its thread."""
-    loop_threads: set[int] = set()
-    catalogue_encoded_on: list[int] = []
-    encode = json.JSONEncoder.encode
-
-    def recorded(encoder: json.JSONEncoder, value: Any) -> str:
-        text: str = encode(encoder, value)
-        if '"FeatureCollection"' in text:
-            catalogue_encoded_on.append(threading.get_ident())
-        return text
-
-    app = build_app(services)
-
-    async def on_the_loop(scope: Any, receive: Callable[[], Awaitable[Any]], send: Any) -> None:
-        loop_threads.add(threading.get_ident())
-        await app(scope, receive, send)
-
-    monkeypatch.setattr(json.JSONEncoder, "encode", recorded)
-    with asgi_client(on_the_loop) as client:
+    thread is the event loop's."""
+    seen = encodings.record(monkeypatch, '"FeatureCollection"')
+    with asgi_client(seen.wrap(build_app(services))) as client:
         body = TestDevice(client, clock).enroll(create_code(services.store, "zhang.wei", clock.now, 3600))
     assert body["catalogue"]["grids"]["features"]
-    assert catalogue_encoded_on, "the catalogue was encoded somewhere"
-    assert not loop_threads & set(catalogue_encoded_on)
+    assert seen.marked_on, "the catalogue was encoded somewhere"
+    assert not seen.on_the_loop
