@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import backlog, catchup, client, openloop, peer, phone, postgres, push, throughput
+from bench import backlog, catchup, client, enroll, openloop, peer, phone, postgres, push, throughput
 from bench.measure import HERE, machine
 
 FULL = os.environ.get("BENCH_FULL") == "1"
@@ -69,6 +69,7 @@ PARTS: dict[str, Callable[[], dict[str, Any]]] = {
     "client": _client,
     "openloop": _openloop,
     "phone": _phone,
+    "enroll": lambda: enroll.enroll(),
     "postgres": lambda: postgres.postgres(FULL),
 }
 
@@ -165,6 +166,12 @@ def _table(results: dict[str, Any]) -> Table:
             table.add_row("5. photo made ready", size, f"p50 {s['prepare_p50_s'] * 1000:.0f} ms",
                           f"{s['decode_p50_s'] * 1000:.0f} ms Pillow decode", f"{s['ratio_vs_decode']:.2f}",
                           "< 500 ms (12 MP)")  # fmt: skip
+    en = results.get("enroll")
+    if en:
+        table.add_row("9. a phone's enrollment: server CPU", f"{en['phones']} phones, {en['grids']:,} grids "
+                      f"({en['answer_bytes'] / 1e6:.2f} MB answer)", f"{en['server_cpu_ms_per_enrollment']:.1f} ms",
+                      f"{en['baseline_json_dumps_ms']:.1f} ms one json.dumps of the answer", f"{en['cpu_ratio']:.2f}",
+                      f"< 1 (the city is not encoded per phone): {'met' if en['cpu_ratio'] < 1 else 'missed'}")  # fmt: skip
     for row in postgres.rows(results.get("postgres")):
         table.add_row(*row)
     return table
