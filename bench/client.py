@@ -190,6 +190,7 @@ def client(devices: int = 50, ops: int = 200, push_alone: bool = False) -> dict[
         if stored != total:
             raise RuntimeError(f"the baseline stored {stored} of {total} ops")
         base_bytes = serving.checkpointed_bytes(base_db)
+        base_compacted = serving.compacted_bytes(base_db)
         op_json = sum(len(o.encode()) for ops_ in op_docs for o in ops_) / total
     return {
         "devices": devices,
@@ -211,6 +212,7 @@ def client(devices: int = 50, ops: int = 200, push_alone: bool = False) -> dict[
         "server_bytes_per_op_checkpointed": (server_checkpointed - before_server) / total,
         "server_bytes_per_op_compacted": (server_compacted - before_compacted) / total,
         "baseline_bytes_per_op": base_bytes / total,
+        "baseline_bytes_per_op_compacted": base_compacted / total,
         "phone_bytes_per_op_with_wal": sum(
             a["db"] + a["wal"] - b for a, b in zip(after_phone, before_phone, strict=True)
         )
