@@ -123,17 +123,20 @@ def worker_app() -> Any:
     """The app in each of `serve --workers N`'s processes (uvicorn calls this factory there): tied to
     uvicorn's supervisor first, so a worker never outlives it (`sync_server.lifeline`)."""
     from sync_server.api.app import app_from_env
+    from sync_server.api.serving import settle_heap
     from sync_server.lifeline import die_with_parent
 
     die_with_parent()
-    return app_from_env()
+    app = app_from_env()
+    settle_heap()
+    return app
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sync_server.api.app import create_app
-    from sync_server.api.serving import uvicorn_options
+    from sync_server.api.serving import settle_heap, uvicorn_options
 
     data_dir = data_dir_of(args)
     config = load_config(data_dir)
@@ -162,6 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     else:
         app = create_app(config, passphrase=passphrase)
+        settle_heap()
         uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options(config))
     return 0
 

@@ -18,6 +18,7 @@ class attributes set by `configure(config)`, which the app factory calls in the 
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -143,3 +144,14 @@ def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
         # line would log every request a second time.
         "access_log": False,
     }
+
+
+def settle_heap() -> None:
+    """For a serving process, once its app is built: what it holds for its whole life (modules, the
+    app, keys, the city's grids) is collected once and then frozen out of the cyclic garbage
+    collector's walks. A full collection then walks what requests made since, not the ~80,000
+    objects of a started server (each full collection took 40-55 ms in the client bench, two in a
+    2-second round of 50 phones; 6-20 ms once frozen). Frozen objects are never freed, which these never would be anyway;
+    a request's garbage is collected as before. Not for tests: each would freeze its own app."""
+    gc.collect()
+    gc.freeze()
