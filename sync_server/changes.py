@@ -17,12 +17,12 @@ under another incarnation starts again from cursor 0, and resends what lies past
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from shared.envelope import seal_box
 from shared.model import Actor, Role
 from shared.rules import can_see
+from sync_server import plain_json
 from sync_server.keys import ServerKeys
 from sync_server.store.base import ChangeScope, DeviceRecord, Store
 
@@ -89,11 +89,9 @@ def sealed_changes(page: dict[str, Any], device: DeviceRecord, keys: ServerKeys,
     keys, so a phone learns a rotated encryption key from a box signed by the key it pinned."""
     rest = {k: v for k, v in page.items() if k != "cases"}
     rest["server_keys"] = keys.public.to_dict()
-    tail = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))
+    tail = plain_json.encode(rest)  # the page's outcomes and numbers: no floats
     # Joined as bytes: concatenating the (MB-sized, non-ASCII) str first copied it twice more.
-    plaintext = b"".join(
-        (b'{"cases":[', ",".join(page["cases"]).encode("utf-8"), b"],", tail[1:].encode("utf-8"))
-    )
+    plaintext = b"".join((b'{"cases":[', ",".join(page["cases"]).encode("utf-8"), b"],", tail[1:]))
     return seal_box(
         plaintext,
         recipient_public_raw=device.encryption_key,
