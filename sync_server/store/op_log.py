@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Collection
 from typing import Any
 
-from sync_server.store.base import AuditRow, OutcomeRow
+from sync_server.store.base import AuditRow, OutcomeChange, OutcomeRow
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -45,6 +45,8 @@ AUDIT_COLUMNS = (
 )
 # The columns of an outcome in a receipt (`Outcome`'s fields, then the flags), as stored.
 RECEIPT_COLUMNS = f"op_id, seq, case_id, {_name('outcome_no')}, code, version, detail, flags"
+# The columns of an outcome in the changes feed (`Outcome`'s fields, then the change number), as stored.
+FEED_COLUMNS = f"op_id, seq, case_id, {_name('outcome_no')}, code, version, detail, change_seq"
 # The rows of one device: its number is looked up once, then `op_log_feed` is walked.
 OF_DEVICE = "device_no = (SELECT id FROM op_log_names WHERE name = ?)"
 
@@ -79,6 +81,16 @@ def name_numbers(db: sqlite3.Connection, names: Collection[str]) -> dict[str, in
 def outcome_row(row: Any) -> OutcomeRow:
     """An `OutcomeRow` from the stored `OUTCOME_COLUMNS`."""
     return OutcomeRow(row[0], row[1], text_id(row[2]), text_id(row[3]), *row[4:])
+
+
+def feed_outcome(row: Any) -> OutcomeChange:
+    """An outcome of the changes feed from the stored `FEED_COLUMNS`: `OutcomeRow.to_dict()` made
+    straight from the row (a device's pull after its push reads hundreds, each an `OutcomeRow` before)."""
+    return OutcomeChange(
+        row[7],
+        {"op_id": text_id(row[0]), "seq": row[1], "case_id": text_id(row[2]), "outcome": row[3], "code": row[4],
+         "version": row[5], "detail": row[6]},
+    )  # fmt: skip
 
 
 def audit_row(row: Any) -> AuditRow:

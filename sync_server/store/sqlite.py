@@ -42,9 +42,11 @@ from sync_server.store.case_text import unpack
 from sync_server.store.migrations import migrate
 from sync_server.store.op_log import (
     AUDIT_COLUMNS,
+    FEED_COLUMNS,
     OF_DEVICE,
     OUTCOME_COLUMNS,
     audit_row,
+    feed_outcome,
     outcome_row,
     pack_id,
 )
@@ -401,11 +403,10 @@ class SqliteStore:
 
     def device_outcomes(self, device_id: str, cursor: int, limit: int) -> list[OutcomeChange]:
         rows = self._all_rows(
-            f"SELECT {OUTCOME_COLUMNS} FROM op_log WHERE {OF_DEVICE} AND change_seq > ? "
-            "ORDER BY change_seq LIMIT ?",
+            f"SELECT {FEED_COLUMNS} FROM op_log WHERE {OF_DEVICE} AND change_seq > ? ORDER BY change_seq LIMIT ?",
             (device_id, cursor, limit),
         )
-        return [OutcomeChange(int(r[8]), outcome_row(r).to_dict()) for r in rows]
+        return [feed_outcome(r) for r in rows]
 
     def outcomes_of(self, device_id: str, first_seq: int, last_seq: int) -> list[OutcomeRow]:
         rows = self._all_rows(
