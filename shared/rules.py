@@ -12,7 +12,7 @@ resolves it with a `resolve_conflict` op ("keep" the standing value or "take" th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -510,24 +510,44 @@ def duplicate_distance_m(
     """How far `other` lies from a new case, in metres, when it could be a duplicate of it
     (`could_duplicate`); None when it could not. The distance orders suggestions, nearest first: it
     is the haversine's, or, where the flat-earth distance is surely inside the radius, that one
-    (within 0.01 % of the haversine at these distances)."""
-    if category != other_category:
-        return None
-    if other_status not in _STATUSES:
-        Status(other_status)  # an unknown status is a ValueError, as it always was
-    if other_status in _NEVER_DUPLICATED:
-        return None
-    if abs(reported_at - other_reported_at) > DUPLICATE_WINDOW_S:
-        return None
-    d_lat = lat - other_lat
-    if abs(d_lat) > _MAX_D_LAT_DEG:
-        return None
-    d_lon = lon - other_lon
-    if abs(d_lon) < 1.0 and abs(lat) < 80.0:  # away from the antimeridian and the poles
-        flat = d_lat * d_lat + (d_lon * math.cos(math.radians((lat + other_lat) / 2))) ** 2
-        if flat > _SURELY_FAR_DEG2:
-            return None
-        if flat < _SURELY_NEAR_DEG2:
-            return math.sqrt(flat) * _M_PER_DEG
-    metres = haversine_m(lat, lon, other_lat, other_lon)
-    return metres if metres <= DUPLICATE_RADIUS_M else None
+    (within 0.01 % of the haversine at these distances). `duplicate_distances` of one candidate."""
+    other = ("", other_category, other_status, other_lat, other_lon, other_reported_at)
+    found = duplicate_distances(category, lat, lon, reported_at, (other,))
+    return found[0][0] if found else None
+
+
+#: A candidate for `duplicate_distances`: case id, category, status, lat, lon, reported_at.
+Candidate = tuple[str, str, str, float, float, int]
+
+
+def duplicate_distances(
+    category: str, lat: float, lon: float, reported_at: int, others: Iterable[Candidate]
+) -> list[tuple[float, str]]:
+    """`duplicate_distance_m` from a new case (category, place, time) to each of `others`, in one
+    call: (metres, case id) of every candidate that could be a duplicate of it, in the order given.
+    The rule's one body; a new report at a busy corner has dozens of candidates, and a call per
+    candidate cost as much as the test itself."""
+    found: list[tuple[float, str]] = []
+    polar = abs(lat) >= 80.0
+    for case_id, other_category, other_status, other_lat, other_lon, other_reported_at in others:
+        if category != other_category:
+            continue
+        if other_status not in _STATUSES:
+            Status(other_status)  # an unknown status is a ValueError, as it always was
+        if other_status in _NEVER_DUPLICATED or abs(reported_at - other_reported_at) > DUPLICATE_WINDOW_S:
+            continue
+        d_lat = lat - other_lat
+        if abs(d_lat) > _MAX_D_LAT_DEG:
+            continue
+        d_lon = lon - other_lon
+        if abs(d_lon) < 1.0 and not polar:  # away from the antimeridian and the poles
+            flat = d_lat * d_lat + (d_lon * math.cos(math.radians((lat + other_lat) / 2))) ** 2
+            if flat > _SURELY_FAR_DEG2:
+                continue
+            if flat < _SURELY_NEAR_DEG2:
+                found.append((math.sqrt(flat) * _M_PER_DEG, case_id))
+                continue
+        metres = haversine_m(lat, lon, other_lat, other_lon)
+        if metres <= DUPLICATE_RADIUS_M:
+            found.append((metres, case_id))
+    return found

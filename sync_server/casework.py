@@ -18,18 +18,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from shared.model import Actor, Case
+from shared.model import Actor, Case, Location
 from shared.ops import Op
 from shared.rules import (
     ARRIVAL_CHECKED,
     DUPLICATE_RADIUS_M,
     DUPLICATE_WINDOW_S,
     REJECTED,
+    Candidate,
     Outcome,
     RuleContext,
     apply_op,
     can_see,
-    duplicate_distance_m,
+    duplicate_distances,
 )
 from sync_server.store.base import Nearby, OpLogRow, Transaction
 from sync_server.store.cells import cell_key, neighbourhood
@@ -70,7 +71,7 @@ class DuplicateFinder:
     Candidates come from the store — one query for every create of the segment, by category,
     place and radius (`Transaction.duplicate_candidates`) — and from the cases this segment
     created or moved, as they stand now. The rule itself is `shared.rules.is_possible_duplicate`, in one place
-    (`duplicate_distance_m` on the values, which also gives the distance). At most `MAX_SUGGESTIONS`, the nearest first (equal distances by
+    (`duplicate_distances` on the values, which also gives the distances). At most `MAX_SUGGESTIONS`, the nearest first (equal distances by
     case id): a supervisor is offered the few reports most likely to be the same problem, and a
     busy corner (a dozen reports of one overflowing bin) does not copy a dozen ids into every case.
     """
@@ -88,56 +89,52 @@ class DuplicateFinder:
         if points:
             for row in tx.duplicate_candidates(points, DUPLICATE_RADIUS_M, now - DUPLICATE_WINDOW_S):
                 self.stored[creates[row.point].op_id].append(row)
-        self.fresh: dict[int, list[str]] = {}  # key -> ids of cases this segment created or moved
+        # key -> the cases this segment created or moved there, each with its candidate as it was then
+        self.fresh: dict[int, list[tuple[Case, Candidate]]] = {}
 
     def track(self, case: Case) -> None:
-        if case.location is not None:
-            key = cell_key(case.category, case.location.lat, case.location.lon)
-            self.fresh.setdefault(key, []).append(case.case_id)
+        place = case.location
+        if place is not None:
+            key = cell_key(case.category, place.lat, place.lon)
+            self.fresh.setdefault(key, []).append((case, _candidate(case, place)))
 
     def suggest(self, op: Op, new: Case, cases: dict[str, Case]) -> list[str]:
-        """`new` is the case `op` (a create) made; candidates are judged as they stand now."""
-        if new.location is None:
+        """`new` is the case `op` (a create) made; candidates are judged as they stand now (in `cases`:
+        loaded or changed by this segment; a stored row otherwise)."""
+        place = new.location
+        if place is None:
             return []
-        found: dict[str, Nearby | None] = {row.case_id: row for row in self.stored[op.op_id]}
-        fresh = self.fresh
-        for key in self.around[op.op_id]:
-            for case_id in fresh.get(key, ()):
-                found.setdefault(case_id, None)
-        if not found:
-            return []
-        lat, lon, category, reported_at = new.location.lat, new.location.lon, new.category, new.reported_at
-        chosen: list[tuple[float, str]] = []
-        for case_id in found:
-            if case_id == new.case_id:
+        others: list[Candidate] = []
+        seen = {new.case_id}
+        for row in self.stored[op.op_id]:
+            if row.case_id in seen:
                 continue
-            current = cases.get(case_id)  # loaded or changed by this segment: as it stands now
-            if current is not None:
-                if current.location is None:
+            seen.add(row.case_id)
+            current = cases.get(row.case_id)
+            if current is None:
+                others.append(row[1:])  # a `Nearby` after its point is a candidate
+            elif current.location is not None:
+                others.append(_candidate(current, current.location))
+        for key in self.around[op.op_id]:
+            for tracked, candidate in self.fresh.get(key, ()):
+                case_id = candidate[0]
+                if case_id in seen:
                     continue
-                there = current.location
-                distance = duplicate_distance_m(
-                    category, lat, lon, reported_at,
-                    current.category, current.status, there.lat, there.lon, current.reported_at,
-                )  # fmt: skip
-            else:
-                row = found[case_id]
-                assert row is not None  # only stored rows can be absent from `cases`
-                distance = duplicate_distance_m(
-                    category,
-                    lat,
-                    lon,
-                    reported_at,
-                    row.category,
-                    row.status,
-                    row.lat,
-                    row.lon,
-                    row.reported_at,
-                )
-            if distance is not None:
-                chosen.append((distance, case_id))
+                seen.add(case_id)
+                current = cases[case_id]
+                if current is tracked:  # unchanged since (the rules change a copy, never the case)
+                    others.append(candidate)
+                elif current.location is not None:
+                    others.append(_candidate(current, current.location))
+        if not others:
+            return []
+        chosen = duplicate_distances(new.category, place.lat, place.lon, new.reported_at, others)
         chosen.sort()
         return [case_id for _, case_id in chosen[:MAX_SUGGESTIONS]]
+
+
+def _candidate(case: Case, place: Location) -> Candidate:
+    return (case.case_id, case.category, case.status, place.lat, place.lon, case.reported_at)
 
 
 def foreign_photos(tx: Transaction, ops: Sequence[Op], actor: Actor, device_id: str) -> set[str]:

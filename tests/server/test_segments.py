@@ -107,6 +107,27 @@ def test_a_new_report_is_offered_the_five_nearest_possible_duplicates_nearest_fi
     assert services.store.case(new).possible_duplicates == by_distance[:5]
 
 
+def test_reports_moved_or_rejected_earlier_in_the_segment_are_judged_as_they_stand_now(
+    supervisor: Any, services: Any
+) -> None:
+    """Within one segment a case may be suggested, then moved or rejected, before the next report
+    nearby: it is offered (or not) as it stands when that report arrives, not as it was created."""
+    moved_away, moved_near, rejected, new = hex32(), hex32(), hex32(), hex32()
+    near = {**SPOT_A, "lat": cast(float, SPOT_A["lat"]) + 10 / 111_195}
+    receipt = supervisor.push_ops([
+        supervisor.create(moved_away),
+        supervisor.create(moved_near, spot=SPOT_B),
+        supervisor.create(rejected, spot=near),
+        supervisor.move(rejected, "reject", reason="not a problem"),
+        supervisor.edit(moved_near, 1, location=near),
+        supervisor.edit(moved_away, 1, location=SPOT_B),
+        supervisor.create(new),
+    ])  # fmt: skip
+    assert [o["outcome"] for o in receipt["outcomes"]] == ["applied"] * 7
+    assert services.store.case(rejected).possible_duplicates == [moved_away]  # as it stood then
+    assert services.store.case(new).possible_duplicates == [moved_near]
+
+
 def test_a_report_outside_the_workers_grids_is_rejected(worker: Any) -> None:
     receipt = worker.push_ops([worker.create(spot=SPOT_B)])
     assert receipt["outcomes"][0]["code"] == "case.outside_grid"
