@@ -185,6 +185,22 @@ def test_serve_logs_each_request_once_as_json(tmp_path: Path) -> None:
     assert all(json.loads(line)["path"] == "/open311/v2/services.json" for line in lines), log
 
 
+def test_a_serving_process_freezes_its_started_heap_and_collects_young_objects_less_often() -> None:
+    """`serve` (and each `--workers` process) calls `settle_heap` once its app is built: run here in
+    a process of its own, so this test process keeps its own collector as it was."""
+    script = (
+        "import gc; from sync_server.api.serving import YOUNG_COLLECTION_EVERY, settle_heap; "
+        "before = gc.get_threshold(); settle_heap(); "
+        "print(gc.get_freeze_count() > 10_000, gc.get_threshold() == (YOUNG_COLLECTION_EVERY, *before[1:]), "
+        "YOUNG_COLLECTION_EVERY > before[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
+        text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
 @pytest.mark.parametrize("config_overrides", [{"apply_mode": "queue"}])
 def test_in_queue_mode_a_segment_is_spooled_then_applied_by_the_ingest(worker: Any, services: Any) -> None:
     from sync_server.ingest import run_ingest
