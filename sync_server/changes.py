@@ -22,7 +22,7 @@ from typing import Any
 from shared.envelope import seal_box
 from shared.model import Actor, Role
 from shared.rules import can_see
-from sync_server import plain_json
+from sync_server.json_answer import plain_answer_json
 from sync_server.keys import ServerKeys
 from sync_server.store.base import ChangeScope, DeviceRecord, Store
 
@@ -89,7 +89,7 @@ def sealed_changes(page: dict[str, Any], device: DeviceRecord, keys: ServerKeys,
     keys, so a phone learns a rotated encryption key from a box signed by the key it pinned."""
     rest = {k: v for k, v in page.items() if k != "cases"}
     rest["server_keys"] = keys.public.to_dict()
-    tail = plain_json.encode(rest)  # the page's outcomes and numbers: no floats
+    tail = plain_answer_json(rest)  # the page's outcomes and numbers: no floats
     # Joined as bytes: concatenating the (MB-sized, non-ASCII) str first copied it twice more.
     plaintext = b"".join((b'{"cases":[', ",".join(page["cases"]).encode("utf-8"), b"],", tail[1:]))
     return seal_box(

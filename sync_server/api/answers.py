@@ -6,7 +6,8 @@ receives (data plan and battery), and its HTTP client (httpx) asks for gzip by d
 
 Guarantees:
 - `packed_json(value, accept)` is `(body, headers)`: `body` is the JSON exactly as FastAPI's
-  `JSONResponse` renders `value` (UTF-8, compact separators, no NaN), gzip-compressed when `accept`
+  `JSONResponse` renders `value` (`json_answer.plain_answer_json`: a value with no floats),
+  gzip-compressed when `accept`
   (the request's Accept-Encoding) allows gzip and the JSON is at least `GZIP_MIN_BYTES`; then
   `headers` says `content-encoding: gzip`. Decompressed, the body is the same bytes either way.
 - Every answer that could have been compressed carries `vary: accept-encoding`, so a cache in
@@ -17,11 +18,12 @@ Guarantees:
 
 from __future__ import annotations
 
-import json
 import zlib
 from typing import Any
 
 from fastapi import Response
+
+from sync_server.json_answer import plain_answer_json
 
 #: Below this, the gzip header and trailer (18 bytes) and the work are not worth it.
 GZIP_MIN_BYTES = 1024
@@ -52,14 +54,9 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return allowed.get("*", False)
 
 
-def render_json(value: Any) -> bytes:
-    """The bytes `fastapi.responses.JSONResponse` sends for `value`."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
-
-
 def packed_json(value: Any, accept_encoding: str) -> tuple[bytes, dict[str, str]]:
     """The answer's body and its encoding headers (see the module's guarantees)."""
-    body = render_json(value)
+    body = plain_answer_json(value)
     if len(body) < GZIP_MIN_BYTES:
         return body, {}
     headers = {"vary": "accept-encoding"}
@@ -69,7 +66,7 @@ def packed_json(value: Any, accept_encoding: str) -> tuple[bytes, dict[str, str]
     return compressor.compress(body) + compressor.flush(), {**headers, "content-encoding": "gzip"}
 
 
-def json_answer(packed: tuple[bytes, dict[str, str]], status_code: int = 200) -> Response:
+def packed_response(packed: tuple[bytes, dict[str, str]], status_code: int = 200) -> Response:
     """A response of what `packed_json` made."""
     body, headers = packed
     return Response(body, status_code=status_code, headers=headers, media_type="application/json")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from shared.errors import GridsyncError
-from sync_server.api.answers import json_answer, packed_json
+from sync_server.api.answers import packed_json, packed_response
 from sync_server.api.contract import documented
 from sync_server.api.schemas import Receipt
 from sync_server.api.signing import (
@@ -62,7 +62,7 @@ async def push_segment(request: Request, unverified: Annotated[Received, Depends
 
     packed, counter = await run_in_threadpool(work)
     bell_of(request).ring(counter)  # phones waiting on the changes feed learn of it now
-    return json_answer(packed)
+    return packed_response(packed)
 
 
 def bell_of(request: Request) -> ChangeBell:

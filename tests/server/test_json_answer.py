@@ -1,6 +1,6 @@
-"""`sync_server.plain_json` writes what the standard library wrote (Starlette's `JSONResponse` for a
-push's receipt, the changes feed for a page's outcomes): the same bytes for every plain value,
-the same refusals for what JSON cannot carry."""
+"""`sync_server.json_answer.plain_answer_json` writes what the standard library wrote (Starlette's
+`JSONResponse` for a push's receipt, the changes feed for a page's outcomes): the same bytes for
+every plain value, the same refusals for what JSON cannot carry."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_server.plain_json import encode
+from sync_server.json_answer import plain_answer_json as encode
 
 
 def _std(value: Any) -> bytes:
