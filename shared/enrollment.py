@@ -21,7 +21,7 @@ def normalise_code(code: str) -> str:
     if len(raw) != 12:
         raise GridsyncError("enroll.bad_code", "a code has 12 letters and digits")
     out = f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
-    if not _CODE.match(out):
+    if not _CODE.fullmatch(out):
         raise GridsyncError("enroll.bad_code")
     return out
 
@@ -40,6 +40,6 @@ def parse_enroll_link(text: str) -> tuple[str, str, str | None]:
     if not server.startswith(("http://", "https://")):
         raise GridsyncError("enroll.bad_code", "the link has no server address")
     fp = query.get("fp", [None])[0]
-    if fp is not None and not _FP.match(fp):
+    if fp is not None and not _FP.fullmatch(fp):
         raise GridsyncError("enroll.bad_code", "the link's key fingerprint is malformed")
     return server, normalise_code(query.get("code", [""])[0]), fp

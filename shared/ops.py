@@ -117,7 +117,7 @@ def validate_text(value: Any, name: str, limit: int, *, required: bool = False) 
 
 
 def _match(value: Any, pattern: re.Pattern[str], name: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise _bad(f"{name} is not valid")
     return value
 

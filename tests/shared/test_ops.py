@@ -47,6 +47,21 @@ def test_bad_envelope_fields_are_refused(change, code):
     assert refused({**good(), **change}) == code
 
 
+@pytest.mark.parametrize("field", ["op_id", "case_id", "device_id", "actor"])
+@pytest.mark.parametrize("tail", ["\n", "\r\n", " "])
+def test_an_id_with_anything_after_it_is_refused(field, tail):
+    """A pattern with `$` also matches before a final newline: the whole value must match."""
+    op = good()
+    assert refused({**op, field: op[field] + tail}) == "op.bad_field"
+
+
+def test_a_payload_code_with_a_newline_after_it_is_refused():
+    op = good()
+    assert refused({**op, "payload": {**op["payload"], "category": op["payload"]["category"] + "\n"}}) == (
+        "op.bad_field"
+    )
+
+
 @pytest.mark.parametrize(
     "payload",
     [
