@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -50,11 +51,9 @@ def wait_up(
                 else ": " + " | ".join(log.read_text("utf-8", "replace").strip().splitlines()[-5:])
             )
             raise RuntimeError(f"server exited with {proc.returncode}{said}")
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # not listening yet: try again
             if httpx.get(url + path, timeout=1).status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
         time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up")
 

@@ -25,6 +25,16 @@ from tests.mobile.conftest import GRID_A, Clock, Server
 LINK_READ = "Server address and code read from the link."
 
 
+def shell_of(app: AppSession, tmp_path: Path) -> Shell:
+    return Shell(page(), app, routes=ROUTES, positions=NoGps(), photos=NoPictures(), export_dir=tmp_path)
+
+
+def enrolled_app(tmp_path: Path, server: Server, clock: Clock) -> AppSession:
+    app = AppSession(tmp_path / "phone", device_locales=["en"], clock=clock, transport=server.transport)
+    asyncio.run(app.device.enroll(server.url, server.add_worker("zhang.wei", grids=(GRID_A,))))
+    return app
+
+
 def open_toasts(shell: Shell) -> list[str]:
     return [
         str(bar.content.value)  # type: ignore[union-attr]
@@ -41,7 +51,7 @@ def test_the_link_read_toast_ends_when_the_phone_moves_on_from_enrollment(
     app = AppSession(tmp_path / "phone", device_locales=["en"], clock=clock, transport=server.transport)
 
     async def scenario() -> None:
-        shell = Shell(page(), app, routes=ROUTES, positions=NoGps(), photos=NoPictures(), export_dir=tmp_path)
+        shell = shell_of(app, tmp_path)
         shell.show("/enroll")
         screen = shell.screen
         assert isinstance(screen, EnrollScreen)
@@ -62,11 +72,10 @@ def test_the_link_read_toast_ends_when_the_phone_moves_on_from_enrollment(
 def test_a_new_toast_ends_the_one_before_and_a_redraw_keeps_it(
     tmp_path: Path, server: Server, clock: Clock
 ) -> None:
-    app = AppSession(tmp_path / "phone", device_locales=["en"], clock=clock, transport=server.transport)
-    asyncio.run(app.device.enroll(server.url, server.add_worker("zhang.wei", grids=(GRID_A,))))
+    app = enrolled_app(tmp_path, server, clock)
 
     async def scenario() -> None:
-        shell = Shell(page(), app, routes=ROUTES, positions=NoGps(), photos=NoPictures(), export_dir=tmp_path)
+        shell = shell_of(app, tmp_path)
         shell.show("/sync")
         shell.toast("first")
         shell.toast("second")
@@ -87,11 +96,10 @@ def test_the_page_holds_a_toast_no_client_ended_no_longer_than_its_time(
 ) -> None:
     """A headless page has no client: nothing ever reports the toast closed, as after a reload."""
     monkeypatch.setattr(shell_module, "TOAST_KEPT_S", 0, raising=False)
-    app = AppSession(tmp_path / "phone", device_locales=["en"], clock=clock, transport=server.transport)
-    asyncio.run(app.device.enroll(server.url, server.add_worker("zhang.wei", grids=(GRID_A,))))
+    app = enrolled_app(tmp_path, server, clock)
 
     async def scenario() -> None:
-        shell = Shell(page(), app, routes=ROUTES, positions=NoGps(), photos=NoPictures(), export_dir=tmp_path)
+        shell = shell_of(app, tmp_path)
         shell.show("/sync")
         shell.toast("Saved. Uploading now.")
         assert open_toasts(shell) == ["Saved. Uploading now."]
